@@ -1,0 +1,3 @@
+from facebridge.cli import app
+
+app()
