@@ -1,1 +1,33 @@
-"""See docs/ARCHITECTURE.md."""
+"""Verification pair protocols (LFW, YouTube Faces, CSV). See docs/ARCHITECTURE.md."""
+
+from __future__ import annotations
+
+from facebridge.protocols._core import (
+    LFW_PAIRS_MD5,
+    PROTOCOL_KINDS,
+    Pair,
+    PairProtocol,
+    default_lfw_pairs,
+    lfw_item_id,
+    load_csv_pairs,
+    load_lfw_dev_pairs,
+    load_lfw_pairs,
+    load_protocol,
+    load_ytf_splits,
+    ytf_video_frames,
+)
+
+__all__ = [
+    "LFW_PAIRS_MD5",
+    "PROTOCOL_KINDS",
+    "Pair",
+    "PairProtocol",
+    "default_lfw_pairs",
+    "lfw_item_id",
+    "load_csv_pairs",
+    "load_lfw_dev_pairs",
+    "load_lfw_pairs",
+    "load_protocol",
+    "load_ytf_splits",
+    "ytf_video_frames",
+]
