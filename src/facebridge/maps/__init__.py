@@ -6,6 +6,7 @@ directly, not re-exported here.
 
 from __future__ import annotations
 
+from facebridge.maps.estimators import LowRankMap, LstsqMap, ProcrustesMap, RidgeMap
 from facebridge.maps.linear import (
     LinearMap,
     check_rank,
@@ -17,6 +18,10 @@ from facebridge.maps.linear import (
 
 __all__ = [
     "LinearMap",
+    "LowRankMap",
+    "LstsqMap",
+    "ProcrustesMap",
+    "RidgeMap",
     "check_rank",
     "fit_low_rank",
     "fit_lstsq",

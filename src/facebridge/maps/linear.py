@@ -335,8 +335,10 @@ def fit_procrustes(X: Any, Y: Any, scale: bool = False, fit_intercept: bool = Tr
     ``W = U V^T`` from the thin SVD ``Xc^T Yc = U S V^T``.  When ``d_a == d_b``, ``W`` is orthogonal
     and equals ``scipy.linalg.orthogonal_procrustes(Xc, Yc)[0]``.  When ``d_a > d_b`` its columns
     are orthonormal (``W^T W = I``); when ``d_a < d_b`` its rows are (``W W^T = I``).  With
-    ``scale=True`` an isotropic factor ``s = trace(S) / ||Xc||_F^2`` is folded into the weight
-    (``s = 1`` when ``Xc`` is all zeros); otherwise ``s = 1``.  With ``fit_intercept`` the data are
+    ``scale=True`` an isotropic factor ``s = trace(S) / ||Xc W||_F^2`` (the least-squares scale for
+    that ``W``; ``||Xc W|| = ||Xc||`` when ``W`` is orthogonal, as in Umeyama's method) is folded
+    into the weight (``s = 1`` when ``Xc W`` is all zeros); otherwise ``s = 1``.  ``W`` maximises
+    ``trace(W^T Xc^T Yc)`` and so is optimal for every ``s > 0``: the pair is the joint optimum.  With ``fit_intercept`` the data are
     centred and ``bias = mean(Y) - s mean(X) @ W``.
 
     Parameters
@@ -368,7 +370,8 @@ def fit_procrustes(X: Any, Y: Any, scale: bool = False, fit_intercept: bool = Tr
     U, s, Vt = scipy.linalg.svd(Xc.T @ Yc, full_matrices=False)
     W = U @ Vt
     if scale:
-        denom = float(np.sum(Xc * Xc))
+        XW = Xc @ W
+        denom = float(np.sum(XW * XW))
         W = W * (float(s.sum()) / denom if denom > 0 else 1.0)
     return LinearMap(W, y_mean - x_mean @ W)
 
