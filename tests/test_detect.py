@@ -1,0 +1,290 @@
+"""Tests for facebridge.detect: image reading, NMS, face choice, alignment, MTCNN and YuNet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facebridge.detect import (
+    ALIGN_METHODS,
+    ARCFACE_112_TEMPLATE,
+    Detection,
+    align,
+    align_batch,
+    choose_face,
+    detection_view,
+    fallback_detection,
+    get_detector,
+    nms,
+    read_image,
+)
+from facebridge.detect.align import margin_box, similarity_transform
+from facebridge.errors import ImageError, InvalidInputError, NoFaceError, WeightsError
+
+cv2 = pytest.importorskip("cv2")
+
+
+def _weights_present(*names: str) -> bool:
+    from facebridge.models.weights import find_weights
+
+    return all(find_weights(n) is not None for n in names)
+
+
+MTCNN_FILES = ("mtcnn-pnet.pt", "mtcnn-rnet.pt", "mtcnn-onet.pt")
+needs_mtcnn = pytest.mark.skipif(
+    not _weights_present(*MTCNN_FILES), reason="MTCNN weights absent: facebridge models pull"
+)
+needs_yunet = pytest.mark.skipif(
+    not _weights_present("yunet.onnx"), reason="YuNet weights absent: facebridge models pull"
+)
+needs_dlib_sp = pytest.mark.skipif(
+    not _weights_present("dlib-shape-predictor-5.dat"),
+    reason="dlib shape predictor absent: facebridge models pull",
+)
+
+
+# ------------------------------------------------------------------------------ read_image
+
+
+def _write(path: Path, img: np.ndarray) -> Path:
+    assert cv2.imwrite(str(path), img)
+    return path
+
+
+def test_read_image_colour_is_rgb(tmp_path: Path) -> None:
+    bgr = np.zeros((10, 12, 3), np.uint8)
+    bgr[..., 2] = 200  # red in BGR
+    img = read_image(_write(tmp_path / "a.png", bgr))
+    assert img.shape == (10, 12, 3)
+    assert img.dtype == np.uint8
+    assert (img[..., 0] == 200).all()
+    assert (img[..., 2] == 0).all()
+
+
+def test_read_image_grayscale_rgba_16bit(tmp_path: Path) -> None:
+    g = read_image(_write(tmp_path / "g.png", np.full((8, 9), 77, np.uint8)))
+    assert g.shape == (8, 9, 3)
+    assert (g == 77).all()
+    rgba = np.zeros((8, 9, 4), np.uint8)
+    rgba[..., 0] = 10  # B
+    rgba[..., 3] = 0  # fully transparent alpha is dropped, not applied
+    a = read_image(_write(tmp_path / "a.png", rgba))
+    assert a.shape == (8, 9, 3)
+    assert (a[..., 2] == 10).all()
+    deep = np.full((8, 9, 3), 65535, np.uint16)
+    d = read_image(_write(tmp_path / "d.png", deep))
+    assert d.dtype == np.uint8
+    assert (d == 255).all()
+
+
+def test_read_image_errors_name_the_path(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    with pytest.raises(ImageError, match=r"empty\.jpg.*0 bytes"):
+        read_image(empty)
+    junk = tmp_path / "junk.jpg"
+    junk.write_bytes(b"this is not an image at all" * 10)
+    with pytest.raises(ImageError, match=r"junk\.jpg.*not a decodable image"):
+        read_image(junk)
+    with pytest.raises(ImageError, match=r"missing\.jpg"):
+        read_image(tmp_path / "missing.jpg")
+
+
+def test_read_image_truncated_jpeg(tmp_path: Path) -> None:
+    ok, buf = cv2.imencode(".jpg", np.full((64, 64, 3), 128, np.uint8))
+    assert ok
+    p = tmp_path / "trunc.jpg"
+    p.write_bytes(buf.tobytes()[:20])
+    with pytest.raises(ImageError, match=r"trunc\.jpg"):
+        read_image(p)
+
+
+def test_detection_view_downscales_huge_images() -> None:
+    img = np.zeros((3000, 2000, 3), np.uint8)
+    view, scale = detection_view(img, max_side=1000)
+    assert max(view.shape[:2]) == 1000
+    assert scale == pytest.approx(3.0)
+    small = np.zeros((100, 80, 3), np.uint8)
+    v2, s2 = detection_view(small, max_side=1000)
+    assert v2 is small
+    assert s2 == 1.0
+
+
+# ------------------------------------------------------------------------------ geometry
+
+
+def test_nms_union_and_min() -> None:
+    boxes = np.array([[0, 0, 9, 9], [1, 1, 10, 10], [20, 20, 29, 29], [2, 2, 5, 5]], float)
+    scores = np.array([0.9, 0.8, 0.7, 0.95])
+    keep = nms(boxes, scores, 0.5, "union")
+    assert keep.tolist() == [3, 0, 2]  # box 1 overlaps box 0 with IoU 0.67
+    keep_min = nms(boxes, scores, 0.5, "min")
+    assert keep_min.tolist() == [3, 2]  # box 3 lies inside 0 and 1: min-overlap 1
+    assert nms(np.zeros((0, 4)), np.zeros(0), 0.5).shape == (0,)
+    with pytest.raises(InvalidInputError, match="union"):
+        nms(boxes, scores, 0.5, "iou")
+
+
+def test_choose_face_prefers_large_and_central() -> None:
+    shape = (250, 250, 3)
+    central = [100, 100, 150, 150]
+    big_corner = [0, 0, 70, 70]
+    assert choose_face(np.array([big_corner, central]), shape) == 1
+    bigger_central = [80, 80, 170, 170]
+    assert choose_face(np.array([central, bigger_central]), shape) == 1
+
+
+def test_fallback_detection_scales_with_the_image() -> None:
+    d = fallback_detection((250, 250, 3))
+    assert d.fallback
+    assert d.score == 0.0
+    cx, cy = (d.box[0] + d.box[2]) / 2, (d.box[1] + d.box[3]) / 2
+    assert abs(cx - 125) < 10
+    assert abs(cy - 125) < 10
+    d2 = fallback_detection((500, 1000, 3))
+    np.testing.assert_allclose(d2.box, d.box * [4, 2, 4, 2], rtol=1e-6)
+    np.testing.assert_allclose(d2.landmarks, d.landmarks * [4, 2], rtol=1e-6)
+
+
+def test_similarity_transform_recovers_a_planted_one(rng: np.random.Generator) -> None:
+    src = rng.uniform(0, 100, (5, 2))
+    th, s, t = 0.3, 1.7, np.array([5.0, -3.0])
+    r = np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]])
+    dst = s * src @ r.T + t
+    m = similarity_transform(src, dst)
+    np.testing.assert_allclose(m[:, :2], s * r, atol=1e-9)
+    np.testing.assert_allclose(m[:, 2], t, atol=1e-9)
+    with pytest.raises(InvalidInputError, match="point sets"):
+        similarity_transform(src, dst[:3])
+
+
+def test_margin_box_clips_like_sandberg() -> None:
+    assert margin_box(np.array([10.7, 20.2, 100.9, 120.5]), 32, (250, 250)) == (0, 4, 116, 136)
+    assert margin_box(np.array([200, 200, 249, 249]), 32, (250, 250)) == (184, 184, 250, 250)
+
+
+def test_align_shapes_and_arcface_landmarks_land_on_the_template() -> None:
+    img = np.random.default_rng(1).integers(0, 255, (250, 250, 3), dtype=np.uint8)
+    det = fallback_detection(img.shape)
+    assert align(img, det, "facenet-160").shape == (160, 160, 3)
+    assert align(img, det, "faceres-224").shape == (224, 224, 3)
+    out = align(img, det, "arcface-112")
+    assert out.shape == (112, 112, 3)
+    assert out.dtype == np.uint8
+    # a synthetic image with a bright dot on each landmark: the warp puts the dots on the template
+    dots = np.zeros((250, 250, 3), np.uint8)
+    for x, y in det.landmarks:
+        cv2.circle(dots, (round(float(x)), round(float(y))), 4, (255, 255, 255), -1)
+    warped = align(dots, det, "arcface-112")[..., 0]
+    for tx, ty in ARCFACE_112_TEMPLATE:
+        assert warped[round(ty), round(tx)] > 100
+    batch = align_batch([img, img], [det, det], "facenet-160")
+    assert batch.shape == (2, 160, 160, 3)
+    with pytest.raises(InvalidInputError, match="unknown alignment method"):
+        align(img, det, "arcface-96")
+    with pytest.raises(InvalidInputError, match="outside"):
+        align(img, Detection([400, 400, 500, 500], det.landmarks, 1.0), "facenet-160")
+    with pytest.raises(InvalidInputError, match="one detection per image"):
+        align_batch([img], [det, det], "facenet-160")
+    with pytest.raises(InvalidInputError, match=r"\(H, W, 3\)"):
+        align(img[..., 0], det, "facenet-160")
+
+
+def test_unknown_detector() -> None:
+    with pytest.raises(InvalidInputError, match="mtcnn, yunet"):
+        get_detector("retinaface")
+
+
+def test_bad_weights_dir_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "mtcnn-pnet.pt").write_bytes(b"not a state dict")
+    with pytest.raises(WeightsError):
+        get_detector("mtcnn", weights_dir=tmp_path)
+
+
+# ------------------------------------------------------------------------------ real detectors
+
+
+@pytest.fixture(scope="module")
+def fixture_images(tiny_lfw_dir: Path) -> list[tuple[str, np.ndarray]]:
+    paths = sorted((tiny_lfw_dir / "images").rglob("*.jpg"))
+    assert len(paths) == 33
+    return [(p.relative_to(tiny_lfw_dir).as_posix(), read_image(p)) for p in paths]
+
+
+@pytest.fixture(scope="module")
+def mtcnn():
+    return get_detector("mtcnn")
+
+
+@pytest.mark.realdata
+@pytest.mark.weights
+@needs_mtcnn
+@needs_yunet
+def test_mtcnn_finds_every_fixture_face_and_agrees_with_yunet(fixture_images, mtcnn) -> None:
+    yunet = get_detector("yunet")
+    images = [img for _, img in fixture_images]
+    found = mtcnn.detect_batch(images)
+    single = [mtcnn.detect_all(img) for img in images[:5]]
+    errors = []
+    for (name, _img), dets, yd in zip(
+        fixture_images, found, yunet.detect_batch(images), strict=True
+    ):
+        assert dets, f"MTCNN found no face in {name}"
+        assert yd, f"YuNet found no face in {name}"
+        d = dets[0]
+        assert d.score > 0.9
+        assert not d.fallback
+        # the chosen face is the centred subject of the deep-funneled frame
+        cx, cy = (d.box[0] + d.box[2]) / 2, (d.box[1] + d.box[3]) / 2
+        assert abs(cx - 125) < 30
+        assert abs(cy - 125) < 30
+        assert 60 < d.width < 180
+        le, re, nose = d.landmarks[0], d.landmarks[1], d.landmarks[2]
+        assert le[0] < nose[0] < re[0]
+        assert d.landmarks[2, 1] > le[1]
+        errors.append(np.abs(d.landmarks[:2] - yd[0].landmarks[:2]).max() / d.width)
+    # batched and one-by-one detection agree
+    for a, b in zip(found[:5], single, strict=True):
+        np.testing.assert_allclose(a[0].box, b[0].box, atol=1e-3)
+    assert np.median(errors) < 0.05, f"eyes disagree with YuNet: median {np.median(errors):.3f}"
+    assert np.max(errors) < 0.12
+
+
+@pytest.mark.realdata
+@pytest.mark.weights
+@needs_mtcnn
+def test_mtcnn_no_face_in_flat_grey(mtcnn) -> None:
+    grey = np.full((250, 250, 3), 128, np.uint8)
+    assert mtcnn.detect_all(grey) == []
+    with pytest.raises(NoFaceError, match="no face"):
+        mtcnn.detect(grey)
+
+
+@pytest.mark.realdata
+@pytest.mark.weights
+@needs_mtcnn
+def test_mtcnn_on_a_huge_image_maps_back(fixture_images, mtcnn) -> None:
+    img = fixture_images[0][1]
+    big = cv2.resize(img, (2500, 2500), interpolation=cv2.INTER_CUBIC)
+    d_small = mtcnn.detect(img)
+    d_big = mtcnn.detect(big)
+    np.testing.assert_allclose(d_big.box / 10, d_small.box, atol=4)
+    np.testing.assert_allclose(d_big.landmarks / 10, d_small.landmarks, atol=4)
+
+
+@pytest.mark.realdata
+@pytest.mark.weights
+@needs_mtcnn
+@needs_dlib_sp
+def test_all_alignments_on_a_real_face(fixture_images, mtcnn) -> None:
+    img = fixture_images[0][1]
+    d = mtcnn.detect(img)
+    sizes = {m: align(img, d, m).shape for m in ALIGN_METHODS}
+    assert sizes == {
+        "facenet-160": (160, 160, 3),
+        "faceres-224": (224, 224, 3),
+        "arcface-112": (112, 112, 3),
+        "dlib-chip-150": (150, 150, 3),
+    }
