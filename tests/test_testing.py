@@ -15,6 +15,7 @@ from facebridge.testing import (
     make_image_tree,
     make_synthetic_embeddings,
     make_synthetic_protocol,
+    make_synthetic_store,
 )
 
 
@@ -230,3 +231,25 @@ def test_image_tree_and_fake_embedder_separate_identities(tmp_path: Path) -> Non
     bad.write_bytes(b"not an image")
     with pytest.raises(ImageError, match=r"cannot read image .*bad\.jpg"):
         fake.embed_paths([bad])
+
+
+# ------------------------------------------------------------------------------ synthetic store
+
+
+def test_synthetic_store_matches_embeddings(tmp_path: Path, proto: PairProtocol) -> None:
+    from facebridge.store import EmbeddingStore
+
+    store = make_synthetic_store(tmp_path / "s", proto, unrelated=["gamma"], chunk_size=300)
+    assert isinstance(store, EmbeddingStore)
+    assert store.models() == sorted(DEFAULT_DIMS)
+    emb = make_synthetic_embeddings(proto, unrelated=["gamma"])
+    for m, (ids, v) in emb.items():
+        got = store.load(m)
+        assert got.ids == ids  # protocol items are sorted, as store ids are
+        np.testing.assert_array_equal(got.vectors, v)
+        man = store.manifest(m)
+        assert man["dim"] == DEFAULT_DIMS[m]
+        assert man["detector"] == "synthetic"
+        assert man["extra"]["synthetic"]["unrelated"] == (m == "gamma")
+        assert store.done_ids(m) == set(proto.items())
+    assert len(list((tmp_path / "s" / "alpha").glob("chunk-*.npz"))) == 5  # 1256 items / 300

@@ -1,1 +1,28 @@
-"""See docs/ARCHITECTURE.md."""
+"""Embedding store: manifest + chunked arrays, atomic writes, resume, refuse to mix models.
+
+See docs/ARCHITECTURE.md.
+"""
+
+from __future__ import annotations
+
+from facebridge.store._store import (
+    DETECTIONS_DIR,
+    Detections,
+    DetectionWriter,
+    Embeddings,
+    EmbeddingStore,
+    StoreWriter,
+    default_store,
+    default_store_path,
+)
+
+__all__ = [
+    "DETECTIONS_DIR",
+    "DetectionWriter",
+    "Detections",
+    "EmbeddingStore",
+    "Embeddings",
+    "StoreWriter",
+    "default_store",
+    "default_store_path",
+]
