@@ -198,6 +198,8 @@ def test_fake_embedder_deterministic_and_normalised(rng: np.random.Generator) ->
     assert not np.allclose(FakeEmbedder(dim=24, seed=1).embed(imgs), e)
     assert fake.spec.key == "fake"
     assert fake.spec.dim == 24
+    assert fake.spec.detector == fake.spec.alignment == "arcface-112"
+    assert fake.spec.input_size == (112, 112)
     assert len(fake.weights_sha256) == 64
     assert fake.embed([]).shape == (0, 24)
     # grey and constant images work too (no division by zero)

@@ -336,14 +336,19 @@ def make_synthetic_store(
 
 @dataclass(frozen=True)
 class FakeSpec:
-    """Spec-like description of a :class:`FakeEmbedder` (mirrors the model registry's fields)."""
+    """Spec-like description of a :class:`FakeEmbedder` (mirrors ``models.registry.ModelSpec``)."""
 
     key: str
     dim: int
     input_size: tuple[int, int]
+    alignment: str
     colour: str
     weights_sha256: str
-    detector: str = "none"
+
+    @property
+    def detector(self) -> str:
+        """Alias of :attr:`alignment` (what the store's manifest calls ``detector``)."""
+        return self.alignment
 
 
 class FakeEmbedder:
@@ -362,16 +367,27 @@ class FakeEmbedder:
         Seeds the projection: two fakes with different seeds are different "models".
     grid : int
         Side of the resampled grey image.
+    input_size, alignment
+        Reported like a real model's spec (the fake itself accepts images of any size).
     """
 
-    def __init__(self, key: str = "fake", dim: int = 32, seed: int = 0, grid: int = 16) -> None:
+    def __init__(
+        self,
+        key: str = "fake",
+        dim: int = 32,
+        seed: int = 0,
+        grid: int = 16,
+        input_size: tuple[int, int] = (112, 112),
+        alignment: str = "arcface-112",
+    ) -> None:
         if dim < 1 or grid < 1:
             raise InvalidInputError(f"dim and grid must be >= 1, got dim={dim}, grid={grid}")
         self.key = key
         self.dim = int(dim)
         self.seed = int(seed)
         self.grid = int(grid)
-        self.input_size = (112, 112)
+        self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.alignment = alignment
         self.weights_sha256 = hashlib.sha256(
             f"facebridge-fake:{key}:{dim}:{seed}:{grid}".encode()
         ).hexdigest()
@@ -381,7 +397,9 @@ class FakeEmbedder:
 
     @property
     def spec(self) -> FakeSpec:
-        return FakeSpec(self.key, self.dim, self.input_size, "RGB", self.weights_sha256)
+        return FakeSpec(
+            self.key, self.dim, self.input_size, self.alignment, "RGB", self.weights_sha256
+        )
 
     def __repr__(self) -> str:
         return f"FakeEmbedder(key={self.key!r}, dim={self.dim}, seed={self.seed})"
