@@ -239,8 +239,9 @@ def fit_ridge(X: Any, Y: Any, alpha: float = 1.0, fit_intercept: bool = True) ->
     1e-6): with an intercept, ``X`` and ``Y`` are centred, ``W`` is solved on the centred data and
     ``bias = mean(Y) - mean(X) @ W``; the intercept is not penalised.  When ``n >= d_a`` the primal
     ``(d_a, d_a)`` system ``(Xc^T Xc + alpha I) W = Xc^T Yc`` is solved; otherwise the dual
-    ``(n, n)`` system ``W = Xc^T (Xc Xc^T + alpha I)^{-1} Yc``.  Both are exact.  When the system is
-    singular (only possible with ``alpha == 0``) the minimum-norm least-squares solution is returned.
+    ``(n, n)`` system ``W = Xc^T (Xc Xc^T + alpha I)^{-1} Yc``.  Both are exact.  ``alpha == 0`` is
+    :func:`fit_lstsq` (the minimum-norm least-squares solution), which stays defined when ``Xc`` is
+    rank-deficient (where sklearn's Cholesky path would return an ill-conditioned answer).
 
     Parameters
     ----------
@@ -276,6 +277,9 @@ def fit_ridge(X: Any, Y: Any, alpha: float = 1.0, fit_intercept: bool = True) ->
     a = _check_alpha(alpha)
     Xc, Yc, x_mean, y_mean = _centre(Xa, Ya, fit_intercept)
     n, d_a = Xc.shape
+    if a == 0:
+        W = _min_norm_lstsq(Xc, Yc)
+        return LinearMap(W, y_mean - x_mean @ W)
     try:
         if n >= d_a:
             G = Xc.T @ Xc
@@ -285,8 +289,8 @@ def fit_ridge(X: Any, Y: Any, alpha: float = 1.0, fit_intercept: bool = True) ->
             K = Xc @ Xc.T
             K.flat[:: n + 1] += a
             W = Xc.T @ scipy.linalg.solve(K, Yc, assume_a="pos", check_finite=False)
-    except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):
-        W = _min_norm_lstsq(Xc, Yc) if a == 0 else _ridge_svd(Xc, Yc, a)
+    except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):  # indefinite through round-off
+        W = _ridge_svd(Xc, Yc, a)
     return LinearMap(W, y_mean - x_mean @ W)
 
 
@@ -297,13 +301,18 @@ def _ridge_svd(Xc: np.ndarray, Yc: np.ndarray, alpha: float) -> np.ndarray:
 
 
 def _min_norm_lstsq(Xc: np.ndarray, Yc: np.ndarray) -> np.ndarray:
-    W, *_ = scipy.linalg.lstsq(Xc, Yc, check_finite=False)
-    return np.asarray(W)
+    """``pinv(Xc) @ Yc`` through the SVD; singular values below ``max(n, d) * eps * s_max`` (the
+    ``numpy.linalg.matrix_rank`` tolerance) are treated as zero."""
+    U, s, Vt = scipy.linalg.svd(Xc, full_matrices=False, check_finite=False)
+    tol = max(Xc.shape) * np.finfo(np.float64).eps * (s[0] if s.size else 0.0)
+    keep = s > tol
+    return np.asarray((Vt[keep].T / s[keep]) @ (U[:, keep].T @ Yc))
 
 
 def fit_lstsq(X: Any, Y: Any, fit_intercept: bool = True) -> LinearMap:
     """Ordinary least squares ``min_W ||Xc W - Yc||_F``, the minimum-norm solution when
-    ``Xc`` is rank-deficient (e.g. ``n <= d_a``).
+    ``Xc`` is rank-deficient (e.g. ``n <= d_a``): ``W = pinv(Xc) @ Yc``, singular values below
+    ``max(n, d_a) * eps * s_max`` treated as zero.
 
     Equal to ``sklearn.linear_model.LinearRegression`` and to ``fit_ridge(..., alpha=0)`` when
     ``Xc`` has full column rank.
@@ -330,11 +339,14 @@ def fit_lstsq(X: Any, Y: Any, fit_intercept: bool = True) -> LinearMap:
 
 
 def fit_procrustes(X: Any, Y: Any, scale: bool = False, fit_intercept: bool = True) -> LinearMap:
-    """Orthogonal Procrustes: ``min ||s Xc W - Yc||_F`` over (semi-)orthogonal ``W``.
+    """Orthogonal Procrustes: the (semi-)orthogonal ``W`` maximising ``trace(W^T Xc^T Yc)``.
 
-    ``W = U V^T`` from the thin SVD ``Xc^T Yc = U S V^T``.  When ``d_a == d_b``, ``W`` is orthogonal
-    and equals ``scipy.linalg.orthogonal_procrustes(Xc, Yc)[0]``.  When ``d_a > d_b`` its columns
-    are orthonormal (``W^T W = I``); when ``d_a < d_b`` its rows are (``W W^T = I``).  With
+    ``W = U V^T`` from the thin SVD ``Xc^T Yc = U S V^T``.  When ``d_a == d_b``, ``W`` is orthogonal,
+    minimises ``||Xc W - Yc||_F`` and equals ``scipy.linalg.orthogonal_procrustes(Xc, Yc)[0]``.
+    When ``d_a < d_b`` its rows are orthonormal (``W W^T = I``), ``||Xc W||`` is constant and ``W``
+    again minimises the residual.  When ``d_a > d_b`` (e.g. 512 -> 128) its columns are
+    orthonormal (``W^T W = I``); it then minimises the residual only if ``Xc`` is isotropic
+    (``Xc^T Xc`` proportional to ``I``), otherwise it is the best-correlated projection.  With
     ``scale=True`` an isotropic factor ``s = trace(S) / ||Xc W||_F^2`` (the least-squares scale for
     that ``W``; ``||Xc W|| = ||Xc||`` when ``W`` is orthogonal, as in Umeyama's method) is folded
     into the weight (``s = 1`` when ``Xc W`` is all zeros); otherwise ``s = 1``.  ``W`` maximises
