@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from facebridge.errors import InvalidInputError, ProtocolError
 from facebridge.protocols import (
@@ -356,3 +358,36 @@ def test_ytf_frames_errors(tmp_path: Path) -> None:
         ytf_video_frames(tmp_path, "C")
     with pytest.raises(InvalidInputError, match=r"max_frames must be a positive integer"):
         ytf_video_frames(tmp_path, "C/0", max_frames=0)
+
+
+_NAME = st.text(alphabet="abcXYZ_/.0123456789-", min_size=1, max_size=12).filter(
+    lambda s: s.strip() == s
+)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(_NAME, _NAME, st.booleans(), st.integers(0, 3)), min_size=1, max_size=20
+    ),
+    header=st.booleans(),
+    words=st.sampled_from([("1", "0"), ("true", "false"), ("same", "different"), ("TRUE", "No")]),
+)
+def test_csv_roundtrip(
+    tmp_path_factory: pytest.TempPathFactory,
+    rows: list[tuple[str, str, bool, int]],
+    header: bool,
+    words: tuple[str, str],
+) -> None:
+    """Whatever pairs we write as CSV load back identically (folds renumbered densely)."""
+    used = sorted({f for *_, f in rows})
+    dense = {f: k for k, f in enumerate(used)}
+    lines = ["left,right,genuine,fold"] if header else []
+    lines += [f"{a},{b},{words[0] if g else words[1]},{dense[f]}" for a, b, g, f in rows]
+    path = tmp_path_factory.mktemp("csv") / "p.csv"
+    path.write_text("\n".join(lines) + "\n")
+    p = load_csv_pairs(path)
+    assert p.n_folds == len(used)
+    assert [(q.left, q.right, q.genuine, q.fold) for q in p] == [
+        (a, b, g, dense[f]) for a, b, g, f in rows
+    ]

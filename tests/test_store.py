@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import facebridge.store._store as store_mod
 from facebridge.errors import DimensionError, InvalidInputError, StoreError
@@ -517,3 +519,51 @@ def test_default_store_opens_packaged_path(tmp_path: Path, monkeypatch: pytest.M
 def test_default_store_path_is_inside_the_package() -> None:
     p = store_mod.default_store_path()
     assert p.parts[-3:] == ("facebridge", "data", "lfw")
+
+
+# ------------------------------------------------------------------------------ property
+
+
+_OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("add"), st.lists(st.integers(0, 9), min_size=1, max_size=4, unique=True)),
+        st.tuples(st.just("fail"), st.integers(0, 9)),
+        st.tuples(st.just("flush"), st.none()),
+        st.tuples(st.just("reopen"), st.none()),
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(ops=_OPS)
+def test_store_equals_a_later_wins_dict(
+    tmp_path_factory: pytest.TempPathFactory, ops: list
+) -> None:
+    """Any sequence of adds, failures, flushes and writer restarts loads as a dict replay."""
+    store = EmbeddingStore.create(tmp_path_factory.mktemp("prop"))
+    expect_vec: dict[str, float] = {}
+    expect_fail: dict[str, str] = {}
+    w = store.writer("m", dim=3, weights_sha256=SHA, detector="d")
+    for step, (op, arg) in enumerate(ops):
+        if op == "add":
+            ids = [f"i{k}" for k in arg]
+            w.add(ids, np.full((len(ids), 3), step, np.float32))
+            for i in ids:
+                expect_vec[i] = step
+                expect_fail.pop(i, None)
+        elif op == "fail":
+            w.add_failure(f"i{arg}", f"reason {step}")
+            expect_fail[f"i{arg}"] = f"reason {step}"
+            expect_vec.pop(f"i{arg}", None)
+        elif op == "flush":
+            w.flush()
+        else:
+            w.close()
+            w = store.writer("m", dim=3, weights_sha256=SHA, detector="d")
+    w.close()
+    emb = store.load("m")
+    assert emb.ids == tuple(sorted(expect_vec))
+    np.testing.assert_array_equal(emb.vectors[:, 0], [expect_vec[i] for i in emb.ids])
+    assert emb.failures == expect_fail
+    assert store.done_ids("m") == set(expect_vec) | set(expect_fail)
