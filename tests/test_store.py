@@ -567,3 +567,62 @@ def test_store_equals_a_later_wins_dict(
     np.testing.assert_array_equal(emb.vectors[:, 0], [expect_vec[i] for i in emb.ids])
     assert emb.failures == expect_fail
     assert store.done_ids("m") == set(expect_vec) | set(expect_fail)
+
+
+def _npz(path: Path, **arrays: np.ndarray) -> None:
+    base = {
+        "ids": np.array(["a"]),
+        "vectors": np.zeros((1, 8), np.float32),
+        "failed_ids": np.zeros(0, "<U1"),
+        "failed_reasons": np.zeros(0, "<U1"),
+    }
+    base.update(arrays)
+    np.savez(path, **{k: v for k, v in base.items() if v is not None})
+
+
+@pytest.mark.parametrize(
+    ("arrays", "match"),
+    [
+        ({"vectors": None}, r"missing arrays \['vectors'\]"),
+        ({"ids": np.array([1.0])}, "ids must be a 1-d unicode array"),
+        ({"ids": np.array([["a"]])}, "ids must be a 1-d unicode array"),
+        ({"failed_ids": np.array(["x"])}, "failed_ids/failed_reasons disagree"),
+    ],
+)
+def test_malformed_chunks_are_named(store: EmbeddingStore, arrays: dict, match: str) -> None:
+    store.writer("m", dim=8, weights_sha256=SHA, detector="d").close()
+    _npz(store.root / "m" / "chunk-000000.npz", **arrays)
+    with pytest.raises(StoreError, match=r"corrupt chunk .*chunk-000000\.npz: " + match):
+        store.load("m")
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("[1, 2]", "expected a JSON object"),
+        ('{"dim": "eight"}', r"dim='eight'; delete"),
+    ],
+)
+def test_malformed_manifests_are_named(store: EmbeddingStore, text: str, match: str) -> None:
+    store.writer("m", dim=8, weights_sha256=SHA, detector="d").close()
+    (store.root / "m" / "manifest.json").write_text(text)
+    with pytest.raises(StoreError, match=r"corrupt manifest .*manifest\.json.*" + match):
+        store.load("m")
+
+
+def test_float16_store_rejects_out_of_range(store: EmbeddingStore) -> None:
+    with store.writer("m", dim=8, weights_sha256=SHA, detector="d") as w:
+        w.add(_ids(1), _vecs(1))
+    store.compact("m")
+    with (
+        store.writer("m", dim=8, weights_sha256=SHA, detector="d") as w,
+        pytest.raises(InvalidInputError, match="exceed the float16 range of this store"),
+    ):
+        w.add(_ids(1, start=5), np.full((1, 8), 1e5, np.float32))
+
+
+def test_detections_writer_rejects_bad_extra_and_key(store: EmbeddingStore) -> None:
+    with pytest.raises(InvalidInputError, match="extra must be JSON-serialisable"):
+        store.detections_writer("mtcnn", extra={"x": {1, 2}})
+    with pytest.raises(InvalidInputError, match="detector key must start with a letter"):
+        store.detections_writer("a/b")
