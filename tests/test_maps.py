@@ -277,7 +277,7 @@ def test_error_inf_in_y():
 
 def test_error_row_mismatch():
     X, Y = _data(10, 3, 2)
-    with pytest.raises(DimensionError, match="same number of rows.*got 10 and 9"):
+    with pytest.raises(DimensionError, match=r"same number of rows.*got 10 and 9"):
         fit_lstsq(X, Y[:9])
 
 
@@ -333,7 +333,7 @@ def test_error_apply_wrong_dimension():
 
 def test_estimator_errors_are_facebridge_errors():
     X, Y = _data(10, 4, 2)
-    with pytest.raises(InvalidInputError, match="RidgeMap.fit: .*NaN"):
+    with pytest.raises(InvalidInputError, match=r"RidgeMap\.fit: .*NaN"):
         RidgeMap().fit(np.full_like(X, np.nan), Y)
     est = RidgeMap().fit(X, Y)
     with pytest.raises(InvalidInputError, match=r"RidgeMap.predict: X has 3 features.*expecting 4"):
