@@ -117,12 +117,12 @@ def chunk_name(seq: int) -> str:
 def read_chunk(path: Path, fields: list[Field]) -> dict[str, np.ndarray]:
     """Load and validate one chunk (``allow_pickle=False``)."""
     fix = f"delete {path.name} (its items will be redone on resume) and re-run"
+    need = {"ids", "failed_ids", "failed_reasons"} | {f.name for f in fields}
     try:
         with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
+            arrays = {k: z[k] for k in z.files if k in need}  # read only what is asked for
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
         raise StoreError(f"corrupt chunk {path} ({e}); {fix}") from None
-    need = {"ids", "failed_ids", "failed_reasons"} | {f.name for f in fields}
     missing = sorted(need - set(arrays))
     if missing:
         raise StoreError(f"corrupt chunk {path}: missing arrays {missing}; {fix}")
@@ -155,31 +155,33 @@ class Merged:
 
 
 def merge_chunks(directory: Path, fields: list[Field]) -> Merged:
-    """Replay every chunk in order (later wins) into sorted arrays."""
-    # id -> (chunk index, row) for successes; id -> reason for failures
-    where: dict[str, tuple[int, int]] = {}
+    """Replay every chunk in order (later wins) into arrays sorted by id."""
+    where: dict[str, int] = {}  # id -> row in the concatenation of all chunks
     failures: dict[str, str] = {}
-    loaded: list[dict[str, np.ndarray]] = []
-    for k, (_, path) in enumerate(chunk_files(directory)):
+    parts: dict[str, list[np.ndarray]] = {f.name: [] for f in fields}
+    offset = 0
+    for _, path in chunk_files(directory):
         arrays = read_chunk(path, fields)
-        loaded.append(arrays)
         for row, i in enumerate(arrays["ids"].tolist()):
-            where[i] = (k, row)
+            where[i] = offset + row
             failures.pop(i, None)
         for i, reason in zip(
             arrays["failed_ids"].tolist(), arrays["failed_reasons"].tolist(), strict=True
         ):
             failures[i] = reason
             where.pop(i, None)
+        for f in fields:
+            parts[f.name].append(arrays[f.name])
+        offset += len(arrays["ids"])
     ids = sorted(where)
+    rows = np.fromiter((where[i] for i in ids), dtype=np.int64, count=len(ids))
     out: dict[str, np.ndarray] = {}
     for f in fields:
         dt = np.float32 if np.dtype(f.dtype).kind == "f" else np.dtype(f.dtype)
-        arr = np.empty((len(ids), *f.shape), dtype=dt)
-        for j, i in enumerate(ids):
-            k, row = where[i]
-            arr[j] = loaded[k][f.name][row]
-        out[f.name] = arr
+        if parts[f.name]:
+            out[f.name] = np.concatenate(parts[f.name])[rows].astype(dt, copy=False)
+        else:
+            out[f.name] = np.empty((0, *f.shape), dtype=dt)
     return Merged(ids, out, dict(sorted(failures.items())))
 
 
