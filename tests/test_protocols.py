@@ -336,6 +336,7 @@ def test_ytf_frames_numeric_order_and_limit(tmp_path: Path) -> None:
     assert [p.name for p in got] == [f"aligned_detect_1.{f}.jpg" for f in (1, 2, 9, 10)]
     assert len(ytf_video_frames(tmp_path, "Sadie_Frost/1", max_frames=None)) == 6
     assert len(ytf_video_frames(tmp_path, "Sadie_Frost/1")) == 6
+    assert len(ytf_video_frames(tmp_path, "Sadie_Frost/1", max_frames=np.int64(2))) == 2
 
 
 def test_ytf_frames_default_takes_first_100(tmp_path: Path) -> None:
@@ -358,6 +359,8 @@ def test_ytf_frames_errors(tmp_path: Path) -> None:
         ytf_video_frames(tmp_path, "C")
     with pytest.raises(InvalidInputError, match=r"max_frames must be a positive integer"):
         ytf_video_frames(tmp_path, "C/0", max_frames=0)
+    with pytest.raises(InvalidInputError, match=r"max_frames must be a positive integer"):
+        ytf_video_frames(tmp_path, "C/0", max_frames=2.5)  # type: ignore[arg-type]
 
 
 _NAME = st.text(alphabet="abcXYZ_/.0123456789-", min_size=1, max_size=12).filter(

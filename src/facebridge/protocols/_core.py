@@ -7,6 +7,7 @@ reports the file name and 1-based line number of the first malformed line it mee
 from __future__ import annotations
 
 import csv
+import numbers
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -483,7 +484,11 @@ def ytf_video_frames(
     InvalidInputError
         ``max_frames < 1``.
     """
-    if max_frames is not None and (not isinstance(max_frames, int) or max_frames < 1):
+    if max_frames is not None and (
+        isinstance(max_frames, bool)
+        or not isinstance(max_frames, numbers.Integral)
+        or max_frames < 1
+    ):
         raise InvalidInputError(
             f"max_frames must be a positive integer or None, got {max_frames!r}; the paper uses 100"
         )
@@ -510,7 +515,7 @@ def ytf_video_frames(
         )
     frames.sort(key=lambda t: t[0])
     out = [p for _, p in frames]
-    return out if max_frames is None else out[:max_frames]
+    return out if max_frames is None else out[: int(max_frames)]
 
 
 # --------------------------------------------------------------------------------------- dispatch

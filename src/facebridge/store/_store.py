@@ -96,7 +96,7 @@ def _check_rows(
 # ------------------------------------------------------------------------------------ results
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays inside: compare fields explicitly
 class Embeddings:
     """All embeddings of one model in a store.
 
@@ -151,7 +151,7 @@ class Embeddings:
         return out, present
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Detections:
     """Face detections of one detector.
 
