@@ -6,6 +6,7 @@ runtime; :func:`get_embedder` loads the one a model needs.
 
 from __future__ import annotations
 
+from facebridge.models.embedders import Embedder, get_embedder, l2_normalise
 from facebridge.models.registry import (
     ALIGNMENTS,
     DEFAULT_MODELS,
@@ -29,10 +30,13 @@ __all__ = [
     "MODEL_SPECS",
     "WEIGHT_FILES",
     "Carrier",
+    "Embedder",
     "ModelSpec",
     "WeightFile",
     "ensure_weights",
+    "get_embedder",
     "get_spec",
+    "l2_normalise",
     "list_specs",
     "pull",
     "verify",

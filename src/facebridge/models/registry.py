@@ -134,8 +134,8 @@ _SPECS: tuple[ModelSpec, ...] = (
         licence="MIT",
         provenance="D. Sandberg facenet 20170512-110547, Keras port by H. Taniai (keras-facenet)",
         lfw_accuracy=0.992,
-        runtime="torch",
-        extra="torch",
+        runtime="tensorflow",
+        extra="tf",
     ),
     ModelSpec(
         key="dlib-resnet",
