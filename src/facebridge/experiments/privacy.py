@@ -1,0 +1,1059 @@
+"""Privacy audit: re-identify and link leaked templates of an "unknown" model through a linear map.
+
+Threat model (paper Sections 1 and 5; see docs/PRIVACY.md).  Templates of a **source** system A
+have leaked, without names.  The attacker runs a **target** system B of their own and holds a
+labelled B gallery (one enrolled image per identity).  The attacker also obtains ``p``
+*corresponding* images: faces that they can push through both A and B (for instance a few
+hundred public photos submitted to A's enrolment).  From those ``p`` pairs they fit a linear map
+A -> B, map every leaked A template into B's space and search it against the B gallery.
+
+Identity sets.  The items embedded by both models are split **by identity** (seeded) into three
+disjoint sets, exposed in :class:`IdentitySplit` so that tests can check the disjointness:
+
+* **gallery identities** -- a ``gallery_fraction`` of the identities that have ``>= 2`` images:
+  one random image per identity is enrolled in the B gallery, the other images are the leaked A
+  templates searched as *probes* (mated probes);
+* **unenrolled identities** -- identities with no enrolled image whose A templates are searched
+  as non-mated probes for the open-set rates (false alarms);
+* **correspondence identities** -- every remaining identity: the attacker's ``p`` paired images
+  are drawn from them, so no face used to fit the map is ever searched or enrolled.
+
+Rates reported: closed-set rank-1 and rank-5 identification of the mapped probes (as a curve over
+``p`` with ``n_draws`` random draws of the correspondence images per point), the unmapped attack
+(A templates compared as they are when the dimensions agree, else through a random projection:
+chance level), B's native identification (B's own templates of the probe images: the ceiling),
+chance ``k / N``, and the open-set detection-and-identification rate at a fixed FPIR.
+
+Everything is matrix products on float32 (no nearest-neighbour library).
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from facebridge.errors import DimensionError, InvalidInputError, StoreError, UnknownModelError
+from facebridge.metrics.identification import (
+    IdentificationResult,
+    dir_at_fpir,
+    normalize_rows,
+    search,
+)
+from facebridge.metrics.linkability import LinkabilityResult, unlinkability
+
+__all__ = [
+    "DEFAULT_P_VALUES",
+    "MAP_NAMES",
+    "AttackResult",
+    "AuditResult",
+    "IdentitySplit",
+    "LinkageResult",
+    "audit",
+    "audit_all",
+    "lfw_identity",
+    "linkability",
+    "reidentification_attack",
+    "split_identities",
+]
+
+DEFAULT_P_VALUES: tuple[int, ...] = (10, 20, 50, 100, 200, 400, 1000, 2000)
+MAP_NAMES = ("ridge", "lstsq", "procrustes")
+
+MapSpec = str | Callable[[np.ndarray, np.ndarray], Any]
+
+
+def lfw_identity(item_id: str) -> str:
+    """Identity of an item id: its first path component (``Name/Name_0001.jpg`` -> ``Name``)."""
+    return item_id.split("/", 1)[0]
+
+
+# ------------------------------------------------------------------------------------ inputs
+
+
+@dataclass(frozen=True)
+class _Items:
+    model: str
+    ids: tuple[str, ...]
+    vectors: np.ndarray  # float32 (n, d)
+
+
+def _as_items(emb: Any, default_name: str) -> _Items:
+    """Accept :class:`facebridge.store.Embeddings`, an ``(ids, vectors)`` tuple or a mapping."""
+    if isinstance(emb, tuple) and len(emb) == 2:
+        ids, vectors, model = emb[0], emb[1], default_name
+    elif isinstance(emb, Mapping):
+        ids, vectors, model = emb["ids"], emb["vectors"], emb.get("model", default_name)
+    elif hasattr(emb, "ids") and hasattr(emb, "vectors"):
+        ids, vectors, model = emb.ids, emb.vectors, getattr(emb, "model", default_name)
+    else:
+        raise InvalidInputError(
+            f"{default_name} embeddings must be Embeddings (store.load), an (ids, vectors) tuple "
+            f"or a mapping with 'ids' and 'vectors'; got {type(emb).__name__}"
+        )
+    v = np.asarray(vectors, dtype=np.float32)
+    ids_t = tuple(str(i) for i in ids)
+    if v.ndim != 2 or v.shape[0] != len(ids_t):
+        raise DimensionError(
+            f"{model}: vectors must be (n_ids, dim) = ({len(ids_t)}, dim), got {v.shape}; "
+            "pass one row per id"
+        )
+    if v.size and not np.all(np.isfinite(v)):
+        raise InvalidInputError(f"{model}: embeddings contain NaN or inf; re-extract or drop them")
+    return _Items(str(model), ids_t, v)
+
+
+def _aligned(a: _Items, b: _Items) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Items embedded by both models (sorted ids) and the two aligned matrices."""
+    ia = {x: i for i, x in enumerate(a.ids)}
+    ib = {x: i for i, x in enumerate(b.ids)}
+    common = sorted(set(ia) & set(ib))
+    if not common:
+        raise InvalidInputError(
+            f"models {a.model!r} and {b.model!r} share no embedded item; embed the same images with both"
+        )
+    xa = a.vectors[[ia[x] for x in common]]
+    xb = b.vectors[[ib[x] for x in common]]
+    return common, xa, xb
+
+
+def _fitter(map: MapSpec, alpha: float) -> tuple[str, Callable[[np.ndarray, np.ndarray], Any]]:
+    if callable(map):
+        return getattr(map, "__name__", "custom"), map
+    if map not in MAP_NAMES:
+        close = difflib.get_close_matches(str(map), MAP_NAMES, n=2)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise InvalidInputError(f"unknown map {map!r}; {hint}choose one of {', '.join(MAP_NAMES)}")
+    import facebridge.maps as maps
+
+    if map == "ridge":
+        return map, lambda x, y: maps.fit_ridge(x, y, alpha=alpha)
+    if map == "lstsq":
+        return map, maps.fit_lstsq
+    return map, maps.fit_procrustes
+
+
+def _apply(m: Any, x: np.ndarray) -> np.ndarray:
+    """Apply a fitted map in float32 (a LinearMap's weight/bias, else its ``apply``)."""
+    w = getattr(m, "weight", None)
+    b = getattr(m, "bias", None)
+    if w is not None and b is not None:
+        return x @ np.asarray(w, dtype=np.float32) + np.asarray(b, dtype=np.float32)
+    fn = getattr(m, "apply", None) or getattr(m, "predict", None)
+    if fn is None:
+        raise InvalidInputError(
+            "a map fitter must return an object with weight/bias, apply() or predict()"
+        )
+    return np.asarray(fn(x), dtype=np.float32)
+
+
+# ------------------------------------------------------------------------------------ split
+
+
+@dataclass(frozen=True)
+class IdentitySplit:
+    """Identity-disjoint split of the items embedded by both models.
+
+    Attributes
+    ----------
+    correspondence_items : tuple[str, ...]
+        Images the attacker may use as paired correspondences (``p`` are drawn from them).
+    gallery_items : tuple[str, ...]
+        One enrolled B image per gallery identity.
+    probe_items : tuple[str, ...]
+        The other images of the gallery identities (leaked A templates; mated probes).
+    unenrolled_items : tuple[str, ...]
+        Images of identities not enrolled (non-mated probes for the open-set rates).
+    correspondence_identities, gallery_identities, unenrolled_identities : frozenset[str]
+        The identities of each set (gallery identities are also the probes' identities).
+    seed : int
+    """
+
+    correspondence_items: tuple[str, ...]
+    gallery_items: tuple[str, ...]
+    probe_items: tuple[str, ...]
+    unenrolled_items: tuple[str, ...]
+    correspondence_identities: frozenset[str]
+    gallery_identities: frozenset[str]
+    unenrolled_identities: frozenset[str]
+    seed: int = 0
+
+    def is_disjoint(self) -> bool:
+        """True when no identity and no image is shared between the sets (probes vs gallery
+        share identities by design, never images)."""
+        ids = (self.correspondence_identities, self.gallery_identities, self.unenrolled_identities)
+        for i in range(3):
+            for j in range(i + 1, 3):
+                if ids[i] & ids[j]:
+                    return False
+        items = [
+            set(self.correspondence_items),
+            set(self.gallery_items),
+            set(self.probe_items),
+            set(self.unenrolled_items),
+        ]
+        return sum(len(s) for s in items) == len(set().union(*items))
+
+    def to_dict(self) -> dict:
+        return {
+            "seed": self.seed,
+            "n_correspondence_items": len(self.correspondence_items),
+            "n_gallery_items": len(self.gallery_items),
+            "n_probe_items": len(self.probe_items),
+            "n_unenrolled_items": len(self.unenrolled_items),
+            "n_correspondence_identities": len(self.correspondence_identities),
+            "n_gallery_identities": len(self.gallery_identities),
+            "n_unenrolled_identities": len(self.unenrolled_identities),
+            "disjoint": self.is_disjoint(),
+        }
+
+
+def split_identities(
+    item_ids: Iterable[str],
+    *,
+    seed: int = 0,
+    gallery_fraction: float = 0.5,
+    unenrolled_fraction: float = 0.25,
+    identity_fn: Callable[[str], str] = lfw_identity,
+) -> IdentitySplit:
+    """Split items into disjoint correspondence / gallery+probe / unenrolled identity sets.
+
+    Procedure (seeded; independent of the input order):
+
+    1. identities with ``>= 2`` images are shuffled; the first ``round(gallery_fraction * n)``
+       become gallery identities: one random image each is enrolled, the rest are probes;
+    2. every other identity (the remaining multi-image ones and the single-image ones) is
+       shuffled; identities are moved to the unenrolled set until it holds
+       ``min(n_probes, unenrolled_fraction * n_remaining_images)`` images;
+    3. the rest are correspondence identities.
+
+    Parameters
+    ----------
+    item_ids : iterable of str
+        Items embedded by both models.
+    seed : int
+    gallery_fraction : float
+        Share of the multi-image identities that are enrolled, in ``(0, 1)``.
+    unenrolled_fraction : float
+        Upper bound on the share of the remaining images used as non-mated probes, ``[0, 1)``.
+    identity_fn : callable
+        Item id -> identity (default: the first path component, as in LFW).
+
+    Returns
+    -------
+    IdentitySplit
+
+    Raises
+    ------
+    InvalidInputError
+        Fractions out of range, fewer than 2 gallery identities, or no correspondence image.
+    """
+    if not 0.0 < gallery_fraction < 1.0:
+        raise InvalidInputError(f"gallery_fraction must be in (0, 1), got {gallery_fraction}")
+    if not 0.0 <= unenrolled_fraction < 1.0:
+        raise InvalidInputError(f"unenrolled_fraction must be in [0, 1), got {unenrolled_fraction}")
+    groups: dict[str, list[str]] = {}
+    for item in sorted(set(item_ids)):
+        groups.setdefault(identity_fn(item), []).append(item)
+    rng = np.random.default_rng([seed, 0])
+    multi = sorted(k for k, v in groups.items() if len(v) >= 2)
+    n_gal = round(gallery_fraction * len(multi))
+    if n_gal < 2:
+        raise InvalidInputError(
+            f"only {len(multi)} identities have >= 2 images, {n_gal} would be enrolled; the audit "
+            "needs at least 2 gallery identities: embed more images or raise gallery_fraction"
+        )
+    order = rng.permutation(len(multi))
+    gallery_ids = [multi[i] for i in order[:n_gal]]
+    gallery_items: list[str] = []
+    probe_items: list[str] = []
+    for who in sorted(gallery_ids):
+        imgs = groups[who]
+        k = int(rng.integers(len(imgs)))
+        gallery_items.append(imgs[k])
+        probe_items.extend(x for j, x in enumerate(imgs) if j != k)
+    gal_set = set(gallery_ids)
+    rest = sorted(k for k in groups if k not in gal_set)
+    rest = [rest[i] for i in rng.permutation(len(rest))]
+    n_rest = sum(len(groups[k]) for k in rest)
+    target = min(len(probe_items), int(unenrolled_fraction * n_rest))
+    unenrolled: list[str] = []
+    count = 0
+    for who in rest:
+        if count >= target:
+            break
+        unenrolled.append(who)
+        count += len(groups[who])
+    un_set = set(unenrolled)
+    corr = [k for k in rest if k not in un_set]
+    corr_items = [x for k in sorted(corr) for x in groups[k]]
+    if len(corr_items) < 2:
+        raise InvalidInputError(
+            f"only {len(corr_items)} images are left for correspondences; embed more images or "
+            "lower gallery_fraction / unenrolled_fraction"
+        )
+    return IdentitySplit(
+        correspondence_items=tuple(corr_items),
+        gallery_items=tuple(gallery_items),
+        probe_items=tuple(probe_items),
+        unenrolled_items=tuple(x for k in sorted(unenrolled) for x in groups[k]),
+        correspondence_identities=frozenset(corr),
+        gallery_identities=frozenset(gallery_ids),
+        unenrolled_identities=frozenset(unenrolled),
+        seed=seed,
+    )
+
+
+# ------------------------------------------------------------------------------------ attack
+
+
+def _json_safe(obj: Any) -> Any:
+    """NaN / inf -> None, recursively (strict JSON)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
+def _stat(x: np.ndarray) -> dict[str, list[float]]:
+    return {
+        "mean": np.nanmean(x, axis=1).tolist() if x.size else [],
+        "std": np.nanstd(x, axis=1).tolist() if x.size else [],
+        "min": np.nanmin(x, axis=1).tolist() if x.size else [],
+        "max": np.nanmax(x, axis=1).tolist() if x.size else [],
+    }
+
+
+@dataclass(frozen=True)
+class AttackResult:
+    """Re-identification of leaked source templates through a map fitted on ``p`` pairs.
+
+    Attributes
+    ----------
+    source, target : str
+        Models A (leaked) and B (attacker's).
+    map : str
+        Map family (``"ridge"``...).
+    alpha : float
+    seed, n_draws : int
+    p : np.ndarray
+        int ``(n_p,)`` numbers of correspondence pairs evaluated (values above the number of
+        correspondence images are left out and listed in ``p_skipped``).
+    rank1, rank5, dir : np.ndarray
+        float ``(n_p, n_draws)``: closed-set rank-1 / rank-5 rate and open-set rank-1 DIR at
+        ``fpir`` of the mapped probes, one column per draw (``dir`` is NaN without unenrolled
+        probes).
+    unmapped_rank1, unmapped_rank5, unmapped_dir : float
+        The same without a learned map; ``unmapped_kind`` says how (``"identity"`` when the
+        dimensions agree, ``"random-projection"`` otherwise).
+    native_rank1, native_rank5, native_dir : float
+        B's own templates of the probe images against the B gallery (the ceiling).
+    chance_rank1, chance_rank5 : float
+        ``1 / N`` and ``min(5, N) / N`` for ``N`` enrolled identities.
+    n_gallery, n_probes, n_unenrolled : int
+    fpir : float
+    split : IdentitySplit
+    p_skipped : tuple[int, ...]
+    """
+
+    source: str
+    target: str
+    map: str
+    alpha: float
+    seed: int
+    n_draws: int
+    p: np.ndarray
+    rank1: np.ndarray
+    rank5: np.ndarray
+    dir: np.ndarray
+    unmapped_rank1: float
+    unmapped_rank5: float
+    unmapped_dir: float
+    unmapped_kind: str
+    native_rank1: float
+    native_rank5: float
+    native_dir: float
+    chance_rank1: float
+    chance_rank5: float
+    n_gallery: int
+    n_probes: int
+    n_unenrolled: int
+    fpir: float
+    split: IdentitySplit
+    p_skipped: tuple[int, ...] = ()
+
+    @property
+    def rank1_mean(self) -> np.ndarray:
+        """float ``(n_p,)`` mean rank-1 rate over draws."""
+        return np.nanmean(self.rank1, axis=1)
+
+    @property
+    def rank1_std(self) -> np.ndarray:
+        """float ``(n_p,)`` standard deviation of the rank-1 rate over draws."""
+        return np.nanstd(self.rank1, axis=1)
+
+    def at(self, p: int, what: str = "rank1") -> float:
+        """Mean of ``rank1`` / ``rank5`` / ``dir`` over draws at ``p`` pairs."""
+        if what not in ("rank1", "rank5", "dir"):
+            raise InvalidInputError(f"what must be rank1, rank5 or dir, got {what!r}")
+        hits = np.flatnonzero(self.p == p)
+        if hits.size == 0:
+            raise InvalidInputError(f"p = {p} was not evaluated; choose one of {self.p.tolist()}")
+        return float(np.nanmean(getattr(self, what)[hits[0]]))
+
+    def to_dict(self) -> dict:
+        """JSON-ready form (NaN written as ``None``)."""
+        return _json_safe(
+            {
+                "source": self.source,
+                "target": self.target,
+                "map": self.map,
+                "alpha": self.alpha,
+                "seed": self.seed,
+                "n_draws": self.n_draws,
+                "p": self.p.tolist(),
+                "p_skipped": list(self.p_skipped),
+                "rank1": {**_stat(self.rank1), "draws": self.rank1.tolist()},
+                "rank5": {**_stat(self.rank5), "draws": self.rank5.tolist()},
+                "dir": {
+                    **_stat(self.dir),
+                    "draws": self.dir.tolist(),
+                    "fpir": self.fpir,
+                    "rank": 1,
+                },
+                "unmapped": {
+                    "kind": self.unmapped_kind,
+                    "rank1": self.unmapped_rank1,
+                    "rank5": self.unmapped_rank5,
+                    "dir": self.unmapped_dir,
+                },
+                "native": {
+                    "rank1": self.native_rank1,
+                    "rank5": self.native_rank5,
+                    "dir": self.native_dir,
+                },
+                "chance": {"rank1": self.chance_rank1, "rank5": self.chance_rank5},
+                "n_gallery": self.n_gallery,
+                "n_probes": self.n_probes,
+                "n_unenrolled": self.n_unenrolled,
+                "split": self.split.to_dict(),
+            }
+        )
+
+
+@dataclass
+class _Prepared:
+    source: str
+    target: str
+    split: IdentitySplit
+    a_corr: np.ndarray
+    b_corr: np.ndarray
+    a_probe: np.ndarray  # probes then unenrolled
+    b_probe: np.ndarray
+    probe_labels: np.ndarray
+    gallery: np.ndarray  # unit rows, B space
+    gallery_labels: np.ndarray
+    n_probes: int
+    n_unenrolled: int
+    extra: dict = field(default_factory=dict)
+
+
+def _prepare(
+    source_emb: Any,
+    target_emb: Any,
+    *,
+    seed: int,
+    split: IdentitySplit | None,
+    identity_fn: Callable[[str], str],
+    gallery_fraction: float,
+    unenrolled_fraction: float,
+) -> _Prepared:
+    a = _as_items(source_emb, "source")
+    b = _as_items(target_emb, "target")
+    common, xa, xb = _aligned(a, b)
+    if split is None:
+        split = split_identities(
+            common,
+            seed=seed,
+            identity_fn=identity_fn,
+            gallery_fraction=gallery_fraction,
+            unenrolled_fraction=unenrolled_fraction,
+        )
+    pos = {x: i for i, x in enumerate(common)}
+    missing = [
+        x
+        for x in (*split.correspondence_items, *split.gallery_items, *split.probe_items)
+        if x not in pos
+    ]
+    if missing:
+        raise InvalidInputError(
+            f"{len(missing)} split items (e.g. {missing[0]!r}) are not embedded by both models; "
+            "build the split from the items both models embedded"
+        )
+
+    def rows(items: Sequence[str]) -> np.ndarray:
+        return np.array([pos[x] for x in items], dtype=np.int64)
+
+    corr = rows(split.correspondence_items)
+    probe = rows((*split.probe_items, *split.unenrolled_items))
+    gal = rows(split.gallery_items)
+    labels = np.array([identity_fn(common[i]) for i in probe])
+    return _Prepared(
+        source=a.model,
+        target=b.model,
+        split=split,
+        a_corr=xa[corr],
+        b_corr=xb[corr],
+        a_probe=xa[probe],
+        b_probe=xb[probe],
+        probe_labels=labels,
+        gallery=normalize_rows(xb[gal]),
+        gallery_labels=np.array([identity_fn(common[i]) for i in gal]),
+        n_probes=len(split.probe_items),
+        n_unenrolled=len(split.unenrolled_items),
+    )
+
+
+def _search(prep: _Prepared, probes_b: np.ndarray) -> IdentificationResult:
+    return search(
+        normalize_rows(probes_b),
+        prep.gallery,
+        prep.probe_labels,
+        prep.gallery_labels,
+        normalized=True,
+    )
+
+
+def _rates(res: IdentificationResult, fpir: float, n_unenrolled: int) -> tuple[float, float, float]:
+    d = dir_at_fpir(res, fpir, 1).dir if n_unenrolled > 0 else float("nan")
+    return res.rate(1), res.rate(5), d
+
+
+def _unmapped(prep: _Prepared, seed: int) -> tuple[np.ndarray, str]:
+    d_a, d_b = prep.a_probe.shape[1], prep.gallery.shape[1]
+    if d_a == d_b:
+        return prep.a_probe, "identity"
+    rng = np.random.default_rng([seed, 3])
+    proj = (rng.standard_normal((d_a, d_b)) / math.sqrt(d_b)).astype(np.float32)
+    return prep.a_probe @ proj, "random-projection"
+
+
+def _check_common(n_draws: int, fpir: float, pairs: Sequence[int]) -> tuple[int, ...]:
+    if isinstance(n_draws, bool) or not isinstance(n_draws, int | np.integer) or n_draws < 1:
+        raise InvalidInputError(f"n_draws must be a positive integer, got {n_draws!r}")
+    if not 0.0 < fpir < 1.0:
+        raise InvalidInputError(f"fpir must be in (0, 1), e.g. 0.01; got {fpir}")
+    out = []
+    for p in pairs:
+        if isinstance(p, bool) or not isinstance(p, int | np.integer) or p < 2:
+            raise InvalidInputError(
+                f"numbers of correspondence pairs must be integers >= 2, got {p!r}"
+            )
+        out.append(int(p))
+    if not out:
+        raise InvalidInputError("p_values is empty; give at least one number of pairs, e.g. 400")
+    return tuple(sorted(set(out)))
+
+
+def reidentification_attack(
+    source_emb: Any,
+    target_emb: Any,
+    p_values: Sequence[int] = DEFAULT_P_VALUES,
+    n_draws: int = 5,
+    map: MapSpec = "ridge",
+    alpha: float = 1.0,
+    seed: int = 0,
+    *,
+    fpir: float = 0.01,
+    split: IdentitySplit | None = None,
+    identity_fn: Callable[[str], str] = lfw_identity,
+    gallery_fraction: float = 0.5,
+    unenrolled_fraction: float = 0.25,
+) -> AttackResult:
+    """Re-identify leaked source templates in the target's gallery through a fitted map.
+
+    For every ``p`` in ``p_values`` and each of ``n_draws`` draws, ``p`` correspondence images
+    are drawn without replacement (seeded), a map A -> B is fitted on their two embeddings, the
+    A templates of the probes are mapped and searched against the B gallery (cosine scores).
+
+    Parameters
+    ----------
+    source_emb, target_emb : Embeddings or (ids, vectors)
+        Embeddings of models A (leaked, "unknown") and B (attacker's) for the same item ids;
+        items that only one model embedded are ignored.
+    p_values : sequence of int
+        Numbers of correspondence pairs (values above the number of correspondence images are
+        skipped and recorded in ``p_skipped``).
+    n_draws : int
+        Random draws of the correspondence images per ``p``.
+    map : {"ridge", "lstsq", "procrustes"} or callable
+        Map family (``facebridge.maps``), or ``fit(X, Y) -> LinearMap``.
+    alpha : float
+        Ridge regularisation.
+    seed : int
+        Seeds the identity split, the draws and the random projection.
+    fpir : float
+        False-positive identification rate of the open-set DIR (default 1%).
+    split : IdentitySplit, optional
+        A precomputed split (default: :func:`split_identities` with ``seed``).
+    identity_fn : callable
+        Item id -> identity (default: LFW folder name).
+    gallery_fraction, unenrolled_fraction : float
+        See :func:`split_identities`.
+
+    Returns
+    -------
+    AttackResult
+
+    Raises
+    ------
+    InvalidInputError
+        Bad options, no shared items, too few identities, or every ``p`` too large.
+    DimensionError
+        Malformed embedding arrays.
+    """
+    ps = _check_common(n_draws, fpir, p_values)
+    map_name, fit = _fitter(map, alpha)
+    prep = _prepare(
+        source_emb,
+        target_emb,
+        seed=seed,
+        split=split,
+        identity_fn=identity_fn,
+        gallery_fraction=gallery_fraction,
+        unenrolled_fraction=unenrolled_fraction,
+    )
+    n_corr = prep.a_corr.shape[0]
+    used = tuple(p for p in ps if p <= n_corr)
+    skipped = tuple(p for p in ps if p > n_corr)
+    if not used:
+        raise InvalidInputError(
+            f"every p in {list(ps)} exceeds the {n_corr} correspondence images; use p <= {n_corr}"
+        )
+    rng = np.random.default_rng([seed, 1])
+    r1 = np.full((len(used), n_draws), np.nan)
+    r5 = np.full_like(r1, np.nan)
+    dr = np.full_like(r1, np.nan)
+    for i, p in enumerate(used):
+        for j in range(n_draws):
+            idx = rng.choice(n_corr, size=p, replace=False)
+            m = fit(prep.a_corr[idx], prep.b_corr[idx])
+            res = _search(prep, _apply(m, prep.a_probe))
+            r1[i, j], r5[i, j], dr[i, j] = _rates(res, fpir, prep.n_unenrolled)
+    raw, kind = _unmapped(prep, seed)
+    u1, u5, ud = _rates(_search(prep, raw), fpir, prep.n_unenrolled)
+    n1, n5, nd = _rates(_search(prep, prep.b_probe), fpir, prep.n_unenrolled)
+    n_gal = int(np.unique(prep.gallery_labels).shape[0])
+    return AttackResult(
+        source=prep.source,
+        target=prep.target,
+        map=map_name,
+        alpha=float(alpha),
+        seed=int(seed),
+        n_draws=int(n_draws),
+        p=np.array(used, dtype=np.int64),
+        rank1=r1,
+        rank5=r5,
+        dir=dr,
+        unmapped_rank1=u1,
+        unmapped_rank5=u5,
+        unmapped_dir=ud,
+        unmapped_kind=kind,
+        native_rank1=n1,
+        native_rank5=n5,
+        native_dir=nd,
+        chance_rank1=1.0 / n_gal,
+        chance_rank5=min(5, n_gal) / n_gal,
+        n_gallery=n_gal,
+        n_probes=prep.n_probes,
+        n_unenrolled=prep.n_unenrolled,
+        fpir=float(fpir),
+        split=prep.split,
+        p_skipped=skipped,
+    )
+
+
+# ------------------------------------------------------------------------------------ linkability
+
+
+@dataclass(frozen=True)
+class LinkageResult:
+    """Linkability of mapped source templates to target templates.
+
+    Attributes
+    ----------
+    source, target, map : str
+    pairs : int
+        Correspondence pairs used to fit the map.
+    mapped : LinkabilityResult
+        Mated / non-mated scores of A templates mapped to B against B's enrolled templates.
+    unmapped : LinkabilityResult
+        The same without a learned map (identity or random projection; the baseline).
+    native : LinkabilityResult
+        B's own templates of the same images against B's enrolled templates (the ceiling).
+    mated_scores, nonmated_scores : np.ndarray
+        float ``(n_m,)`` and ``(n_nm,)``: the mapped comparison scores used (non-mated scores
+        subsampled to at most ``max_nonmated``).
+    """
+
+    source: str
+    target: str
+    map: str
+    pairs: int
+    mapped: LinkabilityResult
+    unmapped: LinkabilityResult
+    native: LinkabilityResult
+    mated_scores: np.ndarray
+    nonmated_scores: np.ndarray
+
+    @property
+    def d_sys(self) -> float:
+        return self.mapped.d_sys
+
+    @property
+    def maximal_linkability(self) -> float:
+        return self.mapped.maximal_linkability
+
+    def to_dict(self, curves: bool = True) -> dict:
+        def one(r: LinkabilityResult) -> dict:
+            d = r.to_dict()
+            if not curves:
+                for k in ("grid", "local", "mated_density", "nonmated_density"):
+                    d.pop(k)
+            return d
+
+        return {
+            "source": self.source,
+            "target": self.target,
+            "map": self.map,
+            "pairs": self.pairs,
+            "d_sys": self.d_sys,
+            "maximal_linkability": self.maximal_linkability,
+            "mapped": one(self.mapped),
+            "unmapped": one(self.unmapped),
+            "native": one(self.native),
+        }
+
+
+def _mated_nonmated(
+    prep: _Prepared, probes_b: np.ndarray, rng: np.random.Generator, max_nonmated: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mated (same identity, other image) and non-mated scores of enrolled-identity probes."""
+    n = prep.n_probes
+    s = normalize_rows(probes_b[:n]) @ prep.gallery.T  # (n_probes, n_gallery)
+    col = {k: i for i, k in enumerate(prep.gallery_labels.tolist())}
+    mate = np.array([col[x] for x in prep.probe_labels[:n].tolist()], dtype=np.int64)
+    rows = np.arange(n)
+    mated = s[rows, mate].astype(np.float64)
+    mask = np.ones(s.shape, dtype=bool)
+    mask[rows, mate] = False
+    non = s[mask]
+    if non.size > max_nonmated:
+        non = non[rng.choice(non.size, size=max_nonmated, replace=False)]
+    return mated, non.astype(np.float64)
+
+
+def linkability(
+    source_emb: Any,
+    target_emb: Any,
+    map: MapSpec = "ridge",
+    pairs: int = 400,
+    alpha: float = 1.0,
+    seed: int = 0,
+    *,
+    omega: float = 1.0,
+    method: str = "hist",
+    n_bins: int | None = None,
+    max_nonmated: int = 200_000,
+    split: IdentitySplit | None = None,
+    identity_fn: Callable[[str], str] = lfw_identity,
+    gallery_fraction: float = 0.5,
+    unenrolled_fraction: float = 0.25,
+) -> LinkageResult:
+    """Unlinkability metrics of mapped source templates against the target's enrolled templates.
+
+    A map A -> B is fitted on ``pairs`` correspondence images (seeded draw; the same identity
+    split as :func:`reidentification_attack`).  *Mated* comparisons: each probe's A template,
+    mapped to B, against the B template enrolled for the same identity (a different image);
+    *non-mated*: against the B templates enrolled for every other identity (subsampled to
+    ``max_nonmated``).  From them: Gomez-Barrero et al.'s local ``D<->(s)`` and global ``D_sys``
+    and Otroshi Shahreza et al.'s maximal linkability (:mod:`facebridge.metrics.linkability`).
+
+    Parameters
+    ----------
+    source_emb, target_emb, map, alpha, seed, split, identity_fn, gallery_fraction, unenrolled_fraction
+        As in :func:`reidentification_attack`.
+    pairs : int
+        Correspondence pairs used to fit the map (capped at the number available).
+    omega : float
+        Prior ratio ``p(H_m) / p(H_nm)`` (default 1).
+    method, n_bins
+        Density estimate (``"hist"`` or ``"kde"``) and bins.
+    max_nonmated : int
+        Upper bound on the number of non-mated scores kept.
+
+    Returns
+    -------
+    LinkageResult
+    """
+    _check_common(1, 0.5, [pairs])
+    if max_nonmated < 1:
+        raise InvalidInputError(f"max_nonmated must be >= 1, got {max_nonmated}")
+    map_name, fit = _fitter(map, alpha)
+    prep = _prepare(
+        source_emb,
+        target_emb,
+        seed=seed,
+        split=split,
+        identity_fn=identity_fn,
+        gallery_fraction=gallery_fraction,
+        unenrolled_fraction=unenrolled_fraction,
+    )
+    if prep.n_probes == 0:
+        raise InvalidInputError("no probe image: linkability needs identities with >= 2 images")
+    return _linkage(prep, fit, map_name, pairs, seed, omega, method, n_bins, max_nonmated)
+
+
+def _linkage(
+    prep: _Prepared,
+    fit: Callable[[np.ndarray, np.ndarray], Any],
+    map_name: str,
+    pairs: int,
+    seed: int,
+    omega: float,
+    method: str,
+    n_bins: int | None,
+    max_nonmated: int,
+) -> LinkageResult:
+    n_corr = prep.a_corr.shape[0]
+    p = min(int(pairs), n_corr)
+    rng = np.random.default_rng([seed, 2])
+    idx = rng.choice(n_corr, size=p, replace=False)
+    m = fit(prep.a_corr[idx], prep.b_corr[idx])
+    kw = {"omega": omega, "method": method, "n_bins": n_bins}
+    mated, non = _mated_nonmated(prep, _apply(m, prep.a_probe), rng, max_nonmated)
+    raw, _ = _unmapped(prep, seed)
+    um, un = _mated_nonmated(prep, raw, rng, max_nonmated)
+    nm, nn = _mated_nonmated(prep, prep.b_probe, rng, max_nonmated)
+    return LinkageResult(
+        source=prep.source,
+        target=prep.target,
+        map=map_name,
+        pairs=p,
+        mapped=unlinkability(mated, non, **kw),
+        unmapped=unlinkability(um, un, **kw),
+        native=unlinkability(nm, nn, **kw),
+        mated_scores=mated,
+        nonmated_scores=non,
+    )
+
+
+# ------------------------------------------------------------------------------------ audit
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """Attack and linkability of one directed pair of models, with a one-line summary."""
+
+    source: str
+    target: str
+    pairs: int
+    attack: AttackResult
+    linkage: LinkageResult
+
+    @property
+    def rank1_at_pairs(self) -> float:
+        """Mean rank-1 rate of the attack at ``pairs`` correspondence pairs."""
+        return self.attack.at(self.pairs, "rank1")
+
+    @property
+    def summary(self) -> str:
+        """Plain-language summary line."""
+        a = self.attack
+        return (
+            f"{self.source} -> {self.target}: with {self.pairs} paired images, "
+            f"{self.rank1_at_pairs:.0%} of leaked {self.source} templates are re-identified at "
+            f"rank 1 among {a.n_gallery} enrolled identities (native {self.target}: "
+            f"{a.native_rank1:.0%}, unmapped: {a.unmapped_rank1:.1%}, chance: "
+            f"{a.chance_rank1:.1%}); D_sys = {self.linkage.d_sys:.2f}, maximal linkability = "
+            f"{self.linkage.maximal_linkability:.2f} bit"
+        )
+
+    def to_dict(self, curves: bool = True) -> dict:
+        return {
+            "source": self.source,
+            "target": self.target,
+            "pairs": self.pairs,
+            "rank1_at_pairs": self.rank1_at_pairs,
+            "summary": self.summary,
+            "attack": self.attack.to_dict(),
+            "linkability": self.linkage.to_dict(curves=curves),
+        }
+
+
+def _check_models(store: Any, models: Sequence[str]) -> None:
+    have = list(store.models())
+    if not have:
+        raise StoreError(
+            f"the store at {getattr(store, 'root', store)} holds no model; give the right --store "
+            "or embed images first (`facebridge embed`)"
+        )
+    for m in models:
+        if m not in have:
+            close = difflib.get_close_matches(m, have, n=3)
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise UnknownModelError(
+                f"model {m!r} is not in the store{hint}; the store holds: {', '.join(have) or 'none'}"
+            )
+
+
+def _audit_loaded(
+    a: Any,
+    b: Any,
+    *,
+    pairs: int,
+    p_values: Sequence[int],
+    n_draws: int,
+    map: MapSpec,
+    alpha: float,
+    seed: int,
+    fpir: float,
+    omega: float,
+    method: str,
+    n_bins: int | None,
+    identity_fn: Callable[[str], str],
+) -> AuditResult:
+    ps = tuple(sorted({*_check_common(n_draws, fpir, p_values), int(pairs)}))
+    attack = reidentification_attack(
+        a, b, ps, n_draws, map, alpha, seed, fpir=fpir, identity_fn=identity_fn
+    )
+    if pairs not in attack.p.tolist():
+        n_corr = len(attack.split.correspondence_items)
+        raise InvalidInputError(
+            f"--pairs {pairs} exceeds the {n_corr} correspondence images available; use a smaller value"
+        )
+    link = linkability(
+        a,
+        b,
+        map,
+        pairs,
+        alpha,
+        seed,
+        omega=omega,
+        method=method,
+        n_bins=n_bins,
+        split=attack.split,
+        identity_fn=identity_fn,
+    )
+    return AuditResult(attack.source, attack.target, int(pairs), attack, link)
+
+
+def audit(
+    store: Any,
+    source: str,
+    target: str,
+    pairs: int = 400,
+    *,
+    p_values: Sequence[int] = DEFAULT_P_VALUES,
+    n_draws: int = 5,
+    map: MapSpec = "ridge",
+    alpha: float = 1.0,
+    seed: int = 0,
+    fpir: float = 0.01,
+    omega: float = 1.0,
+    method: str = "hist",
+    n_bins: int | None = None,
+    identity_fn: Callable[[str], str] = lfw_identity,
+) -> AuditResult:
+    """Privacy audit of one directed pair: re-identification curve and linkability.
+
+    Parameters
+    ----------
+    store : facebridge.store.EmbeddingStore
+        Where both models' embeddings are (``store.load(model)``).
+    source, target : str
+        Model A whose templates leaked, model B the attacker runs.
+    pairs : int
+        The headline number of correspondence pairs (added to ``p_values``; the linkability
+        map is fitted on that many).
+    p_values, n_draws, map, alpha, seed, fpir, identity_fn
+        See :func:`reidentification_attack`.
+    omega, method, n_bins
+        See :func:`linkability`.
+
+    Raises
+    ------
+    UnknownModelError
+        A model that is not in the store (the message lists close names).
+    InvalidInputError
+        ``source == target`` or bad options.
+    """
+    if source == target:
+        raise InvalidInputError(
+            f"source and target are both {source!r}; audit two different models (or use --all)"
+        )
+    _check_models(store, [source, target])
+    return _audit_loaded(
+        store.load(source),
+        store.load(target),
+        pairs=pairs,
+        p_values=p_values,
+        n_draws=n_draws,
+        map=map,
+        alpha=alpha,
+        seed=seed,
+        fpir=fpir,
+        omega=omega,
+        method=method,
+        n_bins=n_bins,
+        identity_fn=identity_fn,
+    )
+
+
+def audit_all(
+    store: Any,
+    models: Sequence[str] | None = None,
+    pairs: int = 400,
+    **kwargs: Any,
+) -> list[AuditResult]:
+    """:func:`audit` for every directed pair ``(A, B)``, ``A != B``, of ``models``.
+
+    Each model is loaded once.  ``models`` defaults to every model of the store; ``kwargs``
+    are passed on to :func:`audit`.
+    """
+    names = list(store.models()) if models is None else list(models)
+    if len(names) < 2:
+        raise InvalidInputError(
+            f"an audit needs at least two models, got {names}; add embeddings of another model"
+        )
+    _check_models(store, names)
+    loaded = {m: store.load(m) for m in names}
+    opts = {
+        "p_values": DEFAULT_P_VALUES,
+        "n_draws": 5,
+        "map": "ridge",
+        "alpha": 1.0,
+        "seed": 0,
+        "fpir": 0.01,
+        "omega": 1.0,
+        "method": "hist",
+        "n_bins": None,
+        "identity_fn": lfw_identity,
+    }
+    unknown = sorted(set(kwargs) - set(opts))
+    if unknown:
+        raise InvalidInputError(f"unknown audit option(s) {unknown}; use {sorted(opts)}")
+    opts.update(kwargs)
+    return [
+        _audit_loaded(loaded[a], loaded[b], pairs=pairs, **opts)
+        for a in names
+        for b in names
+        if a != b
+    ]
