@@ -1,0 +1,83 @@
+"""``facebridge embed``: detect, align and embed an image tree into an embedding store (resumable)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "embed",
+        help="detect faces once, then embed them with each model into a store (resumable)",
+        description=(
+            "Walk an image tree (identity sub-folders, e.g. LFW), detect each face once "
+            "(stored, reused by every model), align it per model and write the embeddings to "
+            "the store. Re-run the same command after an interruption to resume."
+        ),
+    )
+    p.add_argument("--images", required=True, help="image root (identity sub-folders)")
+    p.add_argument("--store", required=True, help="embedding store directory (created if needed)")
+    p.add_argument(
+        "--pairs",
+        help="restrict to the images a pairs / protocol file uses (LFW pairs.txt, CSV, ...)",
+    )
+    p.add_argument(
+        "--pairs-kind",
+        default="auto",
+        help="kind of the --pairs file: lfw, lfw-dev, ytf, csv or auto (default: from its name)",
+    )
+    p.add_argument(
+        "--models",
+        help="comma-separated model keys (default: the six default models; see `facebridge models list`)",
+    )
+    p.add_argument(
+        "--detect-only", action="store_true", help="run the detection pass only (no models)"
+    )
+    p.add_argument("--detector", default="mtcnn", choices=["mtcnn", "yunet"])
+    p.add_argument("--batch-size", type=int, default=32, help="faces per embedding batch")
+    p.add_argument("--threads", type=int, help="CPU threads for the runtimes")
+    p.add_argument("--weights-dir", help="folder of weight files to use instead of the cache")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from facebridge.errors import InvalidInputError
+    from facebridge.extract import embed_images, protocol_items
+
+    if args.detect_only and args.models:
+        raise InvalidInputError("--detect-only and --models exclude each other; drop one")
+    models = None
+    if args.detect_only:
+        models = ()
+    elif args.models:
+        models = tuple(m.strip() for m in args.models.split(",") if m.strip())
+        if not models:
+            raise InvalidInputError(f"--models got no model key in {args.models!r}")
+    if args.threads is not None and args.threads < 1:
+        raise InvalidInputError(f"--threads must be >= 1, got {args.threads}")
+    items = protocol_items(args.pairs, args.pairs_kind) if args.pairs else None
+    summary = embed_images(
+        args.images,
+        args.store,
+        models=models,
+        detector=args.detector,
+        items=items,
+        batch_size=args.batch_size,
+        progress=not args.no_progress,
+        weights_dir=args.weights_dir,
+        threads=args.threads,
+    )
+    if args.json:
+        json.dump(summary.as_dict(), sys.stdout, indent=2)
+        print()
+    else:
+        print(f"{summary.n_items} images, detector {summary.detector}, store {args.store}")
+        print(summary.table())
+        n_fail = summary.detection.failed + sum(m.failed for m in summary.models.values())
+        if n_fail:
+            print(f"{n_fail} failures recorded in the store (reasons in each manifest's failures)")
+    return 0
