@@ -178,13 +178,18 @@ def test_standard_error_is_the_lfw_convention():
     assert res.standard_error() == pytest.approx(np.std([0.4, 0.6], ddof=1) / np.sqrt(2))
 
 
-def test_kfold_accuracy_batch_equals_loop():
+@pytest.mark.parametrize(
+    ("sign", "valid_frac"), [(1.0, 0.85), (-1.0, 0.85), (1.0, 0.3), (0.0, 1.0)]
+)
+def test_kfold_accuracy_batch_equals_loop(sign, valid_frac):
+    # sign -1: inverted scores (the all-impostor threshold wins); valid_frac 0.3: folds whose
+    # training set has one class or a handful of pairs
     rng = np.random.default_rng(5)
     for _ in range(30):
         n, k, m = int(rng.integers(6, 80)), int(rng.integers(2, 6)), 7
         _, g, f = _random_case(rng, n, k)
-        S = np.round(rng.normal(size=(m, n)) + 0.8 * g, 1)
-        V = rng.random((m, n)) < 0.85
+        S = np.round(rng.normal(size=(m, n)) + sign * g, 1)
+        V = rng.random((m, n)) < valid_frac
         V[:, :2] = True
         S[~V] = np.nan
         batch = kfold_accuracy_batch(S, g, f, V)

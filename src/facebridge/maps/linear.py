@@ -284,11 +284,15 @@ def fit_ridge(X: Any, Y: Any, alpha: float = 1.0, fit_intercept: bool = True) ->
         if n >= d_a:
             G = Xc.T @ Xc
             G.flat[:: d_a + 1] += a
-            W = scipy.linalg.solve(G, Xc.T @ Yc, assume_a="pos", check_finite=False)
+            W = scipy.linalg.solve(
+                G, Xc.T @ Yc, assume_a="pos", overwrite_a=True, overwrite_b=True, check_finite=False
+            )
         else:
             K = Xc @ Xc.T
             K.flat[:: n + 1] += a
-            W = Xc.T @ scipy.linalg.solve(K, Yc, assume_a="pos", check_finite=False)
+            W = Xc.T @ scipy.linalg.solve(
+                K, Yc, assume_a="pos", overwrite_a=True, check_finite=False
+            )
     except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):  # indefinite through round-off
         W = _ridge_svd(Xc, Yc, a)
     return LinearMap(W, y_mean - x_mean @ W)

@@ -449,41 +449,80 @@ def kfold_accuracy_batch(scores: Any, genuine: Any, folds: Any, valid: Any = Non
 def _batch_block(
     S: np.ndarray, V: np.ndarray, g: np.ndarray, f: np.ndarray, k: int, counts: np.ndarray
 ) -> np.ndarray:
+    """Per-fold test accuracies for a block of rows (see kfold_accuracy_batch).
+
+    With ``d = +1`` for a valid impostor, ``-1`` for a valid genuine and ``0`` otherwise, the
+    training pairs classified correctly by a boundary at sorted position ``j`` (positions >= j
+    called genuine) number ``G_train + cumsum(d_train)[j]``; ``d_train`` is ``d`` with fold ``f``
+    zeroed, so ``cumsum(d_train) = cumsum(d) - cumsum(d_f)``.  The first maximiser over the
+    boundaries between distinct values of the whole row is then moved to the training set's own
+    candidate (the next training pair) to get exactly the threshold :func:`best_threshold` would
+    return on the training pairs; the test fold is scored against that threshold.
+    """
     b, n = S.shape
+    rows = np.arange(b)
+    # valid genuine pairs of each fold, per row: (b, n) @ (n, k)
+    onehot = (f[:, None] == np.arange(k)[None, :]).astype(np.float64)
+    g_fold = (V & g[None, :]).astype(np.float64) @ onehot
     Sm = np.where(V, S, np.inf)  # invalid pairs sort last and carry no indicator
-    order = np.argsort(Sm, axis=1, kind="stable")
+    order = np.argsort(Sm, axis=1)
     s_sorted = np.take_along_axis(Sm, order, axis=1)
     v_sorted = np.take_along_axis(V, order, axis=1)
-    gen = g[order]
     f_sorted = f[order]
-    zeros = np.zeros((b, 1), dtype=np.int32)
-    neg = np.full((b, 1), -np.inf)
+    n_valid = v_sorted.sum(axis=1)
+    # counts stay within [-5n-1, 2n]: int16 is exact for n <= 6553
+    ctype = np.int16 if 5 * n + 1 < np.iinfo(np.int16).max else np.int32
+    d = np.where(v_sorted, np.where(g[order], -1, 1), 0).astype(ctype)
+    zeros = np.zeros((b, 1), dtype=ctype)
+    cum_all = np.concatenate((zeros, np.cumsum(d, axis=1, dtype=ctype)), axis=1)
+    # only boundaries between distinct values (plus j = 0 and j = n) may be chosen
+    cum_all[:, 1:n][s_sorted[:, 1:] == s_sorted[:, :-1]] -= ctype(3 * n + 1)
     out = np.empty((b, k))
-    rows = np.arange(b)
     for fold in range(k):
         in_fold = f_sorted == fold
-        tr = v_sorted & ~in_fold
-        g_tr = tr & gen
-        cum_g = np.concatenate((zeros, np.cumsum(g_tr, axis=1, dtype=np.int32)), axis=1)
-        cum_i = np.concatenate((zeros, np.cumsum(tr & ~gen, axis=1, dtype=np.int32)), axis=1)
-        # Candidates are the training set's own: j at the first training pair of each distinct
-        # training value (pairs at sorted positions >= j are genuine) and j = n (all impostor).
-        last_tr = np.maximum.accumulate(np.where(tr, s_sorted, -np.inf), axis=1)
-        prev_tr = np.concatenate((neg, last_tr), axis=1)  # last training value before position j
-        cand = np.ones((b, n + 1), dtype=bool)
-        cand[:, :n] = tr & (s_sorted > prev_tr[:, :n])
-        correct = np.where(cand, cum_i + (cum_g[:, -1:] - cum_g), -1)
-        j = np.argmax(correct, axis=1)  # first maximum: the lowest threshold
-        lo = prev_tr[rows, j]
-        hi = s_sorted[rows, np.minimum(j, n - 1)]
-        with np.errstate(invalid="ignore"):  # lo = -inf where j is the first training pair
+        cum_f = np.concatenate((zeros, np.cumsum(d * in_fold, axis=1, dtype=ctype)), axis=1)
+        j = np.argmax(cum_all - cum_f, axis=1)  # first maximum: the lowest threshold
+        j = np.minimum(j, n_valid)
+
+        def skip_fold(r: np.ndarray, p: np.ndarray, in_fold: np.ndarray = in_fold) -> np.ndarray:
+            return np.asarray(in_fold[r, p])
+
+        # move j to the training set's own candidate: the next training pair (hi) and the
+        # training pair before it (lo); only test-fold pairs lie between them
+        hi_pos = _walk(j, skip_fold, stop=n_valid, step=1)
+        lo_pos = _walk(j - 1, skip_fold, stop=-1, step=-1)
+        has_hi = hi_pos < n_valid
+        has_lo = lo_pos >= 0
+        hi = s_sorted[rows, np.where(has_hi, hi_pos, 0)]
+        lo = s_sorted[rows, np.where(has_lo, lo_pos, 0)]
+        with np.errstate(invalid="ignore"):  # rows without valid pairs hold inf here
             mid = lo + (hi - lo) / 2
         t = np.where(mid > lo, mid, hi)
-        t = np.where(np.isneginf(lo), hi, t)  # all genuine: the smallest training score
-        t = np.where(j == n, np.nextafter(lo, np.inf), t)  # all impostor
-        t = np.where((j == n) & np.isneginf(lo), -np.inf, t)  # no training pair at all
-        te = v_sorted & in_fold
-        above = s_sorted >= t[:, None]
-        n_ok = np.sum(te & gen & above, axis=1) + np.sum(te & ~gen & ~above, axis=1)
-        out[rows, fold] = n_ok / counts[fold]
+        t = np.where(has_lo, t, hi)  # all genuine: the smallest training score
+        t = np.where(has_hi, t, np.nextafter(lo, np.inf))  # all impostor
+        t = np.where(has_hi | has_lo, t, -np.inf)  # no training pair at all
+
+        def below_t(r: np.ndarray, p: np.ndarray, t: np.ndarray = t) -> np.ndarray:
+            return np.asarray(s_sorted[r, p] < t[r])
+
+        # pairs below t: positions <= lo_pos, then test pairs from lo_pos + 1 while < t
+        below = _walk(lo_pos + 1, below_t, stop=hi_pos, step=1)
+        # correct = genuine test pairs at/after `below` + impostor test pairs before it
+        n_ok = g_fold[:, fold] + cum_f[rows, below]
+        out[:, fold] = n_ok / counts[fold]
     return out
+
+
+def _walk(start: np.ndarray, skip: Any, stop: np.ndarray | int, step: int) -> np.ndarray:
+    """Per row, advance ``pos`` from ``start`` by ``step`` while ``skip(row, pos)`` and ``pos`` has
+    not reached ``stop``; rows already at ``stop`` stay there.  Vectorised over the rows still
+    moving (runs are short: a few test-fold pairs)."""
+    pos = start.astype(np.int64, copy=True)
+    stop_arr = np.broadcast_to(np.asarray(stop), pos.shape)
+    active = np.flatnonzero(pos != stop_arr)
+    while active.size:
+        move = skip(active, pos[active])
+        active = active[move]
+        pos[active] += step
+        active = active[pos[active] != stop_arr[active]]
+    return pos
