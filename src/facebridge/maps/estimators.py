@@ -67,12 +67,8 @@ class _LinearMapEstimator(RegressorMixin, BaseEstimator):
         m = self._fit_map(np.asarray(Xv, dtype=np.float64), np.asarray(Y, dtype=np.float64))
         self._y_1d = yv.ndim == 1
         self.map_ = m
-        if self._y_1d:
-            self.coef_ = m.weight[:, 0].copy()
-            self.intercept_ = float(m.bias[0])
-        else:
-            self.coef_ = m.weight.T.copy()
-            self.intercept_ = m.bias.copy()
+        self.coef_: np.ndarray = m.weight[:, 0].copy() if self._y_1d else m.weight.T.copy()
+        self.intercept_: float | np.ndarray = float(m.bias[0]) if self._y_1d else m.bias.copy()
         return self
 
     def predict(self, X: Any) -> np.ndarray:
