@@ -326,3 +326,24 @@ def test_batch_errors():
         kfold_accuracy_batch(np.array([[0.1, np.nan, 0.2, 0.3]]), g, f)
     with pytest.raises(DimensionError, match=r"valid must have shape \(4,\)"):
         kfold_accuracy_batch(np.zeros((2, 4)), g, f, valid=np.ones(3, bool))
+
+
+# --------------------------------------------------------------------------- real protocol
+
+
+@pytest.mark.realdata
+def test_kfold_on_the_real_lfw_view2_folds(lfw_dir):
+    from facebridge.protocols import load_lfw_pairs
+
+    proto = load_lfw_pairs(lfw_dir / "pairs.txt")
+    g, f = proto.genuine_array(), proto.fold_array()
+    rng = np.random.default_rng(9)
+    S = np.round(rng.normal(size=(5, g.size)) + 2.0 * g, 2)
+    valid = rng.random(g.size) > 0.01  # a few missing embeddings
+    batch = kfold_accuracy_batch(S, g, f, valid)
+    assert batch.shape == (5, 10)
+    for r in range(5):
+        res = kfold_accuracy(S[r], g, f, valid)
+        np.testing.assert_allclose(batch[r], res.per_fold)
+        # separation d' = 2 gives about Phi(1) = 84% accuracy per fold, minus the missing pairs
+        assert 0.78 < res.mean < 0.88
