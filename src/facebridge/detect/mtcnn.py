@@ -276,6 +276,7 @@ class MTCNN(FaceDetector):
                     f"cannot load MTCNN weights {path}: {exc}; delete the file and pull again"
                 ) from exc
             net.eval()
+            net.to(memory_format=torch.channels_last)
             for p in net.parameters():
                 p.requires_grad_(False)
             nets.append(net)
@@ -298,25 +299,32 @@ class MTCNN(FaceDetector):
         torch = _torch()
         outs: list[list[np.ndarray]] = []
         for i in range(0, batch.shape[0], self.batch_size):
+            # NHWC numpy viewed as NCHW is channels-last already; keeping that memory format makes
+            # max-pooling several times faster on CPU than a plain NCHW copy
             x = torch.from_numpy(batch[i : i + self.batch_size]).permute(0, 3, 1, 2)
-            x = (x - 127.5) * 0.0078125
+            x = ((x - 127.5) * 0.0078125).contiguous(memory_format=torch.channels_last)
             with torch.inference_mode():
-                res = net(x.contiguous())
+                res = net(x)
             outs.append([r.numpy() for r in res])
         return tuple(np.concatenate(parts, axis=0) for parts in zip(*outs, strict=True))
 
     def _stage1(self, stack: np.ndarray) -> list[np.ndarray]:
         """P-Net over the pyramid of equal-size images ``stack`` (N,H,W,3) -> per-image boxes."""
+        import cv2
+
         torch = _torch()
         n, h, w = stack.shape[:3]
-        x = torch.from_numpy(stack).permute(0, 3, 1, 2).float()
         per_image: list[list[np.ndarray]] = [[] for _ in range(n)]
         t1 = self.thresholds[0]
         for scale in self._scales(h, w):
             hs, ws = int(np.ceil(h * scale)), int(np.ceil(w * scale))
+            # area interpolation as in the original (cv2.INTER_AREA), NHWC -> channels-last NCHW
+            scaled = np.stack(
+                [cv2.resize(im, (ws, hs), interpolation=cv2.INTER_AREA) for im in stack]
+            ).astype(np.float32)
+            x = torch.from_numpy((scaled - 127.5) * 0.0078125).permute(0, 3, 1, 2)
             with torch.inference_mode():
-                im = torch.nn.functional.interpolate(x, size=(hs, ws), mode="area")
-                reg, prob = self.pnet((im - 127.5) * 0.0078125)
+                reg, prob = self.pnet(x.contiguous(memory_format=torch.channels_last))
             reg_np, prob_np = reg.numpy(), prob[:, 1].numpy()
             for i in range(n):
                 ys, xs = np.nonzero(prob_np[i] >= t1)
