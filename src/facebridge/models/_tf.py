@@ -64,8 +64,10 @@ def patch_facenet_batch(graph_def: Any, tf: Any, dim: int) -> None:
     patched = {"input": False, "flatten": False, "bottleneck": False}
     for node in graph_def.node:
         if node.op == "Placeholder" and node.name == "input":
-            node.attr["shape"].shape.dim[0].size = -1
-            patched["input"] = True
+            dims = node.attr["shape"].shape.dim
+            if len(dims) == 4:
+                dims[0].size = -1
+                patched["input"] = True
         elif node.op == "Const" and node.name in reshape_inputs:
             value = tf.make_ndarray(node.attr["value"].tensor)
             if value.tolist() == [1, -1]:
