@@ -93,12 +93,42 @@ def test_read_image_errors_name_the_path(tmp_path: Path) -> None:
 
 
 def test_read_image_truncated_jpeg(tmp_path: Path) -> None:
-    ok, buf = cv2.imencode(".jpg", np.full((64, 64, 3), 128, np.uint8))
+    noise = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    ok, buf = cv2.imencode(".jpg", noise)
     assert ok
     p = tmp_path / "trunc.jpg"
-    p.write_bytes(buf.tobytes()[:20])
-    with pytest.raises(ImageError, match=r"trunc\.jpg"):
-        read_image(p)
+    for cut in (20, len(buf) // 2):
+        p.write_bytes(buf.tobytes()[:cut])
+        with pytest.raises(ImageError, match=r"trunc\.jpg"):
+            read_image(p)
+
+
+def _with_exif_orientation(jpeg: bytes, orientation: int) -> bytes:
+    """Insert an EXIF APP1 segment holding only the orientation tag after the SOI marker."""
+    ifd = (
+        b"MM\x00*\x00\x00\x00\x08"  # big-endian TIFF header, IFD at offset 8
+        + b"\x00\x01"  # one entry
+        + b"\x01\x12\x00\x03\x00\x00\x00\x01"  # tag 0x0112 Orientation, SHORT, count 1
+        + orientation.to_bytes(2, "big")
+        + b"\x00\x00"
+        + b"\x00\x00\x00\x00"  # no next IFD
+    )
+    body = b"Exif\x00\x00" + ifd
+    app1 = b"\xff\xe1" + (len(body) + 2).to_bytes(2, "big") + body
+    return jpeg[:2] + app1 + jpeg[2:]
+
+
+def test_read_image_applies_exif_orientation(tmp_path: Path) -> None:
+    img = np.zeros((40, 80, 3), np.uint8)  # wide image, bright left half
+    img[:, :40] = 255
+    ok, buf = cv2.imencode(".jpg", img)
+    assert ok
+    p = tmp_path / "rot.jpg"
+    p.write_bytes(_with_exif_orientation(buf.tobytes(), 6))  # 6: rotate 90 degrees clockwise
+    out = read_image(p)
+    assert out.shape == (80, 40, 3)  # now tall
+    assert out[:35].mean() > 200  # the bright half is on top
+    assert out[45:].mean() < 50
 
 
 def test_detection_view_downscales_huge_images() -> None:

@@ -129,7 +129,7 @@ class ExtractionSummary:
 
     def table(self) -> str:
         """A plain-text table of the store totals (what a user wants to see after a run)."""
-        lines = [f"{'stage':<16} {'embedded':>9} {'fallback':>9} {'failed':>7}   this run"]
+        lines = [f"{'stage':<16} {'ok':>9} {'fallback':>9} {'failed':>7}   this run"]
         for name, t in self.store_totals.items():
             st = self.detection if name == "detections" else self.models.get(name)
             run = f"{st.done} done, {st.skipped} skipped, {st.rate:.1f}/s" if st is not None else ""

@@ -26,8 +26,8 @@ def read_image(path: str | Path) -> np.ndarray:
     """Read an image file as RGB ``uint8`` of shape ``(H, W, 3)``.
 
     Grayscale becomes 3 identical channels, an alpha channel is dropped, 16-bit (and other
-    high-bit-depth) images are rescaled to 8 bits, and the EXIF orientation is applied (OpenCV's
-    ``IMREAD_COLOR`` does this for JPEG).
+    high-bit-depth) images are rescaled to 8 bits, and a JPEG's EXIF orientation is applied
+    (OpenCV's ``IMREAD_COLOR`` does this).
 
     Raises:
         ImageError: the file is missing, empty, not an image, or corrupt (the message names the path).
@@ -41,23 +41,24 @@ def read_image(path: str | Path) -> np.ndarray:
     if not data:
         raise ImageError(f"cannot read image {p}: the file is empty (0 bytes); re-copy it")
     buf = np.frombuffer(data, dtype=np.uint8)
-    # ANYDEPTH keeps 16-bit samples, ANYCOLOR keeps gray/colour as stored; orientation is applied
-    # unless IMREAD_IGNORE_ORIENTATION is given.
-    img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    if data[:3] == b"\xff\xd8\xff":
+        # libjpeg decodes a truncated file into a grey-filled image: refuse it instead
+        if data.rfind(b"\xff\xd9") == -1:
+            raise ImageError(
+                f"cannot read image {p}: truncated JPEG (no end-of-image marker); re-copy it"
+            )
+        # JPEG: 8-bit gray or colour, never alpha; IMREAD_COLOR applies the EXIF orientation
+        img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    else:
+        # PNG / TIFF / ...: keep 16-bit samples and alpha as stored, handled below
+        img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     if img is None or img.size == 0:
         raise ImageError(
             f"cannot read image {p}: not a decodable image (corrupt or unsupported format); "
             "re-copy or convert it"
         )
-    if img.ndim == 2 or (img.ndim == 3 and img.shape[2] in (1, 3, 4)):
-        pass
-    else:
+    if not (img.ndim == 2 or (img.ndim == 3 and img.shape[2] in (1, 3, 4))):
         raise ImageError(f"cannot read image {p}: unsupported shape {img.shape}; convert it to RGB")
-    # IMREAD_UNCHANGED ignores EXIF orientation; re-decode with orientation for colour JPEGs.
-    if img.dtype == np.uint8 and (img.ndim == 2 or img.shape[2] == 3) and data[:2] == b"\xff\xd8":
-        oriented = cv2.imdecode(buf, cv2.IMREAD_COLOR)
-        if oriented is not None:
-            img = oriented if img.ndim == 3 else cv2.cvtColor(oriented, cv2.COLOR_BGR2GRAY)
     img = _to_uint8(img, p)
     if img.ndim == 2:
         return np.ascontiguousarray(np.repeat(img[:, :, None], 3, axis=2))
