@@ -282,7 +282,10 @@ def run_analysis(data: Any, settings: Mapping[str, Any], progress: Any = None) -
 
     params = inspect.signature(core_run_analysis).parameters
     takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    kwargs = {k: v for k, v in settings.items() if takes_kwargs or k in params}
+    if "settings" in params:  # run_analysis(data, settings) form of the contract
+        kwargs: dict[str, Any] = {"settings": dict(settings)}
+    else:
+        kwargs = {k: v for k, v in settings.items() if takes_kwargs or k in params}
     if progress is not None and ("progress" in params or takes_kwargs):
         kwargs["progress"] = progress
     results = dict(core_run_analysis(data, **kwargs))
