@@ -119,3 +119,25 @@ def test_empty_store_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[s
     (tmp_path / "empty").mkdir()
     assert main(["evaluate", "--store", str(tmp_path / "empty")]) == 2
     assert "holds no model" in capsys.readouterr().err
+
+
+def test_progress_bar_accepts_the_core_and_simple_call_forms(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from facebridge.report.pipeline import TqdmProgress
+
+    bar = TqdmProgress("analysis")
+    bar("matrix", 1, 4)  # the analysis core's (stage, done, total)
+    bar("matrix", 4, 4)
+    bar("pairs sweep", 2, 10)  # a new stage resets the bar
+    bar(5, 10)
+    bar()
+    bar.close()
+    err = capsys.readouterr().err
+    assert "analysis: matrix" in err
+    assert "analysis: pairs sweep" in err
+    assert "6/10" in err
+    quiet = TqdmProgress(enabled=False)
+    quiet("matrix", 1, 2)
+    quiet.close()
+    assert capsys.readouterr().err == ""

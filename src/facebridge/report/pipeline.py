@@ -200,40 +200,43 @@ def context_from_store(
 
 
 class TqdmProgress:
-    """A progress callback drawing one tqdm bar on stderr.
+    """A progress callback drawing a tqdm bar on stderr, one stage at a time.
 
-    Called as ``progress(done, total, desc)`` (or ``progress(n)`` to advance by ``n``); closed by
-    :meth:`close`.  Disabled instances do nothing.
+    Accepts the analysis core's ``progress(stage, done, total)`` as well as
+    ``progress(done, total[, stage])`` and ``progress()`` (advance by one).  A new stage name
+    resets the bar.  Disabled instances do nothing; :meth:`close` ends the bar.
     """
 
     def __init__(self, desc: str = "analysis", enabled: bool = True) -> None:
         self.enabled = enabled
         self.desc = desc
         self._bar: Any = None
+        self._stage: str | None = None
 
-    def _ensure(self, total: int | None) -> Any:
-        if self._bar is None and self.enabled:
+    def __call__(self, *args: Any) -> None:
+        if not self.enabled:
+            return
+        stage = next((a for a in args if isinstance(a, str)), None)
+        nums = [
+            int(a) for a in args if isinstance(a, (int, np.integer)) and not isinstance(a, bool)
+        ]
+        done = nums[0] if nums else None
+        total = nums[1] if len(nums) > 1 else None
+        if self._bar is None:
             from tqdm import tqdm
 
             self._bar = tqdm(total=total, desc=self.desc, file=sys.stderr, unit="step", leave=True)
-        return self._bar
-
-    def __call__(
-        self, done: int | None = None, total: int | None = None, desc: str | None = None
-    ) -> None:
-        bar = self._ensure(total)
-        if bar is None:
-            return
-        if total is not None and bar.total != total:
+        bar = self._bar
+        if stage is not None and stage != self._stage:
+            self._stage = stage
+            bar.reset(total=total)
+            bar.set_description_str(f"{self.desc}: {stage}", refresh=False)
+        elif total is not None and bar.total != total:
             bar.total = total
-        if desc:
-            bar.set_description_str(str(desc), refresh=False)
         if done is None:
             bar.update(1)
-        elif total is None:
-            bar.update(int(done))
         else:
-            bar.n = int(done)
+            bar.n = done
             bar.refresh()
 
     def close(self) -> None:
