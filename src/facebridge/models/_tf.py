@@ -150,26 +150,22 @@ def _keras_forward_fn(tf: Any, h5_path: Path) -> Any:
     layers = config["config"]["layers"]
     outputs = [o[0] for o in config["config"]["output_layers"]]
     plan: list[tuple[str, str, list[str], dict[str, Any]]] = []
-    consts: dict[str, Any] = {}
+    params: dict[str, np.ndarray] = {}
     for layer in layers:
         kind, name, cfg = layer["class_name"], layer["name"], layer["config"]
         inputs = [i[0] for i in layer["inbound_nodes"][0]] if layer["inbound_nodes"] else []
         w = weights.get(name, {})
-        if kind == "Conv2D":
-            consts[name + "/k"] = tf.constant(w["kernel"])
+        if kind in ("Conv2D", "Dense"):
+            params[name + "/k"] = w["kernel"]
             if cfg.get("use_bias", True):
-                consts[name + "/b"] = tf.constant(w["bias"])
+                params[name + "/b"] = w["bias"]
         elif kind == "BatchNormalization":
             mean, var = w["moving_mean"], w["moving_variance"]
             gamma = w.get("gamma", np.ones_like(mean))
             beta = w.get("beta", np.zeros_like(mean))
             scale = gamma / np.sqrt(var + float(cfg["epsilon"]))
-            consts[name + "/s"] = tf.constant(scale.astype(np.float32))
-            consts[name + "/t"] = tf.constant((beta - mean * scale).astype(np.float32))
-        elif kind == "Dense":
-            consts[name + "/k"] = tf.constant(w["kernel"])
-            if cfg.get("use_bias", True):
-                consts[name + "/b"] = tf.constant(w["bias"])
+            params[name + "/s"] = scale.astype(np.float32)
+            params[name + "/t"] = (beta - mean * scale).astype(np.float32)
         elif kind == "Lambda":
             if not name.endswith("_ScaleSum") or "scale" not in cfg.get("arguments", {}):
                 raise WeightsError(
@@ -188,6 +184,24 @@ def _keras_forward_fn(tf: Any, h5_path: Path) -> Any:
         ):
             raise WeightsError(f"unsupported Keras layer {kind} ({name}) in {h5_path.name}")
         plan.append((kind, name, inputs, cfg))
+    # fold each batch norm into the convolution that alone feeds it (exact up to rounding)
+    kinds = {name: kind for kind, name, _, _ in plan}
+    n_users: dict[str, int] = {}
+    for _, _, inputs, _ in plan:
+        for i in inputs:
+            n_users[i] = n_users.get(i, 0) + 1
+    folded: list[tuple[str, str, list[str], dict[str, Any]]] = []
+    for kind, name, inputs, cfg in plan:
+        src = inputs[0] if inputs else ""
+        if kind == "BatchNormalization" and kinds.get(src) == "Conv2D" and n_users[src] == 1:
+            scale, shift = params.pop(name + "/s"), params.pop(name + "/t")
+            params[src + "/k"] = params[src + "/k"] * scale
+            params[src + "/b"] = params.get(src + "/b", np.zeros_like(shift)) * scale + shift
+            folded.append(("Identity", name, inputs, cfg))
+        else:
+            folded.append((kind, name, inputs, cfg))
+    plan = folded
+    consts = {k: tf.constant(v.astype(np.float32)) for k, v in params.items()}
 
     def forward(x: Any) -> Any:
         t: dict[str, Any] = {}
@@ -195,6 +209,8 @@ def _keras_forward_fn(tf: Any, h5_path: Path) -> Any:
             a = [t[i] for i in inputs]
             if kind == "InputLayer":
                 y = x
+            elif kind == "Identity":
+                y = a[0]
             elif kind == "Conv2D":
                 y = tf.nn.conv2d(
                     a[0], consts[name + "/k"], [1, *cfg["strides"], 1], cfg["padding"].upper()
