@@ -119,7 +119,7 @@ def test_run_records_failures_fallbacks_and_embeddings(image_tree: Path, tmp_pat
     assert s.n_items == len(ids) == 10
     assert (s.detection.ok, s.detection.fallback, s.detection.failed) == (7, 1, 2)
     assert "0 bytes" in s.detection.failures[EMPTY + ".jpg"]
-    assert "not a decodable image" in s.detection.failures[CORRUPT + ".jpg"]
+    assert "truncated JPEG" in s.detection.failures[CORRUPT + ".jpg"]
     for key in fakes:
         m = s.models[key]
         assert (m.ok, m.fallback, m.failed) == (7, 1, 2), key

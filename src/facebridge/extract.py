@@ -368,15 +368,12 @@ def embed_detected(
             s = StageSummary(key, skipped=sum(1 for i in items if i in done))
             runs.append(_ModelRun(key, emb, alignment, w, done, s))
         todo = [i for i in items if any(i not in r.done for r in runs)]
-        t0 = time.perf_counter()
         with _progress(len(todo), "embed " + ",".join(embedders), progress) as bar:
             for batch in _batches(todo, batch_size):
                 _embed_batch(root, batch, dets, index, runs, read_image, weights_dir)
                 for r in runs:
                     r.writer.flush()
                 bar.update(len(batch))
-        for r in runs:
-            r.summary.seconds = time.perf_counter() - t0
     finally:
         for r in runs:
             r.writer.close()
@@ -397,37 +394,45 @@ def _embed_batch(root, batch, dets, index, runs, read_image, weights_dir) -> Non
             except FacebridgeError as exc:
                 read_fail[item] = f"unreadable image: {exc}"
     for r in runs:
-        ids, crops, fallback = [], [], []
-        for item in batch:
-            if item in r.done:
-                continue
-            if item in read_fail:
-                _fail(r, item, read_fail[item])
-                continue
-            k = index[item]
-            det = Detection(dets.boxes[k], dets.landmarks[k], dets.scores[k], dets.fallback[k])
-            try:
-                crops.append(align(images[item], det, r.alignment, weights_dir=weights_dir))
-            except Exception as exc:
-                _fail(r, item, f"alignment {r.alignment} failed: {_reason(exc)}")
-                continue
-            ids.append(item)
-            fallback.append(bool(det.fallback))
-        if not ids:
+        t0 = time.perf_counter()
+        _embed_model_batch(r, batch, dets, index, images, read_fail, weights_dir)
+        # per model: its own align + embed + buffering time (reading is shared, not counted)
+        r.summary.seconds += time.perf_counter() - t0
+
+
+def _embed_model_batch(r, batch, dets, index, images, read_fail, weights_dir) -> None:
+    """Align and embed one batch for one model; record failures and counts."""
+    ids, crops, fallback = [], [], []
+    for item in batch:
+        if item in r.done:
             continue
-        vecs = _embed_isolated(r, ids, crops)
-        ok_ids, ok_vecs = [], []
-        for item, v, fb in zip(ids, vecs, fallback, strict=True):
-            if v is None:
-                continue
-            ok_ids.append(item)
-            ok_vecs.append(v)
-            if fb:
-                r.summary.fallback += 1
-            else:
-                r.summary.ok += 1
-        if ok_ids:
-            r.writer.add(ok_ids, np.stack(ok_vecs))
+        if item in read_fail:
+            _fail(r, item, read_fail[item])
+            continue
+        k = index[item]
+        det = Detection(dets.boxes[k], dets.landmarks[k], dets.scores[k], dets.fallback[k])
+        try:
+            crops.append(align(images[item], det, r.alignment, weights_dir=weights_dir))
+        except Exception as exc:
+            _fail(r, item, f"alignment {r.alignment} failed: {_reason(exc)}")
+            continue
+        ids.append(item)
+        fallback.append(bool(det.fallback))
+    if not ids:
+        return
+    vecs = _embed_isolated(r, ids, crops)
+    ok_ids, ok_vecs = [], []
+    for item, v, fb in zip(ids, vecs, fallback, strict=True):
+        if v is None:
+            continue
+        ok_ids.append(item)
+        ok_vecs.append(v)
+        if fb:
+            r.summary.fallback += 1
+        else:
+            r.summary.ok += 1
+    if ok_ids:
+        r.writer.add(ok_ids, np.stack(ok_vecs))
 
 
 def _fail(r: _ModelRun, item: str, reason: str) -> None:
