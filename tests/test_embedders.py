@@ -251,3 +251,20 @@ def test_sface_free_batch_equals_batch_one(rng: np.random.Generator, monkeypatch
     monkeypatch.setattr(_onnx, "free_batch_dim", lambda path: None)
     single = get_embedder("sface").embed(faces)
     np.testing.assert_allclose(batched, single, atol=1e-5)
+
+
+@pytest.mark.weights
+@pytest.mark.realdata
+def test_facenet_batch_patch_equals_original_graph(fixture_faces) -> None:
+    """The batch-patched graph gives the original batch-1 graph's embeddings on real faces."""
+    tf = pytest.importorskip("tensorflow")
+    from facebridge.models._tf import _graph_function
+
+    crops = fixture_faces[0]["facenet-160"][:3]
+    patched = get_embedder("facenet-casia").embed(crops)
+    gd = tf.compat.v1.GraphDef()
+    gd.ParseFromString(find_weights("facenet-casia.pb").read_bytes())
+    original = _graph_function(tf, gd, "input:0", "embeddings:0")
+    x = (crops.astype(np.float32) - 127.5) / 128.0
+    ref = np.concatenate([original(tf.constant(x[i : i + 1])).numpy() for i in range(len(x))])
+    np.testing.assert_allclose(patched, ref, atol=1e-5)
