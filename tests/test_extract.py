@@ -160,6 +160,16 @@ def test_run_records_failures_fallbacks_and_embeddings(image_tree: Path, tmp_pat
     assert all(m.done == 0 and m.skipped == 10 for m in s2.models.values())
     assert sorted(_chunk_ids(store_root, "fake-a")) == sorted(ids)
 
+    # once detection is complete, runs embedding other models do not touch the detections lock
+    # (so several can share a store); here another process is holding it
+    store = EmbeddingStore(store_root)
+    with store.detections_writer("fakedet"):
+        s3 = embed_images(
+            image_tree, store_root, detector=FakeDetector(),
+            embedders={"fake-d": FakeEmbedder("fake-d", 4, seed=4)}, progress=False,
+        )  # fmt: skip
+    assert s3.models["fake-d"].ok == 7
+
 
 @pytest.mark.realdata
 def test_interrupted_run_resumes_exactly_once(image_tree: Path, tmp_path: Path) -> None:

@@ -229,6 +229,8 @@ def detect_images(
     done = store.done_detection_ids(name)
     todo = [i for i in items if i not in done]
     summary.skipped = len(items) - len(todo)
+    if not todo:  # do not take the detections lock: other runs may embed from the same store
+        return summary
     t0 = time.perf_counter()
     extra = {"detector": name, "settings": _detector_settings(detector)}
     with (
