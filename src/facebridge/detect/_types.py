@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -28,7 +28,6 @@ class Detection:
     landmarks: np.ndarray
     score: float
     fallback: bool = False
-    extra: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         box = np.asarray(self.box, dtype=np.float32).reshape(4)
@@ -48,9 +47,7 @@ class Detection:
 
     def scaled(self, factor: float) -> Detection:
         """Return the detection with coordinates multiplied by ``factor`` (map back after a resize)."""
-        return Detection(
-            self.box * factor, self.landmarks * factor, self.score, self.fallback, dict(self.extra)
-        )
+        return Detection(self.box * factor, self.landmarks * factor, self.score, self.fallback)
 
 
 def choose_face(boxes: np.ndarray, image_shape: Sequence[int]) -> int:
