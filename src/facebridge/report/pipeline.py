@@ -107,7 +107,7 @@ def model_info(keys: Iterable[str], dims: Mapping[str, int] | None = None) -> di
             continue
         arch = spec.architecture
         if getattr(spec, "loss", None):
-            arch = f"{arch} ({spec.loss})"
+            arch = f"{arch}; {spec.loss}"
         out[k] = ModelInfo(
             key=k,
             architecture=arch,
