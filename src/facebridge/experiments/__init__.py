@@ -20,18 +20,38 @@ from facebridge.experiments.core import (
     training_correspondences,
     unmapped_accuracy,
 )
+from facebridge.experiments.matrix import (
+    MAP_KINDS,
+    MatrixResult,
+    RankResult,
+    cross_model_matrix,
+    default_ranks,
+    matrix_and_ranks,
+    rank_sweep,
+)
+from facebridge.experiments.sweeps import SweepResult, p_grid, pairs_sweep
 
 __all__ = [
     "CORRESPONDENCES",
+    "MAP_KINDS",
     "SCORES",
     "Fitter",
+    "MatrixResult",
     "PairData",
+    "RankResult",
+    "SweepResult",
+    "cross_model_matrix",
+    "default_ranks",
     "fold_accuracy_from_rows",
     "mapped_accuracy",
     "mapped_scores",
+    "matrix_and_ranks",
     "native_accuracy",
+    "p_grid",
     "pair_data",
     "pair_data_from_arrays",
+    "pairs_sweep",
+    "rank_sweep",
     "training_correspondences",
     "unmapped_accuracy",
 ]

@@ -1,0 +1,255 @@
+"""Private kernels of the fast exact experiment paths.
+
+* :class:`FoldScorer` -- the accuracy of many score vectors that share one test fold, with the
+  exact threshold rule of :func:`facebridge.metrics.kfold_accuracy` (candidates: the smallest
+  training score, midpoints between adjacent distinct training scores, the next float above the
+  largest; the lowest threshold among equally good ones; invalid pairs left out of the threshold
+  choice and counted as errors).  Tested against ``kfold_accuracy`` itself.
+* :class:`Corr` -- training correspondences of every model with a block id per row, so that
+  fold Gram matrices are formed once and the training Gram of fold ``f`` is ``total - block f``.
+* :func:`ridge_solve` -- ridge with an unpenalised intercept from Gram sums (Cholesky), one
+  factorisation for all targets.
+* :func:`top_right_singular` -- the leading right singular vectors of a map weight.
+
+Everything is float64.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+
+from facebridge.errors import InvalidInputError
+from facebridge.experiments.core import CORRESPONDENCES, PairData, training_rows
+
+__all__ = [
+    "Corr",
+    "FoldScorer",
+    "LeftIndex",
+    "build_corr",
+    "ridge_solve",
+    "rowwise_cosine",
+    "top_right_singular",
+]
+
+
+# ------------------------------------------------------------------------------------ accuracy
+
+
+class FoldScorer:
+    """Accuracy on test fold ``fold`` of score rows whose threshold is chosen on the other folds.
+
+    Parameters
+    ----------
+    genuine, folds, valid : ndarray ``(n_pairs,)``
+    fold : int
+        The test fold.
+    """
+
+    def __init__(self, genuine: np.ndarray, folds: np.ndarray, valid: np.ndarray, fold: int):
+        self.train = np.flatnonzero(valid & (folds != fold))
+        self.test = np.flatnonzero(valid & (folds == fold))
+        self.g_train = genuine[self.train]
+        self.g_test = genuine[self.test]
+        self.n_fold = int((folds == fold).sum())
+        self.n_gen = int(self.g_train.sum())
+
+    def __call__(self, S: np.ndarray, block: int = 256) -> tuple[np.ndarray, np.ndarray]:
+        """Accuracy and threshold of each row of ``S`` ``(r, n_pairs)`` (or ``(r, n_train +
+        n_test)`` when already restricted, see :meth:`split`).
+
+        Returns
+        -------
+        accuracy : ndarray ``(r,)``
+        threshold : ndarray ``(r,)``
+        """
+        S = np.atleast_2d(S)
+        r = S.shape[0]
+        acc = np.empty(r)
+        thr = np.empty(r)
+        for r0 in range(0, r, block):
+            rows = S[r0 : r0 + block]
+            acc[r0 : r0 + block], thr[r0 : r0 + block] = self._block(
+                rows[:, self.train], rows[:, self.test]
+            )
+        return acc, thr
+
+    def _block(self, tr: np.ndarray, te: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        b, n = tr.shape
+        if n == 0:  # no valid training pair: everything genuine
+            t = np.full(b, -np.inf)
+        else:
+            order = np.argsort(tr, axis=1)
+            s = np.take_along_axis(tr, order, axis=1)
+            cum_g = np.zeros((b, n + 1), dtype=np.int32)
+            np.cumsum(self.g_train[order], axis=1, dtype=np.int32, out=cum_g[:, 1:])
+            # correct(j) = impostors below j + genuine from j on = j - cum_g[j] + G - cum_g[j]
+            correct = np.arange(n + 1, dtype=np.int32) - 2 * cum_g + self.n_gen
+            inner = np.ones((b, n + 1), dtype=bool)
+            inner[:, 1:n] = s[:, 1:] > s[:, :-1]  # boundaries between distinct values only
+            correct[~inner] = -1
+            j = np.argmax(correct, axis=1)  # first maximum: the lowest threshold
+            rows = np.arange(b)
+            lo = s[rows, np.maximum(j - 1, 0)]
+            hi = s[rows, np.minimum(j, n - 1)]
+            mid = lo + (hi - lo) / 2
+            t = np.where(mid > lo, mid, hi)
+            t = np.where(j == 0, s[:, 0], t)
+            t = np.where(j == n, np.nextafter(s[:, -1], np.inf), t)
+        above = te >= t[:, None]
+        ok = np.count_nonzero(above == self.g_test[None, :], axis=1)
+        return ok / self.n_fold, t
+
+
+# ------------------------------------------------------------------------------------- scoring
+
+
+def rowwise_cosine(M: np.ndarray, Y: np.ndarray, y_norm: np.ndarray | None = None) -> np.ndarray:
+    """Cosine of corresponding rows; a zero row scores 0 (only invalid pairs have zero rows)."""
+    num = np.einsum("ij,ij->i", M, Y)
+    den = np.sqrt(np.einsum("ij,ij->i", M, M))
+    den *= np.linalg.norm(Y, axis=1) if y_norm is None else y_norm
+    out = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+    return np.clip(out, -1.0, 1.0)
+
+
+@dataclass(frozen=True)
+class LeftIndex:
+    """Distinct left items: mapping the ``u`` distinct rows once serves all ``n`` pairs."""
+
+    rows: np.ndarray  # (u,) a pair index holding each distinct left item
+    inverse: np.ndarray  # (n,) pair -> distinct row
+
+    @classmethod
+    def of(cls, data: PairData) -> LeftIndex:
+        n = data.n_pairs
+        if all(data.left_ids):
+            ids = np.array(data.left_ids)
+            _, rows, inv = np.unique(ids, return_index=True, return_inverse=True)
+            inv = inv.reshape(-1)
+            # one id must carry one vector in every model (true for pair_data); else no sharing
+            if all(np.array_equal(data.left[m][rows][inv], data.left[m]) for m in data.models):
+                return cls(rows, inv)
+        return cls(np.arange(n), np.arange(n))
+
+
+# ------------------------------------------------------------------------------ correspondences
+
+
+@dataclass(frozen=True)
+class Corr:
+    """Training correspondences of every model with one block id per row.
+
+    ``src[m]`` / ``tgt[m]``: float64 ``(R, d_m)`` rows used when ``m`` is the source / target;
+    ``block``: int ``(R,)``, the fold the row belongs to, or ``K`` for rows shared by several
+    folds (same-image rows whose image appears in pairs of two folds; such rows are training
+    rows for every fold).  Training rows of fold ``f`` are those with ``block != f``.
+    """
+
+    src: dict[str, np.ndarray]
+    tgt: dict[str, np.ndarray]
+    block: np.ndarray
+    n_blocks: int  # K + 1
+
+    def rows_for(self, fold: int) -> np.ndarray:
+        return np.flatnonzero(self.block != fold)
+
+
+def build_corr(data: PairData, mode: str = "matched-pairs", symmetric: bool = False) -> Corr:
+    """Correspondence rows for every model (see :func:`core.training_correspondences`).
+
+    Row order within a fold matches ``training_correspondences(data, s, t, data.train_mask(f),
+    mode)`` restricted to that fold's rows.
+    """
+    if mode not in CORRESPONDENCES:
+        raise InvalidInputError(f"correspondence must be one of {CORRESPONDENCES}, got {mode!r}")
+    k = data.n_folds
+    everything = data.valid.copy()
+    rows = training_rows(data, everything, mode)
+    src: dict[str, np.ndarray] = {}
+    tgt: dict[str, np.ndarray] = {}
+    if mode == "matched-pairs":
+        block = data.folds[rows]
+        for m in data.models:
+            s = data.left[m][rows].astype(np.float64)
+            t = data.right[m][rows].astype(np.float64)
+            if symmetric:
+                s, t = np.concatenate((s, t)), np.concatenate((t, s))
+            src[m], tgt[m] = s, t
+        if symmetric:
+            block = np.concatenate((block, block))
+    else:
+        n = rows.size
+        if all(data.left_ids) and all(data.right_ids):
+            ids = np.array([data.left_ids[i] for i in rows] + [data.right_ids[i] for i in rows])
+            uniq, first, inv = np.unique(ids, return_index=True, return_inverse=True)
+            pair_folds = np.concatenate((data.folds[rows], data.folds[rows]))
+            lo = np.full(uniq.size, k)
+            hi = np.full(uniq.size, -1)
+            np.minimum.at(lo, inv.reshape(-1), pair_folds)
+            np.maximum.at(hi, inv.reshape(-1), pair_folds)
+            block = np.where(lo == hi, lo, k)
+        else:
+            first = np.arange(2 * n)
+            block = np.concatenate((data.folds[rows], data.folds[rows]))
+        side_right = first >= n
+        pair = rows[np.where(side_right, first - n, first)]
+        for m in data.models:
+            e = np.where(side_right[:, None], data.right[m][pair], data.left[m][pair])
+            src[m] = tgt[m] = e.astype(np.float64)
+    return Corr(src, tgt, block.astype(np.int64), k + 1)
+
+
+# -------------------------------------------------------------------------------------- ridge
+
+
+def ridge_solve(
+    G: np.ndarray, C: np.ndarray, sx: np.ndarray, sy: np.ndarray, n: int, alpha: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Ridge with an unpenalised intercept from uncentred sums.
+
+    Parameters
+    ----------
+    G : ``(d_a, d_a)`` sum of ``x^T x``;  C : ``(d_a, d_b)`` sum of ``x^T y``
+    sx : ``(d_a,)`` sum of ``x``;  sy : ``(d_b,)`` sum of ``y``;  n : number of rows
+
+    Returns
+    -------
+    weight ``(d_a, d_b)`` and bias ``(d_b,)`` equal to ``fit_ridge(X, Y, alpha)``.
+    """
+    mx, my = sx / n, sy / n
+    A = G - np.outer(sx, mx)
+    A.flat[:: A.shape[0] + 1] += alpha
+    B = C - np.outer(sx, my)
+    try:
+        cf = scipy.linalg.cho_factor(A, check_finite=False)
+        W = scipy.linalg.cho_solve(cf, B, check_finite=False)
+    except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):  # only possible for alpha == 0
+        W = scipy.linalg.lstsq(A, B, check_finite=False)[0]
+    return W, my - mx @ W
+
+
+def top_right_singular(W: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """All singular values (descending, ``(min(d_a, d_b),)``) and the ``k`` leading right
+    singular vectors ``(d_b, k)`` of ``W``.
+
+    Computed from the eigen-decomposition of the smaller Gram matrix (``W^T W`` or ``W W^T``),
+    exact to rounding for the leading directions and several times faster than a full SVD.
+    Signs are arbitrary (they cancel in every score).
+    """
+    d_a, d_b = W.shape
+    r = min(d_a, d_b)
+    k = max(0, min(k, r))
+    if d_b <= d_a:
+        lam, V = scipy.linalg.eigh(W.T @ W, check_finite=False)
+        s = np.sqrt(np.maximum(lam[::-1], 0.0))
+        V = np.ascontiguousarray(V[:, ::-1][:, :k])
+    else:
+        lam, U = scipy.linalg.eigh(W @ W.T, check_finite=False)
+        s = np.sqrt(np.maximum(lam[::-1], 0.0))
+        U = U[:, ::-1][:, :k]
+        V = W.T @ U
+        V /= np.where(s[:k] > 0, s[:k], 1.0)
+    return s, V

@@ -1,0 +1,562 @@
+"""The cross-model matrix (paper Table 3) and the rank sweep (Figure 4): fast and exact.
+
+Both give the same numbers as the generic path (:func:`facebridge.experiments.mapped_accuracy`
+with ``fit_ridge`` / ``LinearMap.truncate``) -- tested to 1e-6 -- but share the work:
+
+* per source model, the Gram sums ``X^T X``, ``X^T [Y_1 ... Y_T]`` (all targets' columns stacked),
+  ``sum x`` and ``sum y`` are formed once per fold *block*; the training sums of fold ``f`` are
+  the totals minus block ``f``;
+* per (source, fold), one Cholesky factorisation solves the ridge map to every target at once,
+  and one product maps the distinct left items into all targets' spaces;
+* the rank sweep takes the leading singular directions ``V_k`` of each fold's full map once
+  (eigen-decomposition of the smaller Gram matrix of the weight) and scores every truncation
+  from cumulative sums over the projected coordinates: for ``m = x W + b`` and ``p = m V``,
+  ``beta = b V``, ``q = y V``, the rank-``k`` map ``x U_k S_k V_k^T + b`` gives
+  ``<m_k, y> = sum_{j<=k} (p_j - beta_j) q_j + <b, y>`` and
+  ``||m_k||^2 = sum_{j<=k} (p_j^2 - beta_j^2) + ||b||^2``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.linalg
+
+from facebridge.errors import InvalidInputError
+from facebridge.experiments._fast import (
+    Corr,
+    FoldScorer,
+    LeftIndex,
+    build_corr,
+    ridge_solve,
+    rowwise_cosine,
+    top_right_singular,
+)
+from facebridge.experiments.core import (
+    CORRESPONDENCES,
+    PairData,
+    native_accuracy,
+    unmapped_accuracy,
+)
+from facebridge.maps import fit_lstsq
+from facebridge.metrics import FoldAccuracy
+
+__all__ = [
+    "MAP_KINDS",
+    "MatrixResult",
+    "RankResult",
+    "cross_model_matrix",
+    "default_ranks",
+    "rank_sweep",
+]
+
+MAP_KINDS: tuple[str, ...] = ("ridge", "lstsq", "procrustes")
+
+Progress = Callable[[str, int, int], None]
+
+
+def map_key(source: str, target: str) -> str:
+    return f"{source}->{target}"
+
+
+def default_ranks(full: int) -> tuple[int, ...]:
+    """``(1, 2, 4, ..., full)``: powers of two below ``full``, then ``full``."""
+    out = []
+    k = 1
+    while k < full:
+        out.append(k)
+        k *= 2
+    out.append(full)
+    return tuple(out)
+
+
+def _fold_accuracy(per_fold: np.ndarray, thresholds: np.ndarray) -> FoldAccuracy:
+    return FoldAccuracy(float(per_fold.mean()), float(per_fold.std()), per_fold, thresholds)
+
+
+@dataclass(frozen=True)
+class RankResult:
+    """Accuracy of the rank-``k`` truncations of one directed map (paper Figure 4).
+
+    Attributes
+    ----------
+    ranks : tuple of int
+    accuracy, std : ndarray ``(n_ranks,)``
+        Mean and population std over folds.
+    per_fold : ndarray ``(n_ranks, K)``
+    singular_values : ndarray ``(min(d_a, d_b),)``
+        Singular values of the fitted weight, averaged over the fold maps (descending).
+    """
+
+    ranks: tuple[int, ...]
+    accuracy: np.ndarray
+    std: np.ndarray
+    per_fold: np.ndarray
+    singular_values: np.ndarray
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``results.json`` entry."""
+        return {
+            "rank": [int(r) for r in self.ranks],
+            "accuracy": [float(a) for a in self.accuracy],
+            "std": [float(s) for s in self.std],
+            "singular_values": [float(s) for s in self.singular_values],
+        }
+
+
+@dataclass(frozen=True)
+class MatrixResult:
+    """The cross-model matrix.
+
+    Attributes
+    ----------
+    models : tuple of str
+    native : dict model -> FoldAccuracy
+    mapped : dict (source, target) -> FoldAccuracy
+    unmapped : dict (source, target) -> FoldAccuracy or None (dims differ)
+    oof_scores : dict (source, target) -> ndarray ``(n_pairs,)``
+        Out-of-fold mapped scores: pair ``i`` scored by the map fitted without its fold (for ROC
+        curves); entries of invalid pairs are meaningless.
+    settings : dict
+    """
+
+    models: tuple[str, ...]
+    native: dict[str, FoldAccuracy]
+    mapped: dict[tuple[str, str], FoldAccuracy]
+    unmapped: dict[tuple[str, str], FoldAccuracy | None]
+    oof_scores: dict[tuple[str, str], np.ndarray] = field(repr=False)
+    settings: dict[str, Any]
+
+    def accuracy(self, source: str, target: str) -> float:
+        """Mean accuracy of ``source -> target`` (the native accuracy when they are equal)."""
+        if source == target:
+            return self.native[source].mean
+        return self.mapped[(source, target)].mean
+
+    def table(self) -> np.ndarray:
+        """``(N, N)`` mean accuracies, rows = source ("From"), diagonal = native."""
+        return np.array([[self.accuracy(a, b) for b in self.models] for a in self.models])
+
+    def records(self) -> list[dict[str, Any]]:
+        """The ``results.json`` ``"matrix"`` list (off-diagonal cells, rows major)."""
+        out = []
+        for a in self.models:
+            for b in self.models:
+                if a == b:
+                    continue
+                r = self.mapped[(a, b)]
+                u = self.unmapped[(a, b)]
+                out.append(
+                    {
+                        "source": a,
+                        "target": b,
+                        "accuracy": r.mean,
+                        "std": r.std,
+                        "per_fold": [float(x) for x in r.per_fold],
+                        "unmapped_accuracy": None if u is None else u.mean,
+                        "unmapped_std": None if u is None else u.std,
+                    }
+                )
+        return out
+
+
+# ---------------------------------------------------------------------------------- fold maps
+
+
+def _block_sums(
+    X: np.ndarray, Y: np.ndarray, block: np.ndarray, n_blocks: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    d_a, d_y = X.shape[1], Y.shape[1]
+    G = np.zeros((n_blocks, d_a, d_a))
+    C = np.zeros((n_blocks, d_a, d_y))
+    sx = np.zeros((n_blocks, d_a))
+    sy = np.zeros((n_blocks, d_y))
+    cnt = np.zeros(n_blocks, dtype=np.int64)
+    for k in range(n_blocks):
+        idx = np.flatnonzero(block == k)
+        if idx.size == 0:
+            continue
+        Xk, Yk = X[idx], Y[idx]
+        G[k] = Xk.T @ Xk
+        C[k] = Xk.T @ Yk
+        sx[k] = Xk.sum(axis=0)
+        sy[k] = Yk.sum(axis=0)
+        cnt[k] = idx.size
+    return G, C, sx, sy, cnt
+
+
+def fold_maps(
+    data: PairData,
+    corr: Corr,
+    source: str,
+    targets: Sequence[str],
+    alpha: float = 1.0,
+    kind: str = "ridge",
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``source -> targets`` maps for every test fold: ``[(W (d_a, sum d_b), bias), ...]``.
+
+    Target columns are stacked in the order of ``targets``.  Fold ``f``'s map sees only the
+    correspondence rows with ``block != f``.
+    """
+    X = corr.src[source]
+    Y = np.concatenate([corr.tgt[t] for t in targets], axis=1)
+    k = data.n_folds
+    out: list[tuple[np.ndarray, np.ndarray]] = []
+    if kind == "lstsq":
+        for f in range(k):
+            rows = corr.rows_for(f)
+            mp = fit_lstsq(X[rows], Y[rows])
+            out.append((np.asarray(mp.weight), np.asarray(mp.bias)))
+        return out
+    G, C, sx, sy, cnt = _block_sums(X, Y, corr.block, corr.n_blocks)
+    Gt, Ct, sxt, syt, nt = G.sum(0), C.sum(0), sx.sum(0), sy.sum(0), int(cnt.sum())
+    for f in range(k):
+        n = nt - int(cnt[f])
+        if n == 0:
+            raise InvalidInputError(
+                f"fold {f + 1} has no training correspondence for {source}; every other fold "
+                f"lacks valid genuine pairs"
+            )
+        if kind == "ridge":
+            W, b = ridge_solve(Gt - G[f], Ct - C[f], sxt - sx[f], syt - sy[f], n, alpha)
+        elif kind == "procrustes":
+            mx, my = (sxt - sx[f]) / n, (syt - sy[f]) / n
+            B = (Ct - C[f]) - np.outer(sxt - sx[f], my)
+            W = np.empty_like(B)
+            c0 = 0
+            for t in targets:
+                d = corr.tgt[t].shape[1]
+                U, _, Vt = scipy.linalg.svd(B[:, c0 : c0 + d], full_matrices=False)
+                W[:, c0 : c0 + d] = U @ Vt
+                c0 += d
+            b = my - mx @ W
+        else:
+            raise InvalidInputError(f"map must be one of {MAP_KINDS}, got {kind!r}")
+        out.append((W, b))
+    return out
+
+
+# ------------------------------------------------------------------------------------- engine
+
+
+def _check_settings(data: PairData, alpha: float, correspondence: str, kind: str) -> float:
+    if len(data.models) < 2:
+        raise InvalidInputError(
+            f"the cross-model analysis needs at least two models, got {list(data.models)}; "
+            f"embed another model"
+        )
+    if kind not in MAP_KINDS:
+        raise InvalidInputError(f"map must be one of {MAP_KINDS}, got {kind!r}")
+    if correspondence not in CORRESPONDENCES:
+        raise InvalidInputError(
+            f"correspondence must be one of {CORRESPONDENCES}, got {correspondence!r}"
+        )
+    try:
+        a = float(alpha)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"alpha must be a number >= 0, got {alpha!r}") from exc
+    if not np.isfinite(a) or a < 0:
+        raise InvalidInputError(f"alpha must be a finite number >= 0, got {alpha!r}")
+    if not data.valid.any():
+        raise InvalidInputError("no valid pair: every pair lacks an embedding; check the store")
+    return a
+
+
+def _check_ranks(ranks: Sequence[int] | None, full: int) -> tuple[int, ...]:
+    if ranks is None:
+        return default_ranks(full)
+    out = sorted({min(int(r), full) for r in ranks})
+    if not out or out[0] < 1:
+        raise InvalidInputError(f"ranks must be integers >= 1, got {list(ranks)}")
+    return tuple(out)
+
+
+@dataclass
+class _Engine:
+    """Shared computation of the matrix and the rank sweep."""
+
+    data: PairData
+    alpha: float
+    correspondence: str
+    kind: str
+    symmetric_pairs: bool
+    ranks: Sequence[int] | bool | None  # False: no rank sweep
+    progress: Progress | None
+
+    def run(self) -> tuple[dict[tuple[str, str], np.ndarray], dict, dict, dict]:
+        data = self.data
+        k = data.n_folds
+        corr = build_corr(data, self.correspondence, self.symmetric_pairs)
+        left = LeftIndex.of(data)
+        scorers = [FoldScorer(data.genuine, data.folds, data.valid, f) for f in range(k)]
+        right = {m: data.right[m].astype(np.float64) for m in data.models}
+        ynorm = {m: np.linalg.norm(right[m], axis=1) for m in data.models}
+        mapped_pf: dict[tuple[str, str], np.ndarray] = {}
+        mapped_thr: dict[tuple[str, str], np.ndarray] = {}
+        oof: dict[tuple[str, str], np.ndarray] = {}
+        rank_pf: dict[tuple[str, str], np.ndarray] = {}
+        rank_list: dict[tuple[str, str], tuple[int, ...]] = {}
+        spectra: dict[tuple[str, str], np.ndarray] = {}
+        n_src = len(data.models)
+        for ia, a in enumerate(data.models):
+            targets = [b for b in data.models if b != a]
+            dims = [data.dim(b) for b in targets]
+            offs = np.concatenate(([0], np.cumsum(dims)))
+            d_a = data.dim(a)
+            for b in targets:
+                key = (a, b)
+                mapped_pf[key] = np.empty(k)
+                mapped_thr[key] = np.empty(k)
+                oof[key] = np.zeros(data.n_pairs)
+                if self.ranks is not False:
+                    full = min(d_a, data.dim(b))
+                    rl = _check_ranks(None if self.ranks is True else self.ranks, full)  # type: ignore[arg-type]
+                    rank_list[key] = rl
+                    rank_pf[key] = np.empty((len(rl), k))
+                    spectra[key] = np.zeros(full)
+            maps = fold_maps(data, corr, a, targets, self.alpha, self.kind)
+            L = data.left[a][left.rows].astype(np.float64)
+            for f in range(k):
+                W, bias = maps[f]
+                M = L @ W
+                M += bias
+                rows: list[np.ndarray] = []
+                spans: list[tuple[tuple[str, str], int, int]] = []
+                for j, b in enumerate(targets):
+                    sl = slice(int(offs[j]), int(offs[j + 1]))
+                    Mb = M[:, sl][left.inverse]
+                    full_score = rowwise_cosine(Mb, right[b], ynorm[b])
+                    te = data.folds == f
+                    oof[(a, b)][te] = full_score[te]
+                    start = len(rows)
+                    rows.append(full_score)
+                    if self.ranks is not False:
+                        rows.extend(
+                            self._rank_scores(
+                                L,
+                                M[:, sl],
+                                W[:, sl],
+                                bias[sl],
+                                right[b],
+                                ynorm[b],
+                                left.inverse,
+                                rank_list[(a, b)],
+                                spectra[(a, b)],
+                            )
+                        )
+                    spans.append(((a, b), start, len(rows)))
+                acc, thr = scorers[f](np.asarray(rows))
+                for key, s0, s1 in spans:
+                    mapped_pf[key][f] = acc[s0]
+                    mapped_thr[key][f] = thr[s0]
+                    if self.ranks is not False:
+                        # row s0 is the full map, rows s0+1..s1-1 the ranks below full
+                        full = min(data.dim(key[0]), data.dim(key[1]))
+                        j = s0 + 1
+                        for i, r in enumerate(rank_list[key]):
+                            if r == full:
+                                rank_pf[key][i, f] = acc[s0]
+                            else:
+                                rank_pf[key][i, f] = acc[j]
+                                j += 1
+                        if j != s1:  # pragma: no cover - internal consistency
+                            raise RuntimeError("rank rows out of step")
+                if self.progress is not None:
+                    self.progress("matrix", ia * k + f + 1, n_src * k)
+        mapped = {
+            key: FoldAccuracy(float(pf.mean()), float(pf.std()), pf, mapped_thr[key])
+            for key, pf in mapped_pf.items()
+        }
+        ranks_out = {
+            key: RankResult(
+                rank_list[key],
+                rank_pf[key].mean(axis=1),
+                rank_pf[key].std(axis=1),
+                rank_pf[key],
+                spectra[key] / k,
+            )
+            for key in rank_pf
+        }
+        return oof, mapped, ranks_out, {}
+
+    @staticmethod
+    def _rank_scores(
+        L: np.ndarray,
+        Mb: np.ndarray,
+        Wb: np.ndarray,
+        bias: np.ndarray,
+        R: np.ndarray,
+        ynorm: np.ndarray,
+        inverse: np.ndarray,
+        ranks: tuple[int, ...],
+        spectrum_sum: np.ndarray,
+    ) -> list[np.ndarray]:
+        """Scores of the truncations of one fold map to the ranks below full."""
+        full = min(Wb.shape)
+        partial = [r for r in ranks if r < full]
+        kmax = max(partial, default=0)
+        s, V = top_right_singular(Wb, kmax)
+        spectrum_sum += s
+        if kmax == 0:
+            return []
+        d_a, d_b = Wb.shape
+        beta = bias @ V
+        P = Mb @ V if d_b <= d_a else L @ (Wb @ V) + beta  # (u, kmax) = m V
+        Q = R @ V  # (n, kmax)
+        by = R @ bias
+        bb = float(bias @ bias)
+        cum_num = np.cumsum((P[inverse] - beta) * Q, axis=1)
+        cum_nrm = np.cumsum(P * P - beta * beta, axis=1)[inverse]
+        out = []
+        with np.errstate(invalid="ignore", divide="ignore"):
+            for r in partial:
+                num = cum_num[:, r - 1] + by
+                nrm = np.sqrt(np.maximum(cum_nrm[:, r - 1] + bb, 0.0)) * ynorm
+                out.append(
+                    np.clip(np.divide(num, nrm, out=np.zeros_like(num), where=nrm > 0), -1, 1)
+                )
+        return out
+
+
+# -------------------------------------------------------------------------------- public API
+
+
+def _matrix_from_engine(
+    data: PairData,
+    oof: dict[tuple[str, str], np.ndarray],
+    mapped: dict[tuple[str, str], FoldAccuracy],
+    settings: dict[str, Any],
+) -> MatrixResult:
+    native = {m: native_accuracy(data, m) for m in data.models}
+    unmapped = {
+        (a, b): unmapped_accuracy(data, a, b) for a in data.models for b in data.models if a != b
+    }
+    return MatrixResult(tuple(data.models), native, mapped, unmapped, oof, settings)
+
+
+def cross_model_matrix(
+    data: PairData,
+    alpha: float = 1.0,
+    correspondence: str = "matched-pairs",
+    map: str = "ridge",
+    *,
+    symmetric_pairs: bool = False,
+    progress: Progress | None = None,
+) -> MatrixResult:
+    """The cross-model accuracy matrix (paper Table 3), exact and fast.
+
+    Diagonal: native accuracy.  Off-diagonal ``A -> B``: for each test fold ``f``, a map fitted
+    only on the correspondences of the other folds (``correspondence``, default the paper's
+    matched pairs) sends ``A``'s left embedding into ``B``'s space; the cosine with ``B``'s right
+    embedding is thresholded at the best threshold of the other folds.  In parentheses in the
+    paper: the unmapped accuracy (identity map), ``None`` when the dims differ.  Invalid pairs
+    are never fitted on and count as errors.
+
+    Parameters
+    ----------
+    data : PairData
+        At least two models.
+    alpha : float
+        Ridge strength (``map="ridge"``), default 1 as in the paper.
+    correspondence : {"matched-pairs", "same-image"}
+    map : {"ridge", "lstsq", "procrustes"}
+        ``ridge`` == ``fit_ridge``, ``lstsq`` == ``fit_lstsq``, ``procrustes`` ==
+        ``fit_procrustes(scale=False)``; all with an intercept.
+    symmetric_pairs : bool
+        Also fit on the right->left orientation of matched pairs.
+    progress : callable ``(stage, done, total)``, optional
+
+    Returns
+    -------
+    MatrixResult
+
+    Raises
+    ------
+    InvalidInputError
+        Fewer than two models, an unknown ``map`` / ``correspondence``, ``alpha < 0``, no valid
+        pair.
+    """
+    a = _check_settings(data, alpha, correspondence, map)
+    eng = _Engine(data, a, correspondence, map, symmetric_pairs, False, progress)
+    oof, mapped, _, _ = eng.run()
+    settings = {
+        "alpha": a,
+        "correspondence": correspondence,
+        "map": map,
+        "symmetric_pairs": symmetric_pairs,
+    }
+    return _matrix_from_engine(data, oof, mapped, settings)
+
+
+def rank_sweep(
+    data: PairData,
+    ranks: Sequence[int] | None = None,
+    alpha: float = 1.0,
+    correspondence: str = "matched-pairs",
+    *,
+    symmetric_pairs: bool = False,
+    progress: Progress | None = None,
+) -> dict[str, RankResult]:
+    """Accuracy of rank-``k`` truncations of every directed ridge map (paper Section 4.2).
+
+    For each test fold, the fold's full ridge map (as in :func:`cross_model_matrix`) is truncated
+    to its ``k`` largest singular values (``LinearMap.truncate``; the bias is kept) and evaluated
+    like the full map.
+
+    Parameters
+    ----------
+    ranks : sequence of int, optional
+        Default ``(1, 2, 4, ..., full)`` per map, ``full = min(d_a, d_b)``; larger values are
+        clipped to ``full``.
+
+    Returns
+    -------
+    dict ``"A->B"`` -> RankResult
+    """
+    a = _check_settings(data, alpha, correspondence, "ridge")
+    eng = _Engine(
+        data,
+        a,
+        correspondence,
+        "ridge",
+        symmetric_pairs,
+        True if ranks is None else ranks,
+        progress,
+    )
+    _, _, rk, _ = eng.run()
+    return {map_key(s, t): r for (s, t), r in rk.items()}
+
+
+def matrix_and_ranks(
+    data: PairData,
+    ranks: Sequence[int] | None = None,
+    alpha: float = 1.0,
+    correspondence: str = "matched-pairs",
+    *,
+    symmetric_pairs: bool = False,
+    progress: Progress | None = None,
+) -> tuple[MatrixResult, dict[str, RankResult]]:
+    """:func:`cross_model_matrix` (ridge) and :func:`rank_sweep` sharing one pass."""
+    a = _check_settings(data, alpha, correspondence, "ridge")
+    eng = _Engine(
+        data,
+        a,
+        correspondence,
+        "ridge",
+        symmetric_pairs,
+        True if ranks is None else ranks,
+        progress,
+    )
+    oof, mapped, rk, _ = eng.run()
+    settings = {
+        "alpha": a,
+        "correspondence": correspondence,
+        "map": "ridge",
+        "symmetric_pairs": symmetric_pairs,
+    }
+    return _matrix_from_engine(data, oof, mapped, settings), {
+        map_key(s, t): r for (s, t), r in rk.items()
+    }

@@ -1,0 +1,345 @@
+"""The pairs-needed sweep (paper Section 3.4, Figure 3): exact and fast.
+
+For every directed map ``A -> B``, test fold ``f`` and random draw ``d``, the training
+correspondences of fold ``f`` are put in one random order (one permutation per fold and draw,
+shared by every map) and the ridge map is fitted on the first ``p`` of them for ``n_points``
+values of ``p`` from 1 to ``m`` (the number of training matched pairs).  The threshold is chosen on
+*all* training pairs of the fold scored by that map, accuracy is measured on fold ``f``, and the
+curve is the mean over folds and draws.
+
+Exactness and speed: the subsets are nested, so going from ``p`` to ``p + D`` adds ``D`` rows and
+changes the ridge solution by a rank-``D`` update.  With the intercept handled exactly as an
+unpenalised extra column (``X~ = [X, 1]``, penalty ``diag(alpha, ..., alpha, 0)``; identical to
+centring), the inverse ``K = (X~^T X~ + P)^{-1}`` and the weights follow the block recursive
+least-squares (Woodbury) update
+
+    S = I + R K R^T,  F = K R^T S^{-1},  K <- K - F R K,  W~ <- W~ + F (T - R W~)
+
+and the mapped left items of all pairs follow ``M <- M + (L~ F) E`` with ``E = T - R W~``: a
+cost of ``u D (d_a + sum d_b)`` per step instead of ``u d_a sum d_b`` for re-mapping
+(``u`` distinct left items).  All targets of one source share ``K``, ``F`` and ``L~ F``.
+Drift guard: after the last step the incremental weights are compared with the exact fold map
+(same training rows, solved from scratch); a deviation above ``drift_tol`` re-runs that
+(source, fold, draw) with an exact solve at every ``p``.  No approximation is made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.linalg
+
+from facebridge.errors import InvalidInputError
+from facebridge.experiments._fast import Corr, FoldScorer, LeftIndex, build_corr
+from facebridge.experiments.core import PairData
+from facebridge.experiments.matrix import _check_settings, fold_maps, map_key
+
+__all__ = ["SweepResult", "p_grid", "pairs_sweep", "sweep_order"]
+
+Progress = Callable[[str, int, int], None]
+
+#: Mapped accuracy within this fraction of the full map's counts as "within 1 point".
+ONE_POINT = 0.01
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """Accuracy against the number of training correspondences ``p`` for one directed map.
+
+    Attributes
+    ----------
+    p : ndarray ``(n_p,)`` int
+    accuracy : ndarray ``(n_p,)``
+        Mean over folds and draws.
+    std : ndarray ``(n_p,)``
+        Population std over folds of the draw-averaged per-fold accuracy.
+    per_fold : ndarray ``(n_p, K, n_draws)``
+    full_accuracy : float
+        Mean accuracy of the map fitted on all training correspondences (the matrix value).
+    p_within_1pt : int or None
+        Smallest ``p`` whose mean accuracy is at least ``full_accuracy - 0.01``.
+    """
+
+    p: np.ndarray
+    accuracy: np.ndarray
+    std: np.ndarray
+    per_fold: np.ndarray
+    full_accuracy: float
+    p_within_1pt: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``results.json`` entry."""
+        return {
+            "p": [int(x) for x in self.p],
+            "accuracy": [float(x) for x in self.accuracy],
+            "std": [float(x) for x in self.std],
+            "full_accuracy": float(self.full_accuracy),
+            "p_within_1pt": None if self.p_within_1pt is None else int(self.p_within_1pt),
+        }
+
+
+def p_grid(m: int, n_points: int = 100) -> np.ndarray:
+    """``n_points`` values of ``p`` spread uniformly over ``[1, m]`` (rounded, distinct)."""
+    if m < 1:
+        raise InvalidInputError(f"need at least one training correspondence, got m={m}")
+    if int(n_points) < 1:
+        raise InvalidInputError(f"n_points must be >= 1, got {n_points}")
+    if int(n_points) == 1:
+        return np.array([m])
+    return np.unique(np.round(np.linspace(1, m, int(n_points))).astype(np.int64))
+
+
+def sweep_order(corr: Corr, fold: int, draw: int, seed: int = 0) -> np.ndarray:
+    """The random order of fold ``fold``'s training correspondence rows in draw ``draw``.
+
+    The first ``p`` entries are the rows of the size-``p`` subset (nested in ``p``).
+    """
+    rows = corr.rows_for(fold)
+    rng = np.random.default_rng([int(seed), int(fold), int(draw)])
+    return rows[rng.permutation(rows.size)]
+
+
+def _exact_weights(Xa: np.ndarray, T: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(K, W~)`` solved from scratch for augmented rows ``Xa = [X, 1]``."""
+    d1 = Xa.shape[1]
+    A = Xa.T @ Xa
+    A.flat[: (d1 - 1) * (d1 + 1) : d1 + 1] += alpha  # penalise all but the intercept
+    try:
+        cf = scipy.linalg.cho_factor(A, check_finite=False)
+        K = scipy.linalg.cho_solve(cf, np.eye(d1), check_finite=False)
+    except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):  # alpha == 0 and p <= d_a
+        K = np.linalg.pinv(A)
+    K = 0.5 * (K + K.T)
+    return K, K @ (Xa.T @ T)
+
+
+class _Run:
+    """One (source, fold, draw): the nested ridge fits for every target, scored at each p."""
+
+    def __init__(
+        self,
+        L1: np.ndarray,
+        Xa: np.ndarray,
+        T: np.ndarray,
+        alpha: float,
+    ) -> None:
+        self.L1 = L1  # (u, d_a + 1) distinct left items with a ones column
+        self.Xa = Xa  # (m_f, d_a + 1) ordered training rows with a ones column
+        self.T = T  # (m_f, sum d_b) ordered training targets
+        self.alpha = alpha
+
+    def start(self, p: int) -> None:
+        Xa, T = self.Xa[:p], self.T[:p]
+        if p == 1:  # closed form: K = [[I/a, -x/a], [-x^T/a, 1 + |x|^2/a]], W~ = [0; y]
+            x = Xa[0, :-1]
+            d = x.size
+            K = np.zeros((d + 1, d + 1))
+            K.flat[:: d + 2] = 1.0 / self.alpha
+            K[:d, d] = K[d, :d] = -x / self.alpha
+            K[d, d] = 1.0 + float(x @ x) / self.alpha
+            W = np.zeros((d + 1, T.shape[1]))
+            W[d] = T[0]
+            self.M = np.repeat(T[:1], self.L1.shape[0], axis=0)
+        else:
+            K, W = _exact_weights(Xa, T, self.alpha)
+            self.M = self.L1 @ W
+        self.K, self.W, self.p = K, W, p
+
+    def step(self, p_new: int) -> None:
+        R = self.Xa[self.p : p_new]
+        T = self.T[self.p : p_new]
+        KR = self.K @ R.T  # (d1, D)
+        S = R @ KR
+        S.flat[:: S.shape[0] + 1] += 1.0
+        F = scipy.linalg.solve(S, KR.T, assume_a="pos", check_finite=False).T  # K R^T S^-1
+        self.K -= F @ KR.T
+        E = T - R @ self.W
+        self.W += F @ E
+        self.M += (self.L1 @ F) @ E
+        self.p = p_new
+
+    def exact(self, p: int) -> None:
+        """Re-solve from scratch at ``p`` (the drift fallback)."""
+        self.K, self.W = _exact_weights(self.Xa[:p], self.T[:p], self.alpha)
+        self.M = self.L1 @ self.W
+        self.p = p
+
+
+def _check_sweep_args(n_points: int, n_draws: int) -> None:
+    if int(n_points) < 1:
+        raise InvalidInputError(f"n_points must be >= 1, got {n_points}")
+    if int(n_draws) < 1:
+        raise InvalidInputError(f"n_draws must be >= 1, got {n_draws}")
+
+
+def pairs_sweep(
+    data: PairData,
+    n_points: int = 100,
+    n_draws: int = 3,
+    seed: int = 0,
+    *,
+    alpha: float = 1.0,
+    correspondence: str = "matched-pairs",
+    p_values: Sequence[int] | None = None,
+    full_accuracy: dict[tuple[str, str], float] | None = None,
+    drift_tol: float = 1e-8,
+    progress: Progress | None = None,
+    stats: dict[str, Any] | None = None,
+) -> dict[str, SweepResult]:
+    """Accuracy of every directed ridge map fitted on ``p`` random training correspondences.
+
+    Parameters
+    ----------
+    data : PairData
+        At least two models.
+    n_points : int
+        Number of ``p`` values, spread uniformly over ``[1, m]`` where ``m`` is the smallest
+        number of training correspondences over the folds (2,700 matched pairs on LFW).
+    n_draws : int
+        Random draws (orders) per fold; the curve is the mean over folds and draws.
+    seed : int
+        Draw ``d`` of fold ``f`` uses ``numpy.random.default_rng([seed, f, d])``.
+    alpha : float
+        Ridge strength (paper: 1).
+    correspondence : {"matched-pairs", "same-image"}
+    p_values : sequence of int, optional
+        Explicit values of ``p`` (overrides ``n_points``); each in ``[1, m]``.
+    full_accuracy : dict, optional
+        ``(source, target) -> accuracy`` of the full map (e.g. from the matrix); by default it is
+        computed here from the full fold maps.
+    drift_tol : float
+        Largest accepted deviation of the incremental weights from the exact fold map, relative
+        to the largest weight; beyond it the run is redone with exact solves.
+    progress : callable ``(stage, done, total)``, optional
+    stats : dict, optional
+        Filled with diagnostics (``max_drift``, ``exact_reruns``).
+
+    Returns
+    -------
+    dict ``"A->B"`` -> SweepResult
+
+    Raises
+    ------
+    InvalidInputError
+        Fewer than two models, bad ``n_points`` / ``n_draws`` / ``p_values``, no valid pair.
+    """
+    a_ = _check_settings(data, alpha, correspondence, "ridge")
+    _check_sweep_args(n_points, n_draws)
+    k = data.n_folds
+    corr = build_corr(data, correspondence)
+    m_f = [int((corr.block != f).sum()) for f in range(k)]
+    m = min(m_f)
+    if m < 1:
+        raise InvalidInputError(
+            "a fold has no training correspondence; every other fold lacks valid genuine pairs"
+        )
+    if p_values is None:
+        ps = p_grid(m, n_points)
+    else:
+        ps = np.unique(np.asarray(p_values, dtype=np.int64))
+        if ps.size == 0 or ps[0] < 1 or ps[-1] > m:
+            raise InvalidInputError(
+                f"p_values must lie in [1, {m}] (the training correspondences per fold), got "
+                f"{list(p_values)[:5]}..."
+            )
+    left = LeftIndex.of(data)
+    scorers = [FoldScorer(data.genuine, data.folds, data.valid, f) for f in range(k)]
+    right = {mm: data.right[mm].astype(np.float64) for mm in data.models}
+    ynorm = {mm: np.linalg.norm(right[mm], axis=1) for mm in data.models}
+    orders = {(f, d): sweep_order(corr, f, d, seed) for f in range(k) for d in range(int(n_draws))}
+    acc = {
+        (a, b): np.empty((ps.size, k, int(n_draws)))
+        for a in data.models
+        for b in data.models
+        if a != b
+    }
+    full = {key: np.empty(k) for key in acc}
+    max_drift = 0.0
+    reruns = 0
+    total = len(data.models) * k * int(n_draws)
+    done = 0
+    for a in data.models:
+        targets = [b for b in data.models if b != a]
+        dims = [data.dim(b) for b in targets]
+        offs = np.concatenate(([0], np.cumsum(dims)))
+        exact_maps = fold_maps(data, corr, a, targets, a_, "ridge")
+        L1 = np.hstack((data.left[a][left.rows].astype(np.float64), np.ones((left.rows.size, 1))))
+        X = corr.src[a]
+        Y = np.concatenate([corr.tgt[b] for b in targets], axis=1)
+        for f in range(k):
+            for d in range(int(n_draws)):
+                order = orders[(f, d)]
+                Xa = np.hstack((X[order], np.ones((order.size, 1))))
+                run = _Run(L1, Xa, Y[order], a_)
+                scores = np.empty((ps.size, len(targets), data.n_pairs))
+                run.start(int(ps[0]))
+                self_scores(run.M, targets, offs, left.inverse, right, ynorm, scores[0])
+                for i in range(1, ps.size):
+                    run.step(int(ps[i]))
+                    self_scores(run.M, targets, offs, left.inverse, right, ynorm, scores[i])
+                if run.p < m_f[f]:
+                    run.step(m_f[f])
+                W_ex, b_ex = exact_maps[f]
+                scale = max(1.0, float(np.abs(W_ex).max()))
+                drift = (
+                    max(
+                        float(np.abs(run.W[:-1] - W_ex).max()),
+                        float(np.abs(run.W[-1] - b_ex).max()),
+                    )
+                    / scale
+                )
+                max_drift = max(max_drift, drift)
+                if not drift <= drift_tol:
+                    reruns += 1
+                    for i, p in enumerate(ps):
+                        run.exact(int(p))
+                        self_scores(run.M, targets, offs, left.inverse, right, ynorm, scores[i])
+                a_rows, _ = scorers[f](scores.reshape(-1, data.n_pairs))
+                a_rows = a_rows.reshape(ps.size, len(targets))
+                for j, b in enumerate(targets):
+                    acc[(a, b)][:, f, d] = a_rows[:, j]
+                if d == 0 and full_accuracy is None:
+                    if int(ps[-1]) == m_f[f]:
+                        fa = a_rows[-1]
+                    else:  # the full map: the incremental state after the last step
+                        fs = np.empty((len(targets), data.n_pairs))
+                        self_scores(run.M, targets, offs, left.inverse, right, ynorm, fs)
+                        fa, _ = scorers[f](fs)
+                    for j, b in enumerate(targets):
+                        full[(a, b)][f] = fa[j]
+                done += 1
+                if progress is not None:
+                    progress("pairs sweep", done, total)
+    if stats is not None:
+        stats["max_drift"] = max_drift
+        stats["exact_reruns"] = reruns
+    out: dict[str, SweepResult] = {}
+    for (a, b), arr in acc.items():
+        mean = arr.mean(axis=(1, 2))
+        std = arr.mean(axis=2).std(axis=1)
+        fa = float(full[(a, b)].mean()) if full_accuracy is None else float(full_accuracy[(a, b)])
+        within = np.flatnonzero(mean >= fa - ONE_POINT - 1e-12)
+        p1 = int(ps[within[0]]) if within.size else None
+        out[map_key(a, b)] = SweepResult(ps.copy(), mean, std, arr, fa, p1)
+    return out
+
+
+def self_scores(
+    M: np.ndarray,
+    targets: Sequence[str],
+    offs: np.ndarray,
+    inverse: np.ndarray,
+    right: dict[str, np.ndarray],
+    ynorm: dict[str, np.ndarray],
+    out: np.ndarray,
+) -> None:
+    """Cosine scores of every pair for every target from the mapped distinct left items ``M``."""
+    for j, b in enumerate(targets):
+        Mb = M[:, int(offs[j]) : int(offs[j + 1])]
+        nm = np.sqrt(np.einsum("ij,ij->i", Mb, Mb))[inverse]
+        num = np.einsum("ij,ij->i", Mb[inverse], right[b])
+        den = nm * ynorm[b]
+        out[j] = np.clip(np.divide(num, den, out=np.zeros_like(num), where=den > 0), -1.0, 1.0)

@@ -1,0 +1,261 @@
+"""The fast exact paths (matrix, rank sweep, pairs sweep, run_analysis) against the generic path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from facebridge.errors import InvalidInputError
+from facebridge.experiments import PairData, mapped_accuracy, pair_data, pair_data_from_arrays
+from facebridge.experiments._fast import FoldScorer, build_corr, rowwise_cosine
+from facebridge.experiments.matrix import (
+    cross_model_matrix,
+    default_ranks,
+    matrix_and_ranks,
+    rank_sweep,
+)
+from facebridge.experiments.sweeps import p_grid, pairs_sweep, sweep_order
+from facebridge.maps import fit_lstsq, fit_procrustes, fit_ridge
+from facebridge.metrics import kfold_accuracy
+from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
+
+
+@pytest.fixture(scope="module")
+def data() -> PairData:
+    proto = make_synthetic_protocol(n_genuine=30, n_impostor=30, identities_per_fold=20, seed=3)
+    emb = make_synthetic_embeddings(
+        proto, dims={"a": 40, "b": 24, "c": 48, "u": 16}, unrelated=["u"], within_noise=0.6
+    )
+    return pair_data(emb, proto)
+
+
+@pytest.fixture(scope="module")
+def holey(data: PairData) -> PairData:
+    """The same data with some pairs invalid (missing embeddings)."""
+    v = data.valid.copy()
+    v[[1, 2, 70, 71, 300, 599]] = False
+    return pair_data_from_arrays(
+        data.left,
+        data.right,
+        data.genuine,
+        data.folds,
+        v,
+        left_ids=data.left_ids,
+        right_ids=data.right_ids,
+    )
+
+
+# ----------------------------------------------------------------------------- FoldScorer
+
+
+@pytest.mark.parametrize("with_invalid", [False, True])
+def test_fold_scorer_equals_kfold_accuracy(with_invalid: bool) -> None:
+    rng = np.random.default_rng(1)
+    n, k = 300, 5
+    folds = np.repeat(np.arange(k), n // k)
+    genuine = rng.random(n) < 0.5
+    valid = rng.random(n) > 0.1 if with_invalid else np.ones(n, dtype=bool)
+    S = rng.normal(size=(7, n)) + genuine
+    S[3] = np.round(S[3], 1)  # many ties
+    S[4] = 0.25  # all tied
+    S[5] = np.where(genuine, 1.0, 0.0)  # separable
+    S[6] = np.where(genuine, 0.0, 1.0)  # inverted
+    for f in range(k):
+        acc, thr = FoldScorer(genuine, folds, valid, f)(S)
+        for r in range(S.shape[0]):
+            ref = kfold_accuracy(S[r], genuine, folds, valid)
+            assert acc[r] == pytest.approx(ref.per_fold[f], abs=1e-12)
+            assert thr[r] == ref.thresholds[f]
+
+
+# ------------------------------------------------------------------------------------ matrix
+
+
+def _max_diff(fast: dict, data: PairData, **kw: object) -> float:
+    out = 0.0
+    for (s, t), r in fast.items():
+        ref = mapped_accuracy(data, s, t, **kw)  # type: ignore[arg-type]
+        out = max(out, float(np.abs(ref.per_fold - r.per_fold).max()))
+        out = max(out, float(np.abs(ref.thresholds - r.thresholds).max()))
+    return out
+
+
+def test_matrix_equals_generic_path(data: PairData) -> None:
+    mr = cross_model_matrix(data)
+    assert _max_diff(mr.mapped, data) <= 1e-6
+    assert mr.table().shape == (4, 4)
+    np.testing.assert_allclose(np.diag(mr.table()), [mr.native[m].mean for m in data.models])
+    recs = mr.records()
+    assert len(recs) == 12
+    cell = next(r for r in recs if r["source"] == "a" and r["target"] == "c")
+    assert cell["unmapped_accuracy"] is None
+    assert {"source", "target", "accuracy", "std", "unmapped_accuracy"} <= set(cell)
+    assert mr.settings == {
+        "alpha": 1.0,
+        "correspondence": "matched-pairs",
+        "map": "ridge",
+        "symmetric_pairs": False,
+    }
+
+
+@pytest.mark.parametrize(
+    ("kind", "fitter"),
+    [("lstsq", fit_lstsq), ("procrustes", lambda X, Y: fit_procrustes(X, Y))],
+)
+def test_other_maps_equal_generic_path(data: PairData, kind: str, fitter: object) -> None:
+    mr = cross_model_matrix(data.select(["a", "b", "c"]), map=kind)
+    assert _max_diff(mr.mapped, data, fitter=fitter) <= 1e-6
+
+
+def test_same_image_alpha_and_invalid_pairs_equal_generic_path(holey: PairData) -> None:
+    sub = holey.select(["a", "b", "u"])
+    mr = cross_model_matrix(sub, correspondence="same-image", alpha=0.3)
+    assert (
+        _max_diff(
+            mr.mapped, sub, correspondence="same-image", fitter=lambda X, Y: fit_ridge(X, Y, 0.3)
+        )
+        <= 1e-6
+    )
+    mr2 = cross_model_matrix(sub)
+    assert _max_diff(mr2.mapped, sub) <= 1e-6
+    # out-of-fold scores: fold f's pairs scored by fold f's map
+    _, maps = __import__("facebridge.experiments", fromlist=["mapped_scores"]).mapped_scores(
+        sub, "a", "b"
+    )
+    te = (sub.folds == 2) & sub.valid
+    ref = rowwise_cosine(maps[2].apply(sub.left["a"].astype(float)), sub.right["b"].astype(float))
+    np.testing.assert_allclose(mr2.oof_scores[("a", "b")][te], ref[te], atol=1e-9)
+
+
+def test_matrix_planted_and_unrelated(data: PairData) -> None:
+    mr = cross_model_matrix(data)
+    assert mr.accuracy("a", "c") > 0.85
+    assert abs(mr.accuracy("a", "u") - 0.5) < 0.1
+    assert abs(mr.accuracy("u", "b") - 0.5) < 0.1
+
+
+def test_matrix_errors(data: PairData) -> None:
+    with pytest.raises(InvalidInputError, match="at least two models"):
+        cross_model_matrix(data.select(["a"]))
+    with pytest.raises(InvalidInputError, match="map must be"):
+        cross_model_matrix(data, map="mlp")
+    with pytest.raises(InvalidInputError, match="correspondence"):
+        cross_model_matrix(data, correspondence="pairs")
+    with pytest.raises(InvalidInputError, match="alpha"):
+        cross_model_matrix(data, alpha=-1)
+
+
+# ------------------------------------------------------------------------------------- ranks
+
+
+def test_default_ranks() -> None:
+    assert default_ranks(512) == (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+    assert default_ranks(192) == (1, 2, 4, 8, 16, 32, 64, 128, 192)
+    assert default_ranks(1) == (1,)
+
+
+def test_rank_sweep_equals_truncated_maps(holey: PairData) -> None:
+    sub = holey.select(["a", "b", "c"])
+    rs = rank_sweep(sub)
+    assert set(rs) == {"a->b", "a->c", "b->a", "b->c", "c->a", "c->b"}
+    for key in ("a->b", "b->c", "c->a", "a->c"):
+        s, t = key.split("->")
+        r = rs[key]
+        assert r.ranks == default_ranks(min(sub.dim(s), sub.dim(t)))
+        for i, k in enumerate(r.ranks):
+            ref = mapped_accuracy(sub, s, t, fitter=lambda X, Y, k=k: fit_ridge(X, Y).truncate(k))
+            np.testing.assert_allclose(r.per_fold[i], ref.per_fold, atol=1e-6)
+        # spectrum: mean over folds of the fitted weights' singular values
+        sv = np.mean(
+            [
+                np.linalg.svd(fit_ridge(*_train(sub, s, t, f)).weight, compute_uv=False)
+                for f in range(sub.n_folds)
+            ],
+            axis=0,
+        )
+        np.testing.assert_allclose(r.singular_values, sv, rtol=1e-6, atol=1e-9)
+    # accuracy grows (weakly, up to noise) with the rank and the full rank is the matrix value
+    mr, rs2 = matrix_and_ranks(sub, ranks=(2, 8, 1000))
+    assert rs2["a->c"].ranks == (2, 8, 40)
+    np.testing.assert_allclose(rs2["a->c"].per_fold[-1], mr.mapped[("a", "c")].per_fold)
+    assert rs["a->c"].accuracy[-1] > rs["a->c"].accuracy[0]
+
+
+def _train(d: PairData, s: str, t: str, f: int) -> tuple[np.ndarray, np.ndarray]:
+    rows = d.train_mask(f) & d.genuine
+    return d.left[s][rows].astype(float), d.right[t][rows].astype(float)
+
+
+# ---------------------------------------------------------------------------------- pairs sweep
+
+
+def test_p_grid() -> None:
+    g = p_grid(2700, 100)
+    assert g[0] == 1
+    assert g[-1] == 2700
+    assert g.size == 100
+    assert np.all(np.diff(g) > 0)
+    assert list(p_grid(5, 100)) == [1, 2, 3, 4, 5]
+    with pytest.raises(InvalidInputError, match="n_points"):
+        p_grid(10, 0)
+
+
+def test_pairs_sweep_equals_fresh_fits(holey: PairData) -> None:
+    sub = holey.select(["c", "b", "a"])
+    stats: dict = {}
+    sw = pairs_sweep(sub, n_points=12, n_draws=2, seed=5, stats=stats)
+    assert stats["exact_reruns"] == 0
+    assert stats["max_drift"] < 1e-9
+    corr = build_corr(sub)
+    r = sw["c->b"]
+    assert r.per_fold.shape == (r.p.size, sub.n_folds, 2)
+    for i in (0, 1, 4, r.p.size - 1):
+        p = int(r.p[i])
+        for f in (0, 3, 9):
+            for d in range(2):
+                rows = sweep_order(corr, f, d, seed=5)[:p]
+                mp = fit_ridge(corr.src["c"][rows], corr.tgt["b"][rows])
+                s = rowwise_cosine(
+                    mp.apply(sub.left["c"].astype(float)), sub.right["b"].astype(float)
+                )
+                ref = kfold_accuracy(s, sub.genuine, sub.folds, sub.valid).per_fold[f]
+                assert r.per_fold[i, f, d] == pytest.approx(ref, abs=1e-6)
+    # the last point is the full map, i.e. the matrix value
+    mr = cross_model_matrix(sub)
+    for key, res in sw.items():
+        s, t = key.split("->")
+        assert res.full_accuracy == pytest.approx(mr.mapped[(s, t)].mean, abs=1e-12)
+        assert res.p_within_1pt is not None
+        j = int(np.flatnonzero(res.p == res.p_within_1pt)[0])
+        assert res.accuracy[j] >= res.full_accuracy - 0.01 - 1e-12
+        assert np.all(res.accuracy[:j] < res.full_accuracy - 0.01)
+
+
+def test_nested_subsets_and_draws(data: PairData) -> None:
+    corr = build_corr(data)
+    o1 = sweep_order(corr, 4, 0, seed=1)
+    assert set(o1.tolist()) == set(corr.rows_for(4).tolist())
+    assert not (corr.block[o1] == 4).any()  # fold-safe
+    assert not np.array_equal(o1, sweep_order(corr, 4, 1, seed=1))
+    np.testing.assert_array_equal(o1, sweep_order(corr, 4, 0, seed=1))
+
+
+def test_pairs_sweep_exact_rerun_path_agrees(data: PairData) -> None:
+    sub = data.select(["a", "b"])
+    stats: dict = {}
+    m = 9 * 30  # training matched pairs per fold, the same in every fold here
+    fast = pairs_sweep(sub, p_values=[1, 5, 40, 200, m], n_draws=1, stats=stats)
+    forced: dict = {}
+    slow = pairs_sweep(sub, p_values=[1, 5, 40, 200, m], n_draws=1, drift_tol=-1.0, stats=forced)
+    assert forced["exact_reruns"] == sub.n_folds * 2
+    for key in fast:
+        np.testing.assert_allclose(fast[key].per_fold, slow[key].per_fold, atol=1e-12)
+        # p = m is the full map
+        assert fast[key].accuracy[-1] == pytest.approx(fast[key].full_accuracy, abs=1e-12)
+
+
+def test_pairs_sweep_errors(data: PairData) -> None:
+    with pytest.raises(InvalidInputError, match="n_draws"):
+        pairs_sweep(data, n_draws=0)
+    with pytest.raises(InvalidInputError, match="p_values"):
+        pairs_sweep(data, p_values=[0, 3])
