@@ -35,6 +35,7 @@ __all__ = [
     "RidgeCVResult",
     "fit_ridge_cv",
     "fit_ridge_gcv_moments",
+    "gcv_errors",
 ]
 
 DEFAULT_ALPHAS: np.ndarray = np.logspace(-3, 3, 13)
@@ -207,19 +208,7 @@ def fit_ridge_gcv_moments(
     lam, V = np.linalg.eigh((xx + xx.T) / 2.0)
     lam = np.maximum(lam, 0.0)
     B = V.T @ xy  # (d_a, d_b)
-    b2 = np.sum(B * B, axis=1)  # (d_a,)
-    d_b = xy.shape[1]
-    errors = np.empty(a.size)
-    for j, alpha in enumerate(a):
-        rss = yy - float(np.sum(b2 * (lam + 2.0 * alpha) / (lam + alpha) ** 2))
-        df = float(np.sum(lam / (lam + alpha))) + (1.0 if fit_intercept else 0.0)
-        denom = (1.0 - df / n) ** 2
-        errors[j] = np.inf if denom <= 1e-300 or df >= n else max(rss, 0.0) / (n * d_b) / denom
-    if not np.isfinite(errors).any():
-        raise InvalidInputError(
-            f"GCV is undefined: {n} rows are too few for {xx.shape[0]} source dimensions at every "
-            "alpha; add correspondences or larger alphas"
-        )
+    errors = gcv_errors(lam, np.sum(B * B, axis=1), yy, n, xy.shape[1], a, fit_intercept)
     best = int(np.argmin(errors))
     alpha = float(a[best])
     W = (V / (lam + alpha)) @ B
@@ -227,6 +216,55 @@ def fit_ridge_gcv_moments(
     return RidgeCVResult(
         map=LinearMap(weight=W, bias=bias), alpha=alpha, alphas=a, cv_errors=errors, method="gcv"
     )
+
+
+def gcv_errors(
+    lam: np.ndarray,
+    b2: np.ndarray,
+    yy: float,
+    n: int,
+    d_b: int,
+    alphas: np.ndarray,
+    fit_intercept: bool = True,
+) -> np.ndarray:
+    """GCV error of every alpha from the eigen-decomposition of the centred source Gram matrix.
+
+    Parameters
+    ----------
+    lam : ndarray, shape (d_a,)
+        Eigenvalues of ``Xc^T Xc`` (clipped at 0).
+    b2 : ndarray, shape (d_a,)
+        ``||V_k^T Xc^T Yc||^2`` for each eigenvector ``V_k``.
+    yy : float
+        ``||Yc||_F^2``.
+    n, d_b : int
+        Rows and target dimension.
+    alphas : ndarray, shape (n_alphas,)
+    fit_intercept : bool
+        Counts one more effective parameter.
+
+    Returns
+    -------
+    ndarray, shape (n_alphas,)
+        ``(RSS / (n d_b)) / (1 - df / n)^2``; ``inf`` where ``df >= n``.
+
+    Raises
+    ------
+    InvalidInputError
+        If GCV is undefined at every alpha.
+    """
+    errors = np.empty(alphas.size)
+    for j, alpha in enumerate(alphas):
+        rss = yy - float(np.sum(b2 * (lam + 2.0 * alpha) / (lam + alpha) ** 2))
+        df = float(np.sum(lam / (lam + alpha))) + (1.0 if fit_intercept else 0.0)
+        denom = (1.0 - df / n) ** 2
+        errors[j] = np.inf if denom <= 1e-300 or df >= n else max(rss, 0.0) / (n * d_b) / denom
+    if not np.isfinite(errors).any():
+        raise InvalidInputError(
+            f"GCV is undefined: {n} rows are too few for {lam.size} source dimensions at every "
+            "alpha; add correspondences or larger alphas"
+        )
+    return errors
 
 
 def fit_ridge_cv(

@@ -28,11 +28,19 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.linalg
 
 from facebridge.errors import DimensionError, InvalidInputError, UnknownModelError
 from facebridge.maps.linear import LinearMap
 
-__all__ = ["Hub", "SharedSpace", "fit_hub", "fit_shared_space", "hub_from_covariances"]
+__all__ = [
+    "Hub",
+    "SharedSpace",
+    "fit_hub",
+    "fit_shared_space",
+    "hub_from_covariances",
+    "shared_space_from_covariances",
+]
 
 _WEIGHTINGS = ("corr", "sqrt-corr", "none")
 _HUB_METHODS = ("maxvar", "gpa")
@@ -172,8 +180,59 @@ def fit_shared_space(
         raise DimensionError(
             f"X has {X.shape[0]} rows but Y has {Y.shape[0]}; pass corresponding rows"
         )
-    hub = fit_hub({"a": X, "b": Y}, dim=dim, reg=reg, weighting=weighting, method="maxvar")
-    return SharedSpace(hub.maps["a"], hub.maps["b"], hub.correlations)
+    n = X.shape[0]
+    mx, my = X.mean(axis=0), Y.mean(axis=0)
+    Xc, Yc = X - mx, Y - my
+    return shared_space_from_covariances(
+        mx, my, Xc.T @ Xc / n, Yc.T @ Yc / n, Xc.T @ Yc / n, dim=dim, reg=reg, weighting=weighting
+    )
+
+
+def shared_space_from_covariances(
+    mean_a: np.ndarray,
+    mean_b: np.ndarray,
+    cov_aa: np.ndarray,
+    cov_bb: np.ndarray,
+    cov_ab: np.ndarray,
+    *,
+    dim: int | None = None,
+    reg: float = 0.1,
+    weighting: str = "corr",
+    whiten_a: np.ndarray | None = None,
+    whiten_b: np.ndarray | None = None,
+) -> SharedSpace:
+    """:func:`fit_shared_space` from means and (cross-)covariances (the fast path).
+
+    Parameters
+    ----------
+    mean_a : ndarray, shape (d_a,)
+    mean_b : ndarray, shape (d_b,)
+    cov_aa : ndarray, shape (d_a, d_a)
+        ``Xc^T Xc / n`` of the training rows.
+    cov_bb : ndarray, shape (d_b, d_b)
+    cov_ab : ndarray, shape (d_a, d_b)
+    dim, reg, weighting
+        As :func:`fit_shared_space`.
+    whiten_a, whiten_b : ndarray, optional
+        Precomputed ``(cov + reg * mean(diag cov) I)^(-1/2)`` (shape (d, d)) to reuse across fits.
+
+    Returns
+    -------
+    SharedSpace
+    """
+    reg = _check_reg(reg)
+    _check_weighting(weighting)
+    k = _check_dim(dim, min(cov_aa.shape[0], cov_bb.shape[0]))
+    Wa = _inv_sqrt_shrunk(cov_aa, reg) if whiten_a is None else whiten_a
+    Wb = _inv_sqrt_shrunk(cov_bb, reg) if whiten_b is None else whiten_b
+    U, rho, Vt = np.linalg.svd(Wa @ cov_ab @ Wb, full_matrices=False)
+    rho = np.clip(rho[:k], 0.0, 1.0)
+    w = _dim_weights(rho, weighting)
+    Pa = (Wa @ U[:, :k]) * w
+    Pb = (Wb @ Vt[:k].T) * w
+    return SharedSpace(
+        LinearMap(weight=Pa, bias=-mean_a @ Pa), LinearMap(weight=Pb, bias=-mean_b @ Pb), rho
+    )
 
 
 @dataclass(frozen=True)
@@ -347,13 +406,15 @@ def hub_from_covariances(
     D = int(offs[-1])
     M = np.empty((D, D))
     for i in range(N):
-        for j in range(i, N):
+        # Regularised MAXVAR: the whitened within-model blocks are taken as exactly I, so that
+        # for N = 2 the hub is the regularised CCA of fit_shared_space.
+        M[offs[i] : offs[i + 1], offs[i] : offs[i + 1]] = np.eye(dims[i])
+        for j in range(i + 1, N):
             Bij = W[i] @ block(i, j) @ W[j]
             M[offs[i] : offs[i + 1], offs[j] : offs[j + 1]] = Bij
             M[offs[j] : offs[j + 1], offs[i] : offs[i + 1]] = Bij.T
-    lam, E = np.linalg.eigh((M + M.T) / 2.0)
-    order = np.argsort(lam)[::-1][:k]
-    lam, E = lam[order], E[:, order]
+    lam, E = scipy.linalg.eigh(M, subset_by_index=[D - k, D - 1])
+    lam, E = lam[::-1], E[:, ::-1]
     corr = np.clip((lam - 1.0) / (N - 1), 0.0, 1.0)
     scale = np.sqrt(N) * _dim_weights(corr, weighting)
     maps: dict[str, LinearMap] = {}

@@ -1,0 +1,972 @@
+"""Which map, which correspondences, which score: every recipe on the same folds.
+
+A *recipe* is a (map, correspondence, score) triple:
+
+* map -- ``ridge`` (alpha = 1, the paper), ``ridge-gcv`` (alpha chosen by closed-form GCV on the
+  training folds, :mod:`facebridge.maps.cv`), ``lstsq`` (minimum-norm least squares),
+  ``procrustes`` ((semi-)orthogonal), ``shared`` (regularised-CCA shared space, both models
+  projected, :func:`facebridge.maps.shared.fit_shared_space`) and ``hub`` (one canonical space for
+  all models fitted jointly, :func:`facebridge.maps.shared.fit_hub`);
+* correspondence -- ``matched-pairs`` (the paper's Eq. 1: left image through A, the other image of
+  the same genuine training pair through B) or ``same-image`` (every training-fold image through
+  both models), exactly as :func:`facebridge.experiments.core.training_correspondences`;
+* score -- ``cosine`` (the paper's Eq. 3: ``cos(M_ab a, b)``) or ``symmetric``: the mean of
+  ``cos(M_ab a, b)`` and ``cos(a, M_ba b)`` -- both halves use the *same two templates* (A's
+  embedding of the left image, B's of the right), so it stays a one-template-per-image cross-model
+  comparison.  For ``shared``/``hub`` the symmetric score averages the A->B and B->A fits (they
+  coincide under ``same-image``, and the hub is one fit).
+
+For a directed map A -> B the pair's left image is embedded by A and the right one by B; its drop
+is the target's native accuracy minus the mapped accuracy, in percentage points.
+
+Fold safety: for test fold ``f`` every fit sees only the training folds' correspondences
+(``data.train_mask(f)``: valid pairs of the other folds; same-image items are the distinct images
+of those pairs) and every threshold only the other folds' scores.  The training moments of fold
+``f`` are the total minus what only fold ``f`` contributes, which equals the moments of
+``training_correspondences(data, s, t, data.train_mask(f), mode)`` (tested), so nothing of the
+test fold reaches a fit; LFW View 2 folds are identity-disjoint, so no test identity does either.
+
+Speed: one pass over the data builds the joint Gram matrices of all models; each fold's maps are
+fitted from moments (one eigen-decomposition per source model and fold serves ridge, ridge-GCV and
+least squares), and each map is applied once to every distinct image.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from facebridge.errors import InvalidInputError
+from facebridge.experiments.core import (
+    CORRESPONDENCES,
+    SCORES,
+    PairData,
+    native_accuracy,
+)
+from facebridge.maps.cv import DEFAULT_ALPHAS, gcv_errors
+from facebridge.maps.linear import LinearMap
+from facebridge.maps.shared import (
+    _inv_sqrt_shrunk,
+    hub_from_covariances,
+    shared_space_from_covariances,
+)
+from facebridge.metrics import FoldAccuracy, kfold_accuracy_batch
+
+__all__ = [
+    "MAPS",
+    "PAPER_RECIPE",
+    "CompareResult",
+    "CompareSettings",
+    "DirectedResult",
+    "Recipe",
+    "RecipeSummary",
+    "compare_maps",
+    "fold_maps",
+]
+
+MAPS: tuple[str, ...] = ("ridge", "ridge-gcv", "lstsq", "procrustes", "shared", "hub")
+_PAIRWISE = ("ridge", "ridge-gcv", "lstsq", "procrustes")
+
+
+@dataclass(frozen=True, order=True)
+class Recipe:
+    """A (map, correspondence, score) triple; ``str()`` gives ``"map / correspondence / score"``."""
+
+    map: str
+    correspondence: str
+    score: str
+
+    def __post_init__(self) -> None:
+        if self.map not in MAPS:
+            raise InvalidInputError(f"map must be one of {MAPS}, got {self.map!r}")
+        if self.correspondence not in CORRESPONDENCES:
+            raise InvalidInputError(
+                f"correspondence must be one of {CORRESPONDENCES}, got {self.correspondence!r}"
+            )
+        if self.score not in SCORES:
+            raise InvalidInputError(f"score must be one of {SCORES}, got {self.score!r}")
+
+    def __str__(self) -> str:
+        return f"{self.map} / {self.correspondence} / {self.score}"
+
+    @classmethod
+    def parse(cls, text: str) -> Recipe:
+        """``"ridge-gcv/same-image/symmetric"`` (``/`` or ``,`` separated) -> Recipe."""
+        parts = [p.strip() for p in text.replace(",", "/").split("/")]
+        if len(parts) != 3:
+            raise InvalidInputError(
+                f"a recipe is 'map/correspondence/score', got {text!r}; "
+                "e.g. 'ridge-gcv/same-image/symmetric'"
+            )
+        return cls(*parts)
+
+
+#: The paper's recipe (Sections 3.3 and Eq. 3): ridge alpha = 1 on matched pairs, cosine score.
+PAPER_RECIPE = Recipe("ridge", "matched-pairs", "cosine")
+
+
+@dataclass(frozen=True)
+class CompareSettings:
+    """Settings of :func:`compare_maps` (all recorded in the results).
+
+    Attributes
+    ----------
+    maps, correspondences, scores : tuple of str
+        The grid (default: all of them).
+    alpha : float
+        Ridge alpha of the ``ridge`` map (the paper: 1).
+    alphas : tuple of float
+        GCV candidates of ``ridge-gcv``.
+    shared_reg, shared_weighting : float, str
+        Regularisation and dimension weighting of ``shared`` (see maps.shared).
+    hub_method, hub_reg, hub_dim : str, float, int or None
+        The hub's fit.
+    high_native : float
+        Models whose native accuracy is at least this (a fraction) form the "high" subset.
+    sweep : bool
+        Measure the correspondences needed for a 1-point drop with the best recipe.
+    sweep_points : tuple of int
+        Numbers of correspondences tried, ascending (capped at what the folds hold).
+    sweep_scope : {"high", "all"}
+        Directed maps swept: between high-native models only, or all.
+    seed : int
+        For the sweep's subsets and the hub's matched-pairs sides.
+    """
+
+    maps: tuple[str, ...] = MAPS
+    correspondences: tuple[str, ...] = CORRESPONDENCES
+    scores: tuple[str, ...] = SCORES
+    alpha: float = 1.0
+    alphas: tuple[float, ...] = tuple(float(a) for a in DEFAULT_ALPHAS)
+    shared_reg: float = 0.1
+    shared_weighting: str = "corr"
+    hub_method: str = "maxvar"
+    hub_reg: float = 0.1
+    hub_dim: int | None = None
+    high_native: float = 0.985
+    sweep: bool = True
+    sweep_points: tuple[int, ...] = (25, 50, 100, 200, 400, 800, 1600, 3200)
+    sweep_scope: str = "high"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name, allowed in (
+            ("maps", MAPS),
+            ("correspondences", CORRESPONDENCES),
+            ("scores", SCORES),
+        ):
+            vals = tuple(getattr(self, name))
+            bad = [v for v in vals if v not in allowed]
+            if bad or not vals:
+                raise InvalidInputError(
+                    f"{name} must be a non-empty subset of {allowed}, got {list(vals)}"
+                )
+            object.__setattr__(self, name, vals)
+        if not (np.isfinite(self.alpha) and self.alpha > 0):
+            raise InvalidInputError(f"alpha must be > 0, got {self.alpha}; the paper uses 1")
+        if self.sweep_scope not in ("high", "all"):
+            raise InvalidInputError(
+                f"sweep_scope must be 'high' or 'all', got {self.sweep_scope!r}"
+            )
+        if not 0.0 <= self.high_native <= 1.0:
+            raise InvalidInputError(
+                f"high_native is a fraction in [0, 1], got {self.high_native}; e.g. 0.985"
+            )
+        pts = tuple(int(p) for p in self.sweep_points)
+        if not pts or any(p < 2 for p in pts) or list(pts) != sorted(set(pts)):
+            raise InvalidInputError(
+                f"sweep_points must be increasing integers >= 2, got {list(self.sweep_points)}"
+            )
+        object.__setattr__(self, "sweep_points", pts)
+        object.__setattr__(self, "alphas", tuple(float(a) for a in self.alphas))
+
+    def recipes(self) -> list[Recipe]:
+        """Every recipe of the grid, map-major."""
+        return [
+            Recipe(m, c, s) for m in self.maps for c in self.correspondences for s in self.scores
+        ]
+
+
+@dataclass(frozen=True)
+class DirectedResult:
+    """One directed map under one recipe.
+
+    Attributes
+    ----------
+    source, target : str
+    accuracy, std : float
+        Mean and population std over folds (fractions).
+    per_fold : ndarray, shape (n_folds,)
+    drop : float
+        ``native(target) - accuracy`` in percentage points.
+    """
+
+    source: str
+    target: str
+    accuracy: float
+    std: float
+    per_fold: np.ndarray = field(repr=False)
+    drop: float
+
+    @property
+    def key(self) -> str:
+        return f"{self.source}->{self.target}"
+
+
+def _summary_stats(drops: list[float]) -> tuple[float | None, float | None]:
+    if not drops:
+        return None, None
+    return float(np.max(drops)), float(np.median(drops))
+
+
+@dataclass(frozen=True)
+class RecipeSummary:
+    """All directed maps of one recipe, with the worst and median drop.
+
+    Attributes
+    ----------
+    recipe : Recipe
+    results : tuple of DirectedResult
+    worst_drop, median_drop : float
+        Over all directed maps (points).
+    worst_drop_high, median_drop_high : float or None
+        Over maps between models with native accuracy >= ``high_native`` (None: < 2 such models).
+    worst_map, worst_map_high : str or None
+        The ``"A->B"`` of the worst drop.
+    alphas : dict of str to list of float
+        ``ridge-gcv`` only: the chosen alpha per fold of each directed map.
+    """
+
+    recipe: Recipe
+    results: tuple[DirectedResult, ...]
+    worst_drop: float
+    median_drop: float
+    worst_map: str
+    worst_drop_high: float | None
+    median_drop_high: float | None
+    worst_map_high: str | None
+    alphas: dict[str, list[float]] = field(default_factory=dict, repr=False)
+
+    def result(self, source: str, target: str) -> DirectedResult:
+        for r in self.results:
+            if r.source == source and r.target == target:
+                return r
+        raise InvalidInputError(f"no directed map {source}->{target} in this comparison")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "recipe": asdict(self.recipe),
+            "name": str(self.recipe),
+            "worst_drop": self.worst_drop,
+            "median_drop": self.median_drop,
+            "worst_map": self.worst_map,
+            "worst_drop_high": self.worst_drop_high,
+            "median_drop_high": self.median_drop_high,
+            "worst_map_high": self.worst_map_high,
+            "maps": [
+                {
+                    "source": r.source,
+                    "target": r.target,
+                    "accuracy": r.accuracy,
+                    "std": r.std,
+                    "drop": r.drop,
+                    "per_fold": [float(x) for x in r.per_fold],
+                }
+                for r in self.results
+            ],
+            **({"alphas": self.alphas} if self.alphas else {}),
+        }
+
+
+@dataclass(frozen=True)
+class CompareResult:
+    """The output of :func:`compare_maps`.
+
+    Attributes
+    ----------
+    models : tuple of str
+    native : dict of str to FoldAccuracy
+    high_models : tuple of str
+        Models with native accuracy >= ``settings.high_native``.
+    summaries : tuple of RecipeSummary
+        One per recipe, in grid order.
+    best : Recipe
+        Smallest worst drop over the high subset (all maps when fewer than two high models),
+        ties broken by the median drop.
+    pairs_needed : dict of str to int or None
+        Best recipe, per swept directed map ``"A->B"``: the fewest correspondences (of
+        ``sweep_points``) whose mapped accuracy is within 1 point of the full-data mapped
+        accuracy; None when no swept size reaches it.  Empty without a sweep.
+    sweep : dict of str to dict
+        ``"A->B" -> {"p": [...], "accuracy": [...]}`` for the swept sizes.
+    n_pairs, n_folds, n_invalid : int
+    seconds : float
+        Wall-clock time of the run.
+    settings : CompareSettings
+    """
+
+    models: tuple[str, ...]
+    native: dict[str, FoldAccuracy]
+    high_models: tuple[str, ...]
+    summaries: tuple[RecipeSummary, ...]
+    best: Recipe
+    pairs_needed: dict[str, int | None]
+    sweep: dict[str, dict[str, list[float]]]
+    n_pairs: int
+    n_folds: int
+    n_invalid: int
+    seconds: float
+    settings: CompareSettings
+    protocol: str = "pairs"
+
+    def summary(self, recipe: Recipe | str) -> RecipeSummary:
+        """The summary of ``recipe`` (a Recipe or ``"map/correspondence/score"``)."""
+        r = Recipe.parse(recipe) if isinstance(recipe, str) else recipe
+        for s in self.summaries:
+            if s.recipe == r:
+                return s
+        raise InvalidInputError(f"recipe {r} was not run; include it in the settings' grid")
+
+    @property
+    def paper(self) -> RecipeSummary | None:
+        """The paper's recipe, when it was part of the grid."""
+        try:
+            return self.summary(PAPER_RECIPE)
+        except InvalidInputError:
+            return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready payload."""
+        s = asdict(self.settings)
+        return {
+            "protocol": self.protocol,
+            "models": list(self.models),
+            "native": {m: {"accuracy": a.mean, "std": a.std} for m, a in self.native.items()},
+            "high_models": list(self.high_models),
+            "high_native": self.settings.high_native,
+            "best": str(self.best),
+            "paper": str(PAPER_RECIPE),
+            "recipes": [x.to_dict() for x in self.summaries],
+            "pairs_needed": self.pairs_needed,
+            "sweep": self.sweep,
+            "n_pairs": self.n_pairs,
+            "n_folds": self.n_folds,
+            "n_invalid": self.n_invalid,
+            "seconds": self.seconds,
+            "settings": s,
+        }
+
+
+# ----------------------------------------------------------------------------------- internals
+
+
+@dataclass
+class _Items:
+    """Distinct images of the valid pairs, embedded by every model, as one joint matrix."""
+
+    Z: np.ndarray  # (n_items, D) float64, models concatenated
+    Z32n: list[np.ndarray]  # per model: unit-norm float32 (n_items, d_m)
+    Z32: list[np.ndarray]  # per model: float32 (n_items, d_m)
+    item_fold: np.ndarray  # (n_items,) fold when all its pairs are in one fold, else -1
+    left: np.ndarray  # (n_pairs,) item of each pair's left side (-1: invalid pair)
+    right: np.ndarray
+    offs: np.ndarray  # (N + 1,) column offsets of each model in Z
+
+
+def _items(data: PairData) -> _Items:
+    n = data.n_pairs
+    v = data.valid
+    idx = np.flatnonzero(v)
+    if all(data.left_ids) and all(data.right_ids):
+        keys = np.array([data.left_ids[i] for i in idx] + [data.right_ids[i] for i in idx])
+        _, first, inv = np.unique(keys, return_index=True, return_inverse=True)
+    else:
+        first = np.arange(2 * idx.size)
+        inv = first.copy()
+    k = idx.size
+    left = np.full(n, -1, dtype=np.int64)
+    right = np.full(n, -1, dtype=np.int64)
+    left[idx] = inv[:k]
+    right[idx] = inv[k:]
+    n_items = first.size
+    side_right = first >= k
+    src_pair = idx[np.where(side_right, first - k, first)]
+    blocks = []
+    for m in data.models:
+        blocks.append(
+            np.where(side_right[:, None], data.right[m][src_pair], data.left[m][src_pair])
+        )
+    dims = [b.shape[1] for b in blocks]
+    offs = np.concatenate([[0], np.cumsum(dims)]).astype(np.int64)
+    Z = np.concatenate([b.astype(np.float64) for b in blocks], axis=1)
+    lo = np.full(n_items, np.iinfo(np.int64).max)
+    hi = np.full(n_items, -1)
+    f = data.folds[idx]
+    for col in (inv[:k], inv[k:]):
+        np.minimum.at(lo, col, f)
+        np.maximum.at(hi, col, f)
+    item_fold = np.where(lo == hi, lo, -1)
+    Z32 = [np.ascontiguousarray(b, dtype=np.float32) for b in blocks]
+    Z32n = [b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-30) for b in Z32]
+    return _Items(Z, Z32n, Z32, item_fold, left, right, offs)
+
+
+@dataclass
+class _Moments:
+    """Uncentred moments of source rows S and target rows T (joint over all models)."""
+
+    n: int
+    sS: np.ndarray
+    sT: np.ndarray
+    SS: np.ndarray
+    ST: np.ndarray
+    TT: np.ndarray
+
+    @classmethod
+    def of(cls, S: np.ndarray, T: np.ndarray | None) -> _Moments:
+        if T is None:  # same rows on both sides
+            G = S.T @ S
+            s = S.sum(axis=0)
+            return cls(S.shape[0], s, s, G, G, G)
+        return cls(S.shape[0], S.sum(0), T.sum(0), S.T @ S, S.T @ T, T.T @ T)
+
+    def __sub__(self, o: _Moments) -> _Moments:
+        same = self.SS is self.ST
+        SS = self.SS - o.SS
+        return _Moments(
+            self.n - o.n,
+            self.sS - o.sS,
+            self.sT - o.sT,
+            SS,
+            SS if same else self.ST - o.ST,
+            SS if same else self.TT - o.TT,
+        )
+
+    def centred(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(mean_S, mean_T, CSS, CST, CTT) with C the centred, unnormalised cross-products."""
+        n = self.n
+        mS, mT = self.sS / n, self.sT / n
+        CSS = self.SS - n * np.outer(mS, mS)
+        if self.SS is self.ST:
+            return mS, mT, CSS, CSS, CSS
+        return (
+            mS,
+            mT,
+            CSS,
+            self.ST - n * np.outer(mS, mT),
+            self.TT - n * np.outer(mT, mT),
+        )
+
+
+def _hub_sides(data: PairData, rows: np.ndarray, seed: int) -> np.ndarray:
+    """Matched-pairs hub: which image (True = right) each model sees for each genuine pair."""
+    rng = np.random.default_rng([seed, 7])
+    coins = rng.random((data.n_pairs, len(data.models))) < 0.5
+    return coins[rows]
+
+
+class _Engine:
+    """Per-fold fits from moments and scores of every valid pair, for one PairData."""
+
+    def __init__(self, data: PairData, settings: CompareSettings) -> None:
+        self.data = data
+        self.st = settings
+        self.models = data.models
+        self.N = len(self.models)
+        self.it = _items(data)
+        self.K = data.n_folds
+        self.valid = data.valid
+        self._totals: dict[str, _Moments] = {}
+        self._rowsets: dict[str, tuple[np.ndarray, np.ndarray | None, np.ndarray]] = {}
+
+    # -- correspondence rows ------------------------------------------------------------------
+
+    def _rows(
+        self, mode: str, hub: bool = False
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """(S rows, T rows or None, fold of each row) of every correspondence of ``mode``."""
+        it, d = self.it, self.data
+        if mode == "same-image":
+            keep = np.flatnonzero(it.item_fold != -2)
+            return it.Z[keep], None, it.item_fold[keep]
+        g = np.flatnonzero(d.valid & d.genuine)
+        S, T = it.Z[it.left[g]], it.Z[it.right[g]]
+        if hub:
+            sides = _hub_sides(d, g, self.st.seed)
+            H = S.copy()
+            for j in range(self.N):
+                a, b = it.offs[j], it.offs[j + 1]
+                H[sides[:, j], a:b] = T[sides[:, j], a:b]
+            return H, None, d.folds[g]
+        return S, T, d.folds[g]
+
+    def fold_moments(self, mode: str, fold: int, hub: bool = False) -> _Moments:
+        """Moments of the training correspondences for test fold ``fold``.
+
+        The total over all correspondences minus those that only fold ``fold`` contributes (a
+        same-image item that also appears in a training pair stays in, as in
+        :func:`facebridge.experiments.core.training_correspondences`).
+        """
+        key = f"{mode}|{hub and mode == 'matched-pairs'}"
+        if key not in self._totals:
+            S, T, f = self._rows(mode, hub)
+            self._totals[key] = _Moments.of(S, T)
+            self._rowsets[key] = (S, T, f)
+        S, T, f = self._rowsets[key]
+        sel = f == fold
+        block = _Moments.of(S[sel], None if T is None else T[sel])
+        return self._totals[key] - block
+
+    # -- fits -----------------------------------------------------------------------------------
+
+    def _sl(self, j: int) -> slice:
+        return slice(int(self.it.offs[j]), int(self.it.offs[j + 1]))
+
+    def fit_pairwise(
+        self, mom: _Moments, maps: Sequence[str], dirs: Sequence[tuple[int, int]]
+    ) -> tuple[dict[str, dict[tuple[int, int], LinearMap]], dict[tuple[int, int], float]]:
+        """ridge / ridge-gcv / lstsq / procrustes maps of every direction, from moments."""
+        mS, mT, CSS, CST, CTT = mom.centred()
+        n = mom.n
+        out: dict[str, dict[tuple[int, int], LinearMap]] = {m: {} for m in maps}
+        chosen: dict[tuple[int, int], float] = {}
+        eig: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        alphas = np.asarray(self.st.alphas)
+        need_eig = any(m in maps for m in ("ridge", "ridge-gcv", "lstsq"))
+        for s, t in dirs:
+            ss, ts = self._sl(s), self._sl(t)
+            cst = CST[ss, ts]
+            Ws: dict[str, np.ndarray] = {}
+            if need_eig:
+                if s not in eig:
+                    C = CSS[ss, ss]
+                    lam, V = np.linalg.eigh((C + C.T) / 2.0)
+                    eig[s] = (np.maximum(lam, 0.0), V)
+                lam, V = eig[s]
+                B = V.T @ cst
+                if "ridge" in maps:
+                    Ws["ridge"] = V @ (B / (lam + self.st.alpha)[:, None])
+                if "ridge-gcv" in maps:
+                    yy = float(np.trace(CTT[ts, ts]))
+                    err = gcv_errors(lam, np.sum(B * B, axis=1), yy, n, B.shape[1], alphas)
+                    a = float(alphas[int(np.argmin(err))])
+                    chosen[(s, t)] = a
+                    Ws["ridge-gcv"] = V @ (B / (lam + a)[:, None])
+                if "lstsq" in maps:
+                    sv = np.sqrt(lam)
+                    tol = sv.max() * max(n, lam.size) * np.finfo(float).eps
+                    inv = np.where(sv > tol, 1.0 / np.where(sv > tol, lam, 1.0), 0.0)
+                    Ws["lstsq"] = V @ (B * inv[:, None])
+            if "procrustes" in maps:
+                U, _, Vt = np.linalg.svd(cst, full_matrices=False)
+                Ws["procrustes"] = U @ Vt
+            for name, W in Ws.items():
+                out[name][(s, t)] = LinearMap(W, mT[ts] - mS[ss] @ W)
+        return out, chosen
+
+    def fit_shared(
+        self, mom: _Moments, dirs: Sequence[tuple[int, int]]
+    ) -> dict[tuple[int, int], tuple[LinearMap, LinearMap]]:
+        """Per direction (s, t): projections (of s's source side, of t's target side)."""
+        mS, mT, CSS, CST, CTT = mom.centred()
+        n = mom.n
+        reg = self.st.shared_reg
+        same = CSS is CTT
+        wS: dict[int, np.ndarray] = {}
+        wT: dict[int, np.ndarray] = {}
+        out: dict[tuple[int, int], tuple[LinearMap, LinearMap]] = {}
+        for s, t in dirs:
+            if same and (t, s) in out:
+                pb, pa = out[(t, s)]
+                out[(s, t)] = (pa, pb)
+                continue
+            ss, ts = self._sl(s), self._sl(t)
+            if s not in wS:
+                wS[s] = _inv_sqrt_shrunk(CSS[ss, ss] / n, reg)
+            if t not in wT:
+                wT[t] = wS[t] if same and t in wS else _inv_sqrt_shrunk(CTT[ts, ts] / n, reg)
+            if same:
+                wS.setdefault(t, wT[t])
+            sp = shared_space_from_covariances(
+                mS[ss],
+                mT[ts],
+                CSS[ss, ss] / n,
+                CTT[ts, ts] / n,
+                CST[ss, ts] / n,
+                reg=reg,
+                weighting=self.st.shared_weighting,
+                whiten_a=wS[s],
+                whiten_b=wT[t],
+            )
+            out[(s, t)] = (sp.proj_a, sp.proj_b)
+        return out
+
+    def fit_hub(self, mom: _Moments) -> list[LinearMap]:
+        mS, _, CSS, _, _ = mom.centred()
+        n = mom.n
+        cov = {
+            (i, j): CSS[self._sl(i), self._sl(j)] / n
+            for i in range(self.N)
+            for j in range(i, self.N)
+        }
+        hub = hub_from_covariances(
+            tuple(str(i) for i in range(self.N)),
+            [mS[self._sl(i)] for i in range(self.N)],
+            cov,
+            dim=self.st.hub_dim,
+            reg=self.st.hub_reg,
+            method=self.st.hub_method,
+            weighting=self.st.shared_weighting,
+        )
+        return [hub.maps[str(i)] for i in range(self.N)]
+
+    # -- scores ---------------------------------------------------------------------------------
+
+    def _project(self, j: int, m: LinearMap) -> np.ndarray:
+        """Unit-norm projection of every item of model ``j`` through ``m`` (float32)."""
+        P = self.it.Z32[j] @ m.weight.astype(np.float32) + m.bias.astype(np.float32)
+        return P / np.maximum(np.linalg.norm(P, axis=1, keepdims=True), 1e-30)
+
+    def _pair_cos(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
+        """cos(A[left item], B[right item]) for every pair; 0 for invalid pairs."""
+        L, R = self.it.left, self.it.right
+        out = np.zeros(self.data.n_pairs)
+        v = L >= 0
+        out[v] = np.einsum("ij,ij->i", A[L[v]], B[R[v]], dtype=np.float64)
+        return out
+
+    def score_pairwise(
+        self, maps: dict[tuple[int, int], LinearMap], dirs: Sequence[tuple[int, int]], scores
+    ) -> dict[tuple[str, tuple[int, int]], np.ndarray]:
+        """cosine and symmetric pair scores for pairwise maps (directions s->t in ``dirs``)."""
+        Zn = self.it.Z32n
+        cos: dict[tuple[int, int], np.ndarray] = {}
+        half: dict[tuple[int, int], np.ndarray] = {}  # half[(s,t)] = cos(s_left, M_ts t_right)
+        need_rev = "symmetric" in scores
+        todo = set(dirs) | ({(t, s) for s, t in dirs} if need_rev else set())
+        for s, t in todo:
+            P = self._project(s, maps[(s, t)])  # s items mapped into t
+            if (s, t) in dirs:
+                cos[(s, t)] = self._pair_cos(P, Zn[t])
+            if need_rev and (t, s) in dirs:
+                half[(t, s)] = self._pair_cos(Zn[t], P)
+        out: dict[tuple[str, tuple[int, int]], np.ndarray] = {}
+        for d in dirs:
+            if "cosine" in scores:
+                out[("cosine", d)] = cos[d]
+            if need_rev:
+                out[("symmetric", d)] = 0.5 * (cos[d] + half[d])
+        return out
+
+    def score_projections(
+        self,
+        proj: dict[tuple[int, int], tuple[LinearMap, LinearMap]],
+        dirs: Sequence[tuple[int, int]],
+        scores,
+    ) -> dict[tuple[str, tuple[int, int]], np.ndarray]:
+        """Scores through shared spaces: proj[(s, t)] = (s's projection, t's projection)."""
+        cache: dict[tuple[int, int], np.ndarray] = {}
+
+        def one(s: int, t: int, a_model: int, b_model: int, fit: tuple[int, int]) -> np.ndarray:
+            key = fit
+            if key not in cache:
+                pa, pb = proj[fit]
+                A = self._project(a_model, pa)
+                B = self._project(b_model, pb)
+                cache[key] = self._pair_cos(A, B)
+            return cache[key]
+
+        out: dict[tuple[str, tuple[int, int]], np.ndarray] = {}
+        for s, t in dirs:
+            c = one(s, t, s, t, (s, t))
+            if "cosine" in scores:
+                out[("cosine", (s, t))] = c
+            if "symmetric" in scores:
+                # The t->s fit: its first projection is t's, its second s's; s still embeds left.
+                pt, ps = proj[(t, s)]
+                key = (-1 - t, -1 - s)
+                if key not in cache:
+                    cache[key] = self._pair_cos(self._project(s, ps), self._project(t, pt))
+                out[("symmetric", (s, t))] = 0.5 * (c + cache[key])
+        return out
+
+    # -- one fold -------------------------------------------------------------------------------
+
+    def fold_scores(
+        self,
+        mode: str,
+        fold: int,
+        maps: Sequence[str],
+        scores: Sequence[str],
+        dirs: Sequence[tuple[int, int]],
+        mom: _Moments | None = None,
+        hub_mom: _Moments | None = None,
+    ) -> tuple[dict[tuple[str, str, tuple[int, int]], np.ndarray], dict[tuple[int, int], float]]:
+        """Scores of every pair under every (map, score, direction) fitted without ``fold``."""
+        out: dict[tuple[str, str, tuple[int, int]], np.ndarray] = {}
+        mom = self.fold_moments(mode, fold) if mom is None else mom
+        pw = [m for m in maps if m in _PAIRWISE]
+        chosen: dict[tuple[int, int], float] = {}
+        all_dirs = sorted(set(dirs) | {(t, s) for s, t in dirs})
+        if pw:
+            fitted, chosen = self.fit_pairwise(mom, pw, all_dirs)
+            for m in pw:
+                for (sc, d), v in self.score_pairwise(fitted[m], dirs, scores).items():
+                    out[(m, sc, d)] = v
+        if "shared" in maps:
+            proj = self.fit_shared(mom, all_dirs)
+            for (sc, d), v in self.score_projections(proj, dirs, scores).items():
+                out[("shared", sc, d)] = v
+        if "hub" in maps:
+            if hub_mom is None:
+                hub_mom = self.fold_moments(mode, fold, hub=True)
+            hm = self.fit_hub(hub_mom)
+            proj = {(s, t): (hm[s], hm[t]) for s, t in all_dirs}
+            for (sc, d), v in self.score_projections(proj, dirs, scores).items():
+                out[("hub", sc, d)] = v
+        return out, chosen
+
+    def fold_accuracy(self, rows: dict[Any, np.ndarray], fold: int) -> dict[Any, float]:
+        """Accuracy on ``fold`` of each score vector (threshold from the other folds)."""
+        if not rows:
+            return {}
+        keys = list(rows)
+        S = np.stack([rows[k] for k in keys])
+        acc = kfold_accuracy_batch(S, self.data.genuine, self.data.folds, self.valid)[:, fold]
+        return dict(zip(keys, acc.tolist(), strict=True))
+
+
+def fold_maps(
+    data: PairData,
+    mode: str,
+    fold: int,
+    settings: CompareSettings | None = None,
+) -> dict[str, dict[tuple[str, str], Any]]:
+    """The maps :func:`compare_maps` fits for test fold ``fold`` (for inspection and tests).
+
+    Returns
+    -------
+    dict
+        map name -> ``{(source, target): LinearMap}`` for the pairwise maps, ``{(source, target):
+        (proj_source, proj_target)}`` for ``shared`` and ``{(model, model): LinearMap}`` for ``hub``.
+    """
+    st = settings or CompareSettings(sweep=False)
+    eng = _Engine(data, st)
+    names = data.models
+    dirs = [(s, t) for s in range(eng.N) for t in range(eng.N) if s != t]
+    mom = eng.fold_moments(mode, fold)
+    out: dict[str, dict[tuple[str, str], Any]] = {}
+    pw = [m for m in st.maps if m in _PAIRWISE]
+    if pw:
+        fitted, _ = eng.fit_pairwise(mom, pw, dirs)
+        for m in pw:
+            out[m] = {(names[s], names[t]): v for (s, t), v in fitted[m].items()}
+    if "shared" in st.maps:
+        out["shared"] = {(names[s], names[t]): v for (s, t), v in eng.fit_shared(mom, dirs).items()}
+    if "hub" in st.maps:
+        hm = eng.fit_hub(eng.fold_moments(mode, fold, hub=True))
+        out["hub"] = {(names[i], names[i]): hm[i] for i in range(eng.N)}
+    return out
+
+
+def _summaries(
+    data: PairData,
+    recipes: list[Recipe],
+    per_fold: dict[tuple[Recipe, tuple[int, int]], np.ndarray],
+    native: dict[str, FoldAccuracy],
+    high: tuple[str, ...],
+    dirs: list[tuple[int, int]],
+    alphas: dict[tuple[str, tuple[int, int]], list[float]],
+) -> list[RecipeSummary]:
+    names = data.models
+    out = []
+    for r in recipes:
+        res = []
+        for s, t in dirs:
+            pf = per_fold[(r, (s, t))]
+            acc = float(pf.mean())
+            res.append(
+                DirectedResult(
+                    names[s],
+                    names[t],
+                    acc,
+                    float(pf.std()),
+                    pf,
+                    100.0 * (native[names[t]].mean - acc),
+                )
+            )
+        drops = [x.drop for x in res]
+        worst = int(np.argmax(drops))
+        hi = [x for x in res if x.source in high and x.target in high]
+        wh, mh = _summary_stats([x.drop for x in hi])
+        worst_hi = max(hi, key=lambda x: x.drop).key if hi else None
+        al = {}
+        if r.map == "ridge-gcv":
+            al = {
+                f"{names[s]}->{names[t]}": alphas.get((r.correspondence, (s, t)), [])
+                for s, t in dirs
+            }
+        out.append(
+            RecipeSummary(
+                r,
+                tuple(res),
+                float(np.max(drops)),
+                float(np.median(drops)),
+                res[worst].key,
+                wh,
+                mh,
+                worst_hi,
+                al,
+            )
+        )
+    return out
+
+
+def _pick_best(summaries: list[RecipeSummary], use_high: bool) -> Recipe:
+    def key(s: RecipeSummary) -> tuple[float, float, str]:
+        if use_high and s.worst_drop_high is not None:
+            return (s.worst_drop_high, s.median_drop_high or 0.0, str(s.recipe))
+        return (s.worst_drop, s.median_drop, str(s.recipe))
+
+    return min(summaries, key=key).recipe
+
+
+def compare_maps(
+    data: PairData,
+    settings: CompareSettings | None = None,
+    *,
+    progress: Any = None,
+    blas_threads: int | None = None,
+) -> CompareResult:
+    """Run every (map, correspondence, score) recipe on every directed map, on the same folds.
+
+    Parameters
+    ----------
+    data : PairData
+        At least two models (``facebridge.experiments.pair_data(store, protocol, models)``).
+    settings : CompareSettings, optional
+        The grid and the fits' settings (default: everything).
+    progress : callable(str), optional
+        Called with a short status line per stage.
+    blas_threads : int, optional
+        Limit BLAS/LAPACK threads while running (``threadpoolctl``); on a busy machine 1 is
+        often several times faster than oversubscribed threads.  Default: leave as is.
+
+    Returns
+    -------
+    CompareResult
+
+    Raises
+    ------
+    InvalidInputError
+        Fewer than two models, or fewer than two folds.
+    """
+    st = settings or CompareSettings()
+    if len(data.models) < 2:
+        raise InvalidInputError(
+            f"compare-maps needs at least two models, got {list(data.models)}; embed another model"
+        )
+    if data.n_folds < 2:
+        raise InvalidInputError(
+            "compare-maps needs a protocol with at least 2 folds (maps are fitted on the others)"
+        )
+    if blas_threads is not None:
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=int(blas_threads)):
+            return compare_maps(data, st, progress=progress)
+    t0 = time.perf_counter()
+    say = progress or (lambda _msg: None)
+    eng = _Engine(data, st)
+    names = data.models
+    native = {m: native_accuracy(data, m) for m in names}
+    high = tuple(m for m in names if native[m].mean >= st.high_native)
+    dirs = [(s, t) for s in range(eng.N) for t in range(eng.N) if s != t]
+    recipes = st.recipes()
+    K = data.n_folds
+    per_fold: dict[tuple[Recipe, tuple[int, int]], np.ndarray] = {
+        (r, d): np.empty(K) for r in recipes for d in dirs
+    }
+    alphas: dict[tuple[str, tuple[int, int]], list[float]] = {}
+    for mode in st.correspondences:
+        for f in range(K):
+            say(f"{mode}: fold {f + 1}/{K}")
+            rows, chosen = eng.fold_scores(mode, f, st.maps, st.scores, dirs)
+            for d, a in chosen.items():
+                alphas.setdefault((mode, d), []).append(a)
+            acc = eng.fold_accuracy(rows, f)
+            for (m, sc, d), a in acc.items():
+                per_fold[(Recipe(m, mode, sc), d)][f] = a
+    summaries = _summaries(data, recipes, per_fold, native, high, dirs, alphas)
+    best = _pick_best(summaries, use_high=len(high) >= 2)
+    pairs_needed: dict[str, int | None] = {}
+    sweep: dict[str, dict[str, list[float]]] = {}
+    if st.sweep:
+        say(f"sweep: correspondences needed with {best}")
+        pairs_needed, sweep = _sweep(eng, best, summaries, high)
+    return CompareResult(
+        models=names,
+        native=native,
+        high_models=high,
+        summaries=tuple(summaries),
+        best=best,
+        pairs_needed=pairs_needed,
+        sweep=sweep,
+        n_pairs=data.n_pairs,
+        n_folds=K,
+        n_invalid=data.n_missing,
+        seconds=time.perf_counter() - t0,
+        settings=st,
+        protocol=data.name,
+    )
+
+
+def _sweep(
+    eng: _Engine, recipe: Recipe, summaries: list[RecipeSummary], high: tuple[str, ...]
+) -> tuple[dict[str, int | None], dict[str, dict[str, list[float]]]]:
+    """Fewest correspondences within 1 point of the full-data accuracy, per directed map."""
+    st, data, names = eng.st, eng.data, eng.data.models
+    summ = next(s for s in summaries if s.recipe == recipe)
+    scope = high if st.sweep_scope == "high" and len(high) >= 2 else names
+    idx = {m: i for i, m in enumerate(names)}
+    pending = {
+        (idx[r.source], idx[r.target]): r.accuracy
+        for r in summ.results
+        if r.source in scope and r.target in scope
+    }
+    mode = recipe.correspondence
+    S_all, T_all, row_fold = eng._rows(mode, hub=recipe.map == "hub")
+    K = data.n_folds
+    needed: dict[str, int | None] = {f"{names[s]}->{names[t]}": None for s, t in pending}
+    curves: dict[str, dict[str, list[float]]] = {k: {"p": [], "accuracy": []} for k in needed}
+    max_train = min(int(np.sum(row_fold != f)) for f in range(K))
+    points = [p for p in st.sweep_points if p < max_train]
+    for p in points:
+        if not pending:
+            break
+        dirs = sorted(pending)
+        per_fold: dict[tuple[int, int], np.ndarray] = {d: np.empty(K) for d in dirs}
+        for f in range(K):
+            train = np.flatnonzero(row_fold != f)
+            rng = np.random.default_rng([st.seed, p, f])
+            pick = rng.choice(train, size=p, replace=False)
+            mom = _Moments.of(S_all[pick], None if T_all is None else T_all[pick])
+            rows, _ = eng.fold_scores(
+                mode, f, (recipe.map,), (recipe.score,), dirs, mom=mom, hub_mom=mom
+            )
+            acc = eng.fold_accuracy(rows, f)
+            for (_, _, d), a in acc.items():
+                per_fold[d][f] = a
+        for d in dirs:
+            key = f"{names[d[0]]}->{names[d[1]]}"
+            a = float(per_fold[d].mean())
+            curves[key]["p"].append(p)
+            curves[key]["accuracy"].append(a)
+            if a >= pending[d] - 0.01:
+                needed[key] = p
+                del pending[d]
+    return needed, curves

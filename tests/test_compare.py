@@ -1,0 +1,224 @@
+"""experiments.compare: the fast per-fold fits equal the reference fits, fold safety, summaries."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from facebridge.errors import InvalidInputError
+from facebridge.experiments.compare import (
+    PAPER_RECIPE,
+    CompareSettings,
+    Recipe,
+    _Engine,
+    compare_maps,
+    fold_maps,
+)
+from facebridge.experiments.core import (
+    fold_accuracy_from_rows,
+    mapped_accuracy,
+    pair_data,
+    training_correspondences,
+    training_rows,
+)
+from facebridge.maps import fit_lstsq, fit_procrustes, fit_ridge
+from facebridge.maps.cv import fit_ridge_cv
+from facebridge.maps.shared import fit_hub, fit_shared_space
+from facebridge.testing import (
+    identity_of_items,
+    make_synthetic_embeddings,
+    make_synthetic_protocol,
+)
+
+DIMS = {"alpha": 12, "beta": 8, "gamma": 10}
+MODES = ("matched-pairs", "same-image")
+
+
+@pytest.fixture(scope="module")
+def proto():
+    return make_synthetic_protocol(
+        n_folds=4, n_genuine=30, n_impostor=30, identities_per_fold=15, seed=1
+    )
+
+
+@pytest.fixture(scope="module")
+def data(proto):
+    emb = make_synthetic_embeddings(proto, dims=DIMS, latent_dim=6, within_noise=0.5, seed=2)
+    return pair_data(emb, proto)
+
+
+@pytest.fixture(scope="module")
+def result(data):
+    st = CompareSettings(sweep=True, sweep_points=(5, 10, 20, 40), sweep_scope="all")
+    return compare_maps(data, st)
+
+
+def _cos(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    return np.sum(A * B, 1) / (np.linalg.norm(A, axis=1) * np.linalg.norm(B, axis=1))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_no_test_fold_identity_reaches_a_fit(proto, data, mode: str) -> None:
+    ident = identity_of_items(proto)
+    for f in range(data.n_folds):
+        test_ids = {
+            ident[i]
+            for k in np.flatnonzero(data.folds == f)
+            for i in (data.left_ids[k], data.right_ids[k])
+        }
+        rows = training_rows(data, data.train_mask(f), mode)
+        seen = {ident[i] for k in rows for i in (data.left_ids[k], data.right_ids[k])}
+        assert seen
+        assert not seen & test_ids
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_fold_moments_are_exactly_the_training_correspondences(data, mode: str) -> None:
+    eng = _Engine(data, CompareSettings(sweep=False))
+    sl = [eng._sl(j) for j in range(3)]
+    for f in range(data.n_folds):
+        mS, mT, _, CST, _ = eng.fold_moments(mode, f).centred()
+        X, Y = training_correspondences(data, "alpha", "gamma", data.train_mask(f), mode)
+        np.testing.assert_allclose(mS[sl[0]], X.mean(0), atol=1e-6)
+        np.testing.assert_allclose(mT[sl[2]], Y.mean(0), atol=1e-6)
+        Xc, Yc = X - X.mean(0), Y - Y.mean(0)
+        np.testing.assert_allclose(CST[sl[0], sl[2]], Xc.T @ Yc, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_poisoning_the_test_fold_changes_no_fit(proto, data, mode: str) -> None:
+    """Replace every embedding of fold 0's images: fold 0's maps must not move."""
+    emb = make_synthetic_embeddings(proto, dims=DIMS, latent_dim=6, within_noise=0.5, seed=2)
+    fold0 = {i for p in proto.pairs if p.fold == 0 for i in (p.left, p.right)}
+    rng = np.random.default_rng(9)
+    poisoned = {}
+    for m, (ids, vec) in emb.items():
+        v = vec.copy()
+        rows = [k for k, i in enumerate(ids) if i in fold0]
+        v[rows] = rng.normal(size=(len(rows), v.shape[1])).astype(np.float32)
+        poisoned[m] = (ids, v)
+    bad = pair_data(poisoned, proto)
+    a, b = fold_maps(data, mode, 0), fold_maps(bad, mode, 0)
+    for name in a:
+        for key, m in a[name].items():
+            ms, ns = (m, b[name][key]) if name != "shared" else (m[0], b[name][key][0])
+            np.testing.assert_allclose(ms.weight, ns.weight, atol=1e-6, err_msg=f"{name} {key}")
+    # ... and the poisoning does reach fold 1's fits (fold 0 is training data there).
+    a1, b1 = fold_maps(data, mode, 1), fold_maps(bad, mode, 1)
+    w, wb = a1["ridge"][("alpha", "beta")].weight, b1["ridge"][("alpha", "beta")].weight
+    assert not np.allclose(w, wb, atol=1e-3)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_fast_fits_equal_reference_fits(data, mode: str) -> None:
+    f = 2
+    maps = fold_maps(data, mode, f)
+    X, Y = training_correspondences(data, "alpha", "beta", data.train_mask(f), mode)
+    ref = {
+        "ridge": fit_ridge(X, Y, alpha=1.0),
+        "lstsq": fit_lstsq(X, Y),
+        "procrustes": fit_procrustes(X, Y),
+        "ridge-gcv": fit_ridge_cv(X, Y).map,
+    }
+    for name, r in ref.items():
+        got = maps[name][("alpha", "beta")]
+        np.testing.assert_allclose(got.weight, r.weight, atol=1e-6, err_msg=name)
+        np.testing.assert_allclose(got.bias, r.bias, atol=1e-6, err_msg=name)
+    pa, pb = maps["shared"][("alpha", "beta")]
+    sp = fit_shared_space(X, Y, reg=0.1)
+    np.testing.assert_allclose(np.abs(pa.weight), np.abs(sp.proj_a.weight), atol=1e-6)
+    np.testing.assert_allclose(np.abs(pb.weight), np.abs(sp.proj_b.weight), atol=1e-6)
+    if mode == "same-image":
+        Xs = {m: training_correspondences(data, m, m, data.train_mask(f), mode)[0] for m in DIMS}
+        hub = fit_hub(Xs, reg=0.1)
+        for m in DIMS:
+            np.testing.assert_allclose(
+                np.abs(maps["hub"][(m, m)].weight), np.abs(hub.maps[m].weight), atol=1e-6
+            )
+
+
+def test_paper_recipe_equals_generic_mapped_accuracy(data, result) -> None:
+    paper = result.summary(PAPER_RECIPE)
+    for s, t in [("alpha", "beta"), ("gamma", "alpha")]:
+        ref = mapped_accuracy(data, s, t)
+        np.testing.assert_allclose(paper.result(s, t).per_fold, ref.per_fold, atol=1e-12)
+
+
+def test_symmetric_score_keeps_one_template_per_image(data, result) -> None:
+    """symmetric = mean of cos(M_ab a_left, b_right) and cos(a_left, M_ba b_right)."""
+    K = data.n_folds
+    rows = np.empty((K, data.n_pairs))
+    La, Rb = data.left["alpha"].astype(float), data.right["beta"].astype(float)
+    for f in range(K):
+        mask = data.train_mask(f)
+        ab = fit_ridge(*training_correspondences(data, "alpha", "beta", mask, "same-image"))
+        ba = fit_ridge(*training_correspondences(data, "beta", "alpha", mask, "same-image"))
+        rows[f] = 0.5 * (_cos(ab.apply(La), Rb) + _cos(La, ba.apply(Rb)))
+    ref = fold_accuracy_from_rows(rows, data.genuine, data.folds, data.valid)
+    got = result.summary("ridge/same-image/symmetric").result("alpha", "beta")
+    np.testing.assert_allclose(got.per_fold, ref.per_fold, atol=1e-12)
+
+
+def test_summaries_and_best(result) -> None:
+    assert len(result.summaries) == 6 * 2 * 2
+    for s in result.summaries:
+        assert len(s.results) == 6
+        drops = [r.drop for r in s.results]
+        assert s.worst_drop == pytest.approx(max(drops))
+        assert s.median_drop == pytest.approx(float(np.median(drops)))
+        for r in s.results:
+            assert r.drop == pytest.approx(100 * (result.native[r.target].mean - r.accuracy))
+    best = result.summary(result.best)
+    key = (
+        (lambda s: s.worst_drop_high) if len(result.high_models) >= 2 else (lambda s: s.worst_drop)
+    )
+    assert key(best) == min(key(s) for s in result.summaries)
+    gcv = result.summary("ridge-gcv/same-image/cosine")
+    assert all(len(v) == 4 for v in gcv.alphas.values())
+    # Linearly related spaces: every recipe maps far above chance.
+    assert all(r.accuracy > 0.7 for s in result.summaries for r in s.results)
+
+
+def test_sweep_finds_pairs_needed(result) -> None:
+    assert set(result.pairs_needed) == {f"{a}->{b}" for a in DIMS for b in DIMS if a != b}
+    for key, p in result.pairs_needed.items():
+        curve = result.sweep[key]
+        assert curve["p"] == sorted(curve["p"])
+        if p is not None:
+            assert p == curve["p"][-1]
+            full = result.summary(result.best).result(*key.split("->")).accuracy
+            assert curve["accuracy"][-1] >= full - 0.01
+
+
+def test_unrelated_model_is_exposed(proto) -> None:
+    emb = make_synthetic_embeddings(
+        proto, dims=DIMS, latent_dim=6, within_noise=0.5, unrelated=("gamma",), seed=2
+    )
+    st = CompareSettings(maps=("ridge", "hub"), scores=("cosine",), sweep=False)
+    res = compare_maps(pair_data(emb, proto), st)
+    s = res.summary("ridge/same-image/cosine")
+    assert s.result("alpha", "gamma").accuracy < 0.65
+    assert s.result("alpha", "beta").accuracy > 0.75
+    assert s.worst_map.endswith("gamma") or s.worst_map.startswith("gamma")
+
+
+def test_to_dict_is_json_ready(result) -> None:
+    import json
+
+    d = json.loads(json.dumps(result.to_dict()))
+    assert d["paper"] == "ridge / matched-pairs / cosine"
+    assert len(d["recipes"]) == 24
+    assert d["recipes"][0]["maps"][0]["per_fold"]
+
+
+def test_errors(data) -> None:
+    with pytest.raises(InvalidInputError, match="at least two models"):
+        compare_maps(data.select(["alpha"]))
+    with pytest.raises(InvalidInputError, match="maps must be"):
+        CompareSettings(maps=("ridge", "mlp"))
+    with pytest.raises(InvalidInputError, match="sweep_points"):
+        CompareSettings(sweep_points=(100, 50))
+    with pytest.raises(InvalidInputError, match="map/correspondence/score"):
+        Recipe.parse("ridge")
+    with pytest.raises(InvalidInputError, match="correspondence must be"):
+        Recipe("ridge", "pairs", "cosine")
