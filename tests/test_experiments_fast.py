@@ -259,3 +259,52 @@ def test_pairs_sweep_errors(data: PairData) -> None:
         pairs_sweep(data, n_draws=0)
     with pytest.raises(InvalidInputError, match="p_values"):
         pairs_sweep(data, p_values=[0, 3])
+
+
+# -------------------------------------------------------------------------------- run_analysis
+
+
+def test_run_analysis_payload(holey: PairData) -> None:
+    from sklearn.metrics import roc_auc_score
+
+    from facebridge.experiments import run_analysis
+    from facebridge.report._results import validate_results
+
+    sub = holey.select(["a", "b", "u"])
+    calls: list[tuple] = []
+    res = run_analysis(sub, n_points=6, n_draws=2, seed=7, progress=lambda *a: calls.append(a))
+    validate_results(res)
+    assert res["models"] == ["a", "b", "u"]
+    assert res["missing"] == 6
+    assert res["dims"] == {"a": 40, "b": 24, "u": 16}
+    mr, rk = matrix_and_ranks(sub)
+    cell = next(c for c in res["matrix"] if c["source"] == "b" and c["target"] == "a")
+    assert cell["accuracy"] == mr.mapped[("b", "a")].mean
+    assert res["native"]["a"]["accuracy"] == mr.native["a"].mean
+    assert res["rank_sweep"]["a->b"]["rank"] == list(rk["a->b"].ranks)
+    sw = res["pairs_sweep"]["a->b"]
+    assert len(sw["p"]) == 6
+    assert sw["full_accuracy"] == mr.mapped[("a", "b")].mean
+    # ROC on out-of-fold scores of valid pairs, checked against sklearn
+    v = sub.valid
+    auc = roc_auc_score(sub.genuine[v], mr.oof_scores[("a", "b")][v])
+    assert res["roc"]["a->b"]["auc"] == pytest.approx(auc, abs=1e-12)
+    assert {"eer", "tar_at_far_1e-2", "tar_at_far_1e-3", "fmr", "tar"} <= set(res["roc"]["a->a"])
+    s = res["settings"]
+    assert (s["n_points"], s["n_draws"], s["seed"], s["alpha"]) == (6, 2, 7, 1.0)
+    assert s["correspondence"] == "matched-pairs"
+    assert "error" in s["missing_policy"]
+    assert s["pairs_sweep_exact_reruns"] == 0
+    assert {c[0] for c in calls} == {"matrix", "pairs sweep", "roc"}
+    assert calls[-1] == ("roc", 9, 9)
+
+
+def test_run_analysis_without_sweep_and_errors(data: PairData) -> None:
+    from facebridge.experiments import run_analysis
+
+    res = run_analysis(data.select(["a", "b"]), pairs=False, roc_curves=False, ranks=[1, 4])
+    assert res["pairs_sweep"] is None
+    assert res["roc"] == {}
+    assert res["rank_sweep"]["a->b"]["rank"] == [1, 4]
+    with pytest.raises(InvalidInputError, match="at least two models"):
+        run_analysis(data.select(["a"]))

@@ -6,6 +6,7 @@ See docs/ARCHITECTURE.md (``facebridge.experiments``).  ``experiments.privacy``,
 
 from __future__ import annotations
 
+from facebridge.experiments.analysis import MISSING_POLICY, roc_summary, run_analysis
 from facebridge.experiments.core import (
     CORRESPONDENCES,
     SCORES,
@@ -34,6 +35,7 @@ from facebridge.experiments.sweeps import SweepResult, p_grid, pairs_sweep
 __all__ = [
     "CORRESPONDENCES",
     "MAP_KINDS",
+    "MISSING_POLICY",
     "SCORES",
     "Fitter",
     "MatrixResult",
@@ -52,6 +54,8 @@ __all__ = [
     "pair_data_from_arrays",
     "pairs_sweep",
     "rank_sweep",
+    "roc_summary",
+    "run_analysis",
     "training_correspondences",
     "unmapped_accuracy",
 ]

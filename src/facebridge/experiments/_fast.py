@@ -253,3 +253,59 @@ def top_right_singular(W: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         V = W.T @ U
         V /= np.where(s[:k] > 0, s[:k], 1.0)
     return s, V
+
+
+class PairScorer:
+    """Cosine scores of every pair from the mapped *distinct* left items, for many targets.
+
+    ``M`` holds, for each distinct left item, its mapped vectors in every target space side by
+    side (``(u, sum d_b)``, columns of target ``j`` at ``offs[j]:offs[j + 1]``).  Pairs that are
+    the first to use their left item read their row in place (no gather); the remaining pairs
+    gather their rows.  Buffers are allocated once and reused.
+
+    Parameters
+    ----------
+    left : LeftIndex
+    right : list of ndarray
+        Per target, float64 ``(n_pairs, d_b)`` right embeddings.
+    """
+
+    def __init__(self, left: LeftIndex, right: list[np.ndarray]) -> None:
+        n = left.inverse.size
+        self.first = left.rows  # pair index of each distinct row's first use
+        is_first = np.zeros(n, dtype=bool)
+        is_first[self.first] = True
+        self.extra = np.flatnonzero(~is_first)
+        self.extra_row = left.inverse[self.extra]
+        dims = [r.shape[1] for r in right]
+        self.offs = np.concatenate(([0], np.cumsum(dims))).astype(np.int64)
+        Rall = np.concatenate(right, axis=1)
+        self.R_first = np.ascontiguousarray(Rall[self.first])
+        self.R_extra = np.ascontiguousarray(Rall[self.extra])
+        yn = np.stack([np.linalg.norm(r, axis=1) for r in right])  # (T, n)
+        self.yn_first = yn[:, self.first]
+        self.yn_extra = yn[:, self.extra]
+        e, width = self.extra.size, int(self.offs[-1])
+        self._gbuf = np.empty((e, width))
+        self.n_pairs = n
+
+    def __call__(self, M: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Fill ``out`` ``(T, n_pairs)`` with the scores; zero-norm rows score 0."""
+        ne = self.extra.size
+        if ne:
+            np.take(M, self.extra_row, axis=0, out=self._gbuf)
+        for j in range(self.offs.size - 1):
+            sl = slice(int(self.offs[j]), int(self.offs[j + 1]))
+            Mj = M[:, sl]
+            nrm = np.sqrt(np.einsum("ij,ij->i", Mj, Mj))
+            num = np.einsum("ij,ij->i", Mj, self.R_first[:, sl])
+            den = nrm * self.yn_first[j]
+            out[j, self.first] = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+            if ne:
+                num_e = np.einsum("ij,ij->i", self._gbuf[:, sl], self.R_extra[:, sl])
+                den_e = nrm[self.extra_row] * self.yn_extra[j]
+                out[j, self.extra] = np.divide(
+                    num_e, den_e, out=np.zeros_like(num_e), where=den_e > 0
+                )
+        np.clip(out, -1.0, 1.0, out=out)
+        return out

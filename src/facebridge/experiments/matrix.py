@@ -30,9 +30,9 @@ from facebridge.experiments._fast import (
     Corr,
     FoldScorer,
     LeftIndex,
+    PairScorer,
     build_corr,
     ridge_solve,
-    rowwise_cosine,
     top_right_singular,
 )
 from facebridge.experiments.core import (
@@ -319,20 +319,23 @@ class _Engine:
                     spectra[key] = np.zeros(full)
             maps = fold_maps(data, corr, a, targets, self.alpha, self.kind)
             L = data.left[a][left.rows].astype(np.float64)
+            scorer = PairScorer(left, [right[b] for b in targets])
+            M = np.empty((L.shape[0], int(offs[-1])))
+            full_scores = np.empty((len(targets), data.n_pairs))
+            te = data.folds == 0
             for f in range(k):
                 W, bias = maps[f]
-                M = L @ W
+                np.matmul(L, W, out=M)
                 M += bias
+                scorer(M, full_scores)
+                np.equal(data.folds, f, out=te)
                 rows: list[np.ndarray] = []
                 spans: list[tuple[tuple[str, str], int, int]] = []
                 for j, b in enumerate(targets):
                     sl = slice(int(offs[j]), int(offs[j + 1]))
-                    Mb = M[:, sl][left.inverse]
-                    full_score = rowwise_cosine(Mb, right[b], ynorm[b])
-                    te = data.folds == f
-                    oof[(a, b)][te] = full_score[te]
+                    oof[(a, b)][te] = full_scores[j, te]
                     start = len(rows)
-                    rows.append(full_score)
+                    rows.append(full_scores[j])
                     if self.ranks is not False:
                         rows.extend(
                             self._rank_scores(

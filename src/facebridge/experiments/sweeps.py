@@ -31,9 +31,10 @@ from typing import Any
 
 import numpy as np
 import scipy.linalg
+from scipy.linalg.blas import dgemm
 
 from facebridge.errors import InvalidInputError
-from facebridge.experiments._fast import Corr, FoldScorer, LeftIndex, build_corr
+from facebridge.experiments._fast import Corr, FoldScorer, LeftIndex, PairScorer, build_corr
 from facebridge.experiments.core import PairData
 from facebridge.experiments.matrix import _check_settings, fold_maps, map_key
 
@@ -158,7 +159,9 @@ class _Run:
         self.K -= F @ KR.T
         E = T - R @ self.W
         self.W += F @ E
-        self.M += (self.L1 @ F) @ E
+        g = self.L1 @ F  # (u, D)
+        # M += g @ E in place (M is C-ordered, so update its F-ordered transpose)
+        dgemm(1.0, E, g, beta=1.0, c=self.M.T, trans_a=1, trans_b=1, overwrite_c=1)
         self.p = p_new
 
     def exact(self, p: int) -> None:
@@ -248,7 +251,6 @@ def pairs_sweep(
     left = LeftIndex.of(data)
     scorers = [FoldScorer(data.genuine, data.folds, data.valid, f) for f in range(k)]
     right = {mm: data.right[mm].astype(np.float64) for mm in data.models}
-    ynorm = {mm: np.linalg.norm(right[mm], axis=1) for mm in data.models}
     orders = {(f, d): sweep_order(corr, f, d, seed) for f in range(k) for d in range(int(n_draws))}
     acc = {
         (a, b): np.empty((ps.size, k, int(n_draws)))
@@ -263,9 +265,8 @@ def pairs_sweep(
     done = 0
     for a in data.models:
         targets = [b for b in data.models if b != a]
-        dims = [data.dim(b) for b in targets]
-        offs = np.concatenate(([0], np.cumsum(dims)))
         exact_maps = fold_maps(data, corr, a, targets, a_, "ridge")
+        scorer = PairScorer(left, [right[b] for b in targets])
         L1 = np.hstack((data.left[a][left.rows].astype(np.float64), np.ones((left.rows.size, 1))))
         X = corr.src[a]
         Y = np.concatenate([corr.tgt[b] for b in targets], axis=1)
@@ -276,10 +277,10 @@ def pairs_sweep(
                 run = _Run(L1, Xa, Y[order], a_)
                 scores = np.empty((ps.size, len(targets), data.n_pairs))
                 run.start(int(ps[0]))
-                self_scores(run.M, targets, offs, left.inverse, right, ynorm, scores[0])
+                scorer(run.M, scores[0])
                 for i in range(1, ps.size):
                     run.step(int(ps[i]))
-                    self_scores(run.M, targets, offs, left.inverse, right, ynorm, scores[i])
+                    scorer(run.M, scores[i])
                 if run.p < m_f[f]:
                     run.step(m_f[f])
                 W_ex, b_ex = exact_maps[f]
@@ -296,7 +297,7 @@ def pairs_sweep(
                     reruns += 1
                     for i, p in enumerate(ps):
                         run.exact(int(p))
-                        self_scores(run.M, targets, offs, left.inverse, right, ynorm, scores[i])
+                        scorer(run.M, scores[i])
                 a_rows, _ = scorers[f](scores.reshape(-1, data.n_pairs))
                 a_rows = a_rows.reshape(ps.size, len(targets))
                 for j, b in enumerate(targets):
@@ -306,7 +307,7 @@ def pairs_sweep(
                         fa = a_rows[-1]
                     else:  # the full map: the incremental state after the last step
                         fs = np.empty((len(targets), data.n_pairs))
-                        self_scores(run.M, targets, offs, left.inverse, right, ynorm, fs)
+                        scorer(run.M, fs)
                         fa, _ = scorers[f](fs)
                     for j, b in enumerate(targets):
                         full[(a, b)][f] = fa[j]
@@ -325,21 +326,3 @@ def pairs_sweep(
         p1 = int(ps[within[0]]) if within.size else None
         out[map_key(a, b)] = SweepResult(ps.copy(), mean, std, arr, fa, p1)
     return out
-
-
-def self_scores(
-    M: np.ndarray,
-    targets: Sequence[str],
-    offs: np.ndarray,
-    inverse: np.ndarray,
-    right: dict[str, np.ndarray],
-    ynorm: dict[str, np.ndarray],
-    out: np.ndarray,
-) -> None:
-    """Cosine scores of every pair for every target from the mapped distinct left items ``M``."""
-    for j, b in enumerate(targets):
-        Mb = M[:, int(offs[j]) : int(offs[j + 1])]
-        nm = np.sqrt(np.einsum("ij,ij->i", Mb, Mb))[inverse]
-        num = np.einsum("ij,ij->i", Mb[inverse], right[b])
-        den = nm * ynorm[b]
-        out[j] = np.clip(np.divide(num, den, out=np.zeros_like(num), where=den > 0), -1.0, 1.0)
