@@ -163,6 +163,18 @@ def test_callable_map_and_json(emb):
     assert d["split"]["disjoint"] is True
 
 
+@pytest.mark.parametrize("n", [30, 200])  # dual (n < d_a) and primal systems
+def test_fast_ridge_equals_maps_fit_ridge(rng, n):
+    from facebridge.experiments.privacy import _fit_ridge_fast
+    from facebridge.maps import fit_ridge
+
+    x = rng.normal(size=(n, 64)).astype(np.float32)
+    y = x @ rng.normal(size=(64, 32)) + 0.1 * rng.normal(size=(n, 32))
+    ours, ref = _fit_ridge_fast(x, y, 0.7), fit_ridge(x, y, alpha=0.7)
+    np.testing.assert_allclose(ours.weight, ref.weight, atol=1e-6)
+    np.testing.assert_allclose(ours.bias, ref.bias, atol=1e-6)
+
+
 def test_attack_errors_name_the_fix(emb):
     a, b = emb["alpha"], emb["beta"]
     with pytest.raises(InvalidInputError, match="choose one of"):
