@@ -552,8 +552,11 @@ class _Engine:
                     Ws["ridge"] = V @ (B / (lam + self.st.alpha)[:, None])
                 if "ridge-gcv" in maps:
                     yy = float(np.trace(CTT[ts, ts]))
-                    err = gcv_errors(lam, np.sum(B * B, axis=1), yy, n, B.shape[1], alphas)
-                    a = float(alphas[int(np.argmin(err))])
+                    try:
+                        err = gcv_errors(lam, np.sum(B * B, axis=1), yy, n, B.shape[1], alphas)
+                        a = float(alphas[int(np.argmin(err))])
+                    except InvalidInputError:  # too few rows for GCV: the strongest shrinkage
+                        a = float(alphas.max())
                     chosen[(s, t)] = a
                     Ws["ridge-gcv"] = V @ (B / (lam + a)[:, None])
                 if "lstsq" in maps:
@@ -669,29 +672,28 @@ class _Engine:
         scores,
     ) -> dict[tuple[str, tuple[int, int]], np.ndarray]:
         """Scores through shared spaces: proj[(s, t)] = (s's projection, t's projection)."""
-        cache: dict[tuple[int, int], np.ndarray] = {}
+        projected: dict[tuple[int, int], np.ndarray] = {}
 
-        def one(s: int, t: int, a_model: int, b_model: int, fit: tuple[int, int]) -> np.ndarray:
-            key = fit
-            if key not in cache:
-                pa, pb = proj[fit]
-                A = self._project(a_model, pa)
-                B = self._project(b_model, pb)
-                cache[key] = self._pair_cos(A, B)
-            return cache[key]
+        def items(model: int, m: LinearMap) -> np.ndarray:
+            key = (model, id(m))
+            if key not in projected:
+                projected[key] = self._project(model, m)
+            return projected[key]
 
         out: dict[tuple[str, tuple[int, int]], np.ndarray] = {}
         for s, t in dirs:
-            c = one(s, t, s, t, (s, t))
+            pa, pb = proj[(s, t)]
+            c = self._pair_cos(items(s, pa), items(t, pb))
             if "cosine" in scores:
                 out[("cosine", (s, t))] = c
             if "symmetric" in scores:
                 # The t->s fit: its first projection is t's, its second s's; s still embeds left.
                 pt, ps = proj[(t, s)]
-                key = (-1 - t, -1 - s)
-                if key not in cache:
-                    cache[key] = self._pair_cos(self._project(s, ps), self._project(t, pt))
-                out[("symmetric", (s, t))] = 0.5 * (c + cache[key])
+                if pt is pb and ps is pa:  # one fit serves both directions (hub, same-image)
+                    out[("symmetric", (s, t))] = c
+                else:
+                    c2 = self._pair_cos(items(s, ps), items(t, pt))
+                    out[("symmetric", (s, t))] = 0.5 * (c + c2)
         return out
 
     # -- one fold -------------------------------------------------------------------------------
@@ -929,22 +931,38 @@ def _sweep(
     eng: _Engine, recipe: Recipe, summaries: list[RecipeSummary], high: tuple[str, ...]
 ) -> tuple[dict[str, int | None], dict[str, dict[str, list[float]]]]:
     """Fewest correspondences within 1 point of the full-data accuracy, per directed map."""
-    st, data, names = eng.st, eng.data, eng.data.models
+    names = eng.data.models
     summ = next(s for s in summaries if s.recipe == recipe)
-    scope = high if st.sweep_scope == "high" and len(high) >= 2 else names
+    scope = high if eng.st.sweep_scope == "high" and len(high) >= 2 else names
     idx = {m: i for i, m in enumerate(names)}
-    pending = {
+    full = {
         (idx[r.source], idx[r.target]): r.accuracy
         for r in summ.results
         if r.source in scope and r.target in scope
     }
+    return pairs_needed_sweep(eng, recipe, full)
+
+
+def pairs_needed_sweep(
+    eng: _Engine, recipe: Recipe, full: dict[tuple[int, int], float]
+) -> tuple[dict[str, int | None], dict[str, dict[str, list[float]]]]:
+    """Per directed map (model indices) with its full-data accuracy: the fewest correspondences
+    of ``settings.sweep_points`` (plus the smallest training-fold count, the last point) whose
+    mapped accuracy is within 1 point of it (None: none).
+
+    For each size ``p`` and test fold, ``p`` correspondences are drawn (seeded) from that fold's
+    training correspondences only; sizes are tried in ascending order and a map leaves the sweep
+    once it is within 1 point.
+    """
+    st, data, names = eng.st, eng.data, eng.data.models
+    pending = dict(full)
     mode = recipe.correspondence
     S_all, T_all, row_fold = eng._rows(mode, hub=recipe.map == "hub")
     K = data.n_folds
     needed: dict[str, int | None] = {f"{names[s]}->{names[t]}": None for s, t in pending}
     curves: dict[str, dict[str, list[float]]] = {k: {"p": [], "accuracy": []} for k in needed}
     max_train = min(int(np.sum(row_fold != f)) for f in range(K))
-    points = [p for p in st.sweep_points if p < max_train]
+    points = [p for p in st.sweep_points if p < max_train] + [max_train]
     for p in points:
         if not pending:
             break

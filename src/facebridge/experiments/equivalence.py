@@ -1,0 +1,436 @@
+"""The linear-equivalence test the paper proposes for a new model (Section 5).
+
+``equivalence(data, new)`` compares model ``new`` with every other model of ``data`` in both
+directions:
+
+* mapped accuracy and drop (vs the target's native accuracy) with one recipe -- by default the
+  paper's (ridge alpha = 1, matched pairs, cosine), any :class:`~facebridge.experiments.compare.Recipe`
+  allowed;
+* the correspondences needed for a mapped accuracy within 1 point of the full-data map (as the
+  paper's Section 3.4; sizes tried in ascending order);
+* the rank needed: the smallest rank of the SVD-truncated map within 1 point of the full map
+  (Section 4.2; pairwise maps -- for ``shared``/``hub`` recipes the rank sweep uses ridge alpha = 1
+  with the recipe's correspondences);
+* similarity indices from the literature on the same-image embeddings (every distinct protocol
+  image both models embedded): linear CKA, SVCCA (99% variance), Procrustes shape distance.
+
+All fits and thresholds are fold-safe exactly as in :mod:`facebridge.experiments.compare` (the
+same engine).  The similarity indices are descriptive (no threshold, nothing evaluated on a test
+fold), so they use every image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from facebridge.errors import InvalidInputError
+from facebridge.experiments.compare import (
+    _PAIRWISE,
+    PAPER_RECIPE,
+    CompareSettings,
+    Recipe,
+    _Engine,
+    pairs_needed_sweep,
+)
+from facebridge.experiments.core import PairData, native_accuracy
+from facebridge.maps.linear import LinearMap
+from facebridge.metrics.similarity import linear_cka, procrustes_distance, svcca
+
+__all__ = [
+    "DEFAULT_RANKS",
+    "DirectionReport",
+    "EquivalenceResult",
+    "PairReport",
+    "equivalence",
+]
+
+DEFAULT_RANKS: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 48, 64, 96, 128, 192, 256, 384, 512)
+
+
+@dataclass(frozen=True)
+class DirectionReport:
+    """One directed map ``source -> target``.
+
+    Attributes
+    ----------
+    source, target : str
+    accuracy, std : float
+        Mapped k-fold accuracy (fraction) and its population std over folds.
+    drop : float
+        ``native(target) - accuracy`` in percentage points.
+    pairs_needed : int or None
+        Fewest correspondences within 1 point of the full-data map (None: not reached or
+        not swept).
+    rank_needed : int or None
+        Smallest rank within 1 point of the full-rank map (None: not reached or not swept).
+    full_rank : int
+        ``min(d_source, d_target)``.
+    """
+
+    source: str
+    target: str
+    accuracy: float
+    std: float
+    drop: float
+    pairs_needed: int | None
+    rank_needed: int | None
+    full_rank: int
+    pairs_curve: dict[str, list[float]] = field(default_factory=dict, repr=False)
+    rank_curve: dict[str, list[float]] = field(default_factory=dict, repr=False)
+
+    def text(self) -> str:
+        p = "n/a" if self.pairs_needed is None else str(self.pairs_needed)
+        r = "n/a" if self.rank_needed is None else f"{self.rank_needed}/{self.full_rank}"
+        return (
+            f"{self.source}->{self.target} {100 * self.accuracy:.2f}% "
+            f"(drop {self.drop:+.2f} pt, pairs {p}, rank {r})"
+        )
+
+
+@dataclass(frozen=True)
+class PairReport:
+    """``new`` against one other model: both directions and the similarity indices.
+
+    Attributes
+    ----------
+    new, other : str
+    native_new, native_other : float
+        Native k-fold accuracies (fractions).
+    forward : DirectionReport
+        ``new -> other``.
+    backward : DirectionReport
+        ``other -> new``.
+    cka, svcca, procrustes : float
+        Linear CKA, SVCCA (mean canonical correlation, 99% variance kept) and Procrustes shape
+        distance (in [0, sqrt 2]) on ``n_items`` same-image embeddings.
+    n_items : int
+    """
+
+    new: str
+    other: str
+    native_new: float
+    native_other: float
+    forward: DirectionReport
+    backward: DirectionReport
+    cka: float
+    svcca: float
+    procrustes: float
+    n_items: int
+
+    def line(self) -> str:
+        """One summary line."""
+        return (
+            f"{self.new} <-> {self.other}: {self.forward.text()} | {self.backward.text()} | "
+            f"CKA {self.cka:.3f}, SVCCA {self.svcca:.3f}, Procrustes {self.procrustes:.3f} "
+            f"({self.n_items} images)"
+        )
+
+
+@dataclass(frozen=True)
+class EquivalenceResult:
+    """The output of :func:`equivalence`.
+
+    Attributes
+    ----------
+    model : str
+        The new model.
+    recipe : Recipe
+    pairs : tuple of PairReport
+        One per other model.
+    native : dict of str to float
+    n_pairs, n_folds, n_invalid : int
+    protocol : str
+    """
+
+    model: str
+    recipe: Recipe
+    pairs: tuple[PairReport, ...]
+    native: dict[str, float]
+    n_pairs: int
+    n_folds: int
+    n_invalid: int
+    protocol: str = "pairs"
+
+    def lines(self) -> list[str]:
+        return [p.line() for p in self.pairs]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready payload."""
+
+        def direction(d: DirectionReport) -> dict[str, Any]:
+            out = asdict(d)
+            return out
+
+        return {
+            "model": self.model,
+            "recipe": str(self.recipe),
+            "protocol": self.protocol,
+            "native": self.native,
+            "n_pairs": self.n_pairs,
+            "n_folds": self.n_folds,
+            "n_invalid": self.n_invalid,
+            "pairs": [
+                {
+                    "new": p.new,
+                    "other": p.other,
+                    "native_new": p.native_new,
+                    "native_other": p.native_other,
+                    "forward": direction(p.forward),
+                    "backward": direction(p.backward),
+                    "cka": p.cka,
+                    "svcca": p.svcca,
+                    "procrustes": p.procrustes,
+                    "n_items": p.n_items,
+                    "line": p.line(),
+                }
+                for p in self.pairs
+            ],
+        }
+
+    def to_markdown(self) -> str:
+        """A Markdown report: the summary lines and one table."""
+        from facebridge.report.tables import markdown_table
+
+        head = [
+            "pair",
+            "new->other acc (drop)",
+            "other->new acc (drop)",
+            "pairs needed (fwd/back)",
+            "rank needed (fwd/back)",
+            "CKA",
+            "SVCCA",
+            "Procrustes",
+        ]
+
+        def opt(x: int | None) -> str:
+            return "n/a" if x is None else str(x)
+
+        rows = [
+            [
+                f"{p.new} / {p.other}",
+                f"{100 * p.forward.accuracy:.2f}% ({p.forward.drop:+.2f})",
+                f"{100 * p.backward.accuracy:.2f}% ({p.backward.drop:+.2f})",
+                f"{opt(p.forward.pairs_needed)} / {opt(p.backward.pairs_needed)}",
+                f"{opt(p.forward.rank_needed)} / {opt(p.backward.rank_needed)}",
+                f"{p.cka:.3f}",
+                f"{p.svcca:.3f}",
+                f"{p.procrustes:.3f}",
+            ]
+            for p in self.pairs
+        ]
+        native = ", ".join(f"`{m}` {100 * a:.2f}%" for m, a in self.native.items())
+        return (
+            f"# Linear equivalence of `{self.model}`\n\n"
+            f"Recipe: `{self.recipe}`; protocol `{self.protocol}`: {self.n_pairs} pairs in "
+            f"{self.n_folds} folds ({self.n_invalid} invalid, counted as errors). "
+            f"Native accuracy: {native}.\n\n"
+            "Drops are against the target's native accuracy (points); pairs / rank needed: the "
+            "fewest correspondences / the smallest rank within 1 point of the full-data, "
+            "full-rank map.\n\n"
+            + "\n".join(f"- {line}" for line in self.lines())
+            + "\n\n"
+            + markdown_table(head, rows)
+            + "\n"
+        )
+
+
+def _rank_sweep(
+    eng: _Engine,
+    recipe: Recipe,
+    dirs: Sequence[tuple[int, int]],
+    full: dict[tuple[int, int], float],
+    ranks: Sequence[int],
+) -> tuple[dict[tuple[int, int], int | None], dict[tuple[int, int], dict[str, list[float]]]]:
+    """Smallest SVD-truncation rank of each fold's map within 1 point of the full map."""
+    data = eng.data
+    K = data.n_folds
+    mname = recipe.map if recipe.map in _PAIRWISE else "ridge"
+    mode = recipe.correspondence
+    dims = data.dims
+    names = data.models
+    fitted: list[dict[tuple[int, int], LinearMap]] = []
+    all_dirs = sorted(set(dirs) | {(t, s) for s, t in dirs})
+    for f in range(K):
+        maps, _ = eng.fit_pairwise(eng.fold_moments(mode, f), [mname], all_dirs)
+        fitted.append(maps[mname])
+    svd = [
+        {d: np.linalg.svd(m.weight, full_matrices=False) for d, m in fm.items()} for fm in fitted
+    ]
+    needed: dict[tuple[int, int], int | None] = {d: None for d in dirs}
+    curves: dict[tuple[int, int], dict[str, list[float]]] = {
+        d: {"rank": [], "accuracy": []} for d in dirs
+    }
+    pending = set(dirs)
+    for r in ranks:
+        todo = [d for d in sorted(pending) if r < min(dims[names[d[0]]], dims[names[d[1]]])]
+        for d in [d for d in sorted(pending) if d not in todo]:
+            pending.discard(d)  # full rank reached: the full map itself
+            needed[d] = min(dims[names[d[0]]], dims[names[d[1]]])
+        if not todo:
+            break
+        per_fold = {d: np.empty(K) for d in todo}
+        for f in range(K):
+            trunc: dict[tuple[int, int], LinearMap] = {}
+            for d in set(todo) | {(t, s) for s, t in todo}:
+                U, sv, Vt = svd[f][d]
+                k = min(r, sv.size)
+                trunc[d] = LinearMap((U[:, :k] * sv[:k]) @ Vt[:k], fitted[f][d].bias)
+            rows = eng.score_pairwise(trunc, todo, (recipe.score,))
+            acc = eng.fold_accuracy({k: v for k, v in rows.items()}, f)
+            for (_, d), a in acc.items():
+                per_fold[d][f] = a
+        for d in todo:
+            a = float(per_fold[d].mean())
+            curves[d]["rank"].append(r)
+            curves[d]["accuracy"].append(a)
+            if a >= full[d] - 0.01:
+                needed[d] = r
+                pending.discard(d)
+    return needed, curves
+
+
+def equivalence(
+    data: PairData,
+    model: str,
+    *,
+    recipe: Recipe | str = PAPER_RECIPE,
+    others: Sequence[str] | None = None,
+    sweep: bool = True,
+    ranks: Sequence[int] = DEFAULT_RANKS,
+    settings: CompareSettings | None = None,
+    blas_threads: int | None = None,
+    progress: Any = None,
+) -> EquivalenceResult:
+    """Test model ``model`` for linear equivalence against every other model of ``data``.
+
+    Parameters
+    ----------
+    data : PairData
+        Holding ``model`` and at least one other model.
+    model : str
+        The new model.
+    recipe : Recipe or str
+        Map, correspondence and score (default: the paper's).
+    others : sequence of str, optional
+        Compare against these only (default: every other model of ``data``).
+    sweep : bool
+        Run the pairs-needed and rank-needed sweeps.
+    ranks : sequence of int
+        Ranks tried, ascending.
+    settings : CompareSettings, optional
+        Fitting settings (alphas, regularisation, sweep sizes, seed).
+    blas_threads : int, optional
+        Limit BLAS threads (see :func:`facebridge.experiments.compare.compare_maps`).
+    progress : callable(str), optional
+
+    Returns
+    -------
+    EquivalenceResult
+
+    Raises
+    ------
+    UnknownModelError
+        ``model`` or one of ``others`` not in ``data``.
+    InvalidInputError
+        No other model, or bad ranks.
+    """
+    if blas_threads is not None:
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=int(blas_threads)):
+            return equivalence(
+                data,
+                model,
+                recipe=recipe,
+                others=others,
+                sweep=sweep,
+                ranks=ranks,
+                settings=settings,
+                progress=progress,
+            )
+    rec = Recipe.parse(recipe) if isinstance(recipe, str) else recipe
+    new = data.check_model(model)
+    rest = [data.check_model(m) for m in (others or [m for m in data.models if m != new])]
+    rest = [m for m in dict.fromkeys(rest) if m != new]
+    if not rest:
+        raise InvalidInputError(
+            f"no other model to compare {new!r} with; embed at least one more model into the store"
+        )
+    rk = [int(r) for r in ranks]
+    if not rk or any(r < 1 for r in rk) or rk != sorted(set(rk)):
+        raise InvalidInputError(f"ranks must be increasing integers >= 1, got {list(ranks)}")
+    say = progress or (lambda _m: None)
+    sub = data.select([new, *rest])
+    st = settings or CompareSettings(sweep=sweep)
+    eng = _Engine(sub, st)
+    names = sub.models
+    native = {m: native_accuracy(sub, m).mean for m in names}
+    dirs = [(0, j) for j in range(1, len(names))] + [(j, 0) for j in range(1, len(names))]
+    K = sub.n_folds
+    per_fold = {d: np.empty(K) for d in dirs}
+    for f in range(K):
+        say(f"{rec}: fold {f + 1}/{K}")
+        rows, _ = eng.fold_scores(rec.correspondence, f, (rec.map,), (rec.score,), dirs)
+        for (_, _, d), a in eng.fold_accuracy(rows, f).items():
+            per_fold[d][f] = a
+    full = {d: float(per_fold[d].mean()) for d in dirs}
+    pairs_needed: dict[str, int | None] = {}
+    pair_curves: dict[str, dict[str, list[float]]] = {}
+    rank_needed: dict[tuple[int, int], int | None] = {d: None for d in dirs}
+    rank_curves: dict[tuple[int, int], dict[str, list[float]]] = {d: {} for d in dirs}
+    if sweep:
+        say("pairs-needed sweep")
+        pairs_needed, pair_curves = pairs_needed_sweep(eng, rec, full)
+        say("rank-needed sweep")
+        rank_needed, rank_curves = _rank_sweep(eng, rec, dirs, full, rk)
+    it = eng.it
+    reports = []
+    for j in range(1, len(names)):
+        A = it.Z[:, eng._sl(0)]
+        B = it.Z[:, eng._sl(j)]
+        say(f"similarity indices {new} / {names[j]}")
+
+        def direction(d: tuple[int, int]) -> DirectionReport:
+            s, t = names[d[0]], names[d[1]]
+            key = f"{s}->{t}"
+            return DirectionReport(
+                s,
+                t,
+                full[d],
+                float(per_fold[d].std()),
+                100.0 * (native[t] - full[d]),
+                pairs_needed.get(key),
+                rank_needed.get(d),
+                min(sub.dim(s), sub.dim(t)),
+                pair_curves.get(key, {}),
+                rank_curves.get(d, {}),
+            )
+
+        reports.append(
+            PairReport(
+                new,
+                names[j],
+                native[new],
+                native[names[j]],
+                direction((0, j)),
+                direction((j, 0)),
+                linear_cka(A, B),
+                svcca(A, B, keep=0.99),
+                procrustes_distance(A, B),
+                int(A.shape[0]),
+            )
+        )
+    return EquivalenceResult(
+        model=new,
+        recipe=rec,
+        pairs=tuple(reports),
+        native=native,
+        n_pairs=sub.n_pairs,
+        n_folds=K,
+        n_invalid=sub.n_missing,
+        protocol=sub.name,
+    )
