@@ -70,6 +70,7 @@ def test_reproduce_code_path_on_synthetic_store(
     _needs_analysis()
     out = tmp_path / "tmp"
     argv = ["reproduce", "--store", str(lfw_like_store), "--out", str(out), "--quick"]
+    argv += ["--points", "6"]
     assert main(argv) == 0
     cap = capsys.readouterr()
     r = check_results(out)
