@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 from facebridge.errors import DimensionError, InvalidInputError, UnknownModelError
 from facebridge.experiments import (
@@ -24,6 +27,13 @@ from facebridge.testing import (
     make_synthetic_embeddings,
     make_synthetic_protocol,
 )
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread() -> Iterator[None]:
+    """Small matrices: BLAS threads only add contention on a shared 2-core machine."""
+    with threadpool_limits(limits=1):
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 from facebridge.errors import InvalidInputError
 from facebridge.experiments import PairData, mapped_accuracy, pair_data, pair_data_from_arrays
@@ -18,6 +21,13 @@ from facebridge.experiments.sweeps import p_grid, pairs_sweep, sweep_order
 from facebridge.maps import fit_lstsq, fit_procrustes, fit_ridge
 from facebridge.metrics import kfold_accuracy
 from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread() -> Iterator[None]:
+    """Small matrices: BLAS threads only add contention on a shared 2-core machine."""
+    with threadpool_limits(limits=1):
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -308,3 +318,20 @@ def test_run_analysis_without_sweep_and_errors(data: PairData) -> None:
     assert res["rank_sweep"]["a->b"]["rank"] == [1, 4]
     with pytest.raises(InvalidInputError, match="at least two models"):
         run_analysis(data.select(["a"]))
+
+
+def test_results_do_not_depend_on_threads(data: PairData) -> None:
+    sub = data.select(["a", "b", "c"])
+    one = pairs_sweep(sub, n_points=5, n_draws=2, n_jobs=1)
+    two = pairs_sweep(sub, n_points=5, n_draws=2, n_jobs=2)
+    for key in one:
+        np.testing.assert_array_equal(one[key].per_fold, two[key].per_fold)
+    m1, r1 = matrix_and_ranks(sub, n_jobs=1)
+    m2, r2 = matrix_and_ranks(sub, n_jobs=3)
+    for key in m1.mapped:
+        np.testing.assert_array_equal(m1.mapped[key].per_fold, m2.mapped[key].per_fold)
+        np.testing.assert_array_equal(m1.oof_scores[key], m2.oof_scores[key])
+    for key in r1:
+        np.testing.assert_array_equal(r1[key].per_fold, r2[key].per_fold)
+    with pytest.raises(InvalidInputError, match="n_jobs"):
+        cross_model_matrix(sub, n_jobs=0)

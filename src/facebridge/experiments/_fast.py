@@ -289,6 +289,13 @@ class PairScorer:
         self._gbuf = np.empty((e, width))
         self.n_pairs = n
 
+    def clone(self) -> PairScorer:
+        """A scorer sharing the read-only arrays with its own work buffer (one per thread)."""
+        other = object.__new__(PairScorer)
+        other.__dict__.update(self.__dict__)
+        other._gbuf = np.empty_like(self._gbuf)
+        return other
+
     def __call__(self, M: np.ndarray, out: np.ndarray) -> np.ndarray:
         """Fill ``out`` ``(T, n_pairs)`` with the scores; zero-norm rows score 0."""
         ne = self.extra.size

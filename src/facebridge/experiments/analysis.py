@@ -67,6 +67,7 @@ def run_analysis(
     *,
     pairs: bool = True,
     roc_curves: bool = True,
+    n_jobs: int | None = None,
 ) -> dict[str, Any]:
     """The full cross-model analysis as the ``results.json`` payload (docs/ARCHITECTURE.md).
 
@@ -87,6 +88,8 @@ def run_analysis(
         Run the pairs sweep (``"pairs_sweep"`` is ``None`` otherwise).
     roc_curves : bool
         Compute the ``"roc"`` summaries.
+    n_jobs : int, optional
+        Worker threads (default: the CPUs available); results do not depend on it.
 
     Returns
     -------
@@ -114,7 +117,12 @@ def run_analysis(
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     matrix, rank = matrix_and_ranks(
-        data, ranks=ranks, alpha=alpha, correspondence=correspondence, progress=progress
+        data,
+        ranks=ranks,
+        alpha=alpha,
+        correspondence=correspondence,
+        progress=progress,
+        n_jobs=n_jobs,
     )
     timings["matrix_and_ranks_s"] = time.perf_counter() - t0
     sweep: dict[str, Any] | None = None
@@ -130,6 +138,7 @@ def run_analysis(
             alpha=alpha,
             correspondence=correspondence,
             full_accuracy=full,
+            n_jobs=n_jobs,
             progress=progress,
             stats=stats,
         )

@@ -18,12 +18,15 @@ with ``fit_ridge`` / ``LinearMap.truncate``) -- tested to 1e-6 -- but share the 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import scipy.linalg
+from threadpoolctl import threadpool_limits
 
 from facebridge.errors import InvalidInputError
 from facebridge.experiments._fast import (
@@ -60,6 +63,18 @@ Progress = Callable[[str, int, int], None]
 
 def map_key(source: str, target: str) -> str:
     return f"{source}->{target}"
+
+
+def n_workers(n_jobs: int | None) -> int:
+    """Worker threads: ``n_jobs``, or the CPUs available to this process."""
+    if n_jobs is None:
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # pragma: no cover - not on Linux
+            return max(1, os.cpu_count() or 1)
+    if int(n_jobs) < 1:
+        raise InvalidInputError(f"n_jobs must be >= 1, got {n_jobs}")
+    return int(n_jobs)
 
 
 def default_ranks(full: int) -> tuple[int, ...]:
@@ -285,6 +300,7 @@ class _Engine:
     symmetric_pairs: bool
     ranks: Sequence[int] | bool | None  # False: no rank sweep
     progress: Progress | None
+    n_jobs: int | None = None
 
     def run(self) -> tuple[dict[tuple[str, str], np.ndarray], dict, dict, dict]:
         data = self.data
@@ -301,44 +317,54 @@ class _Engine:
         rank_list: dict[tuple[str, str], tuple[int, ...]] = {}
         spectra: dict[tuple[str, str], np.ndarray] = {}
         n_src = len(data.models)
-        for ia, a in enumerate(data.models):
-            targets = [b for b in data.models if b != a]
-            dims = [data.dim(b) for b in targets]
-            offs = np.concatenate(([0], np.cumsum(dims)))
-            d_a = data.dim(a)
-            for b in targets:
-                key = (a, b)
-                mapped_pf[key] = np.empty(k)
-                mapped_thr[key] = np.empty(k)
-                oof[key] = np.zeros(data.n_pairs)
-                if self.ranks is not False:
-                    full = min(d_a, data.dim(b))
-                    rl = _check_ranks(None if self.ranks is True else self.ranks, full)  # type: ignore[arg-type]
-                    rank_list[key] = rl
-                    rank_pf[key] = np.empty((len(rl), k))
-                    spectra[key] = np.zeros(full)
-            maps = fold_maps(data, corr, a, targets, self.alpha, self.kind)
-            L = data.left[a][left.rows].astype(np.float64)
-            scorer = PairScorer(left, [right[b] for b in targets])
-            M = np.empty((L.shape[0], int(offs[-1])))
-            full_scores = np.empty((len(targets), data.n_pairs))
-            te = data.folds == 0
-            for f in range(k):
-                W, bias = maps[f]
-                np.matmul(L, W, out=M)
-                M += bias
-                scorer(M, full_scores)
-                np.equal(data.folds, f, out=te)
-                rows: list[np.ndarray] = []
-                spans: list[tuple[tuple[str, str], int, int]] = []
-                for j, b in enumerate(targets):
-                    sl = slice(int(offs[j]), int(offs[j + 1]))
-                    oof[(a, b)][te] = full_scores[j, te]
-                    start = len(rows)
-                    rows.append(full_scores[j])
+        done = 0
+        workers = n_workers(self.n_jobs)
+        limits = threadpool_limits(limits=1)  # small BLAS calls: threads only add contention
+        with limits, ThreadPoolExecutor(workers) as pool:
+            for a in data.models:
+                targets = [b for b in data.models if b != a]
+                dims = [data.dim(b) for b in targets]
+                offs = np.concatenate(([0], np.cumsum(dims)))
+                d_a = data.dim(a)
+                for b in targets:
+                    key = (a, b)
+                    mapped_pf[key] = np.empty(k)
+                    mapped_thr[key] = np.empty(k)
+                    oof[key] = np.zeros(data.n_pairs)
                     if self.ranks is not False:
-                        rows.extend(
-                            self._rank_scores(
+                        full = min(d_a, data.dim(b))
+                        rl = _check_ranks(None if self.ranks is True else self.ranks, full)  # type: ignore[arg-type]
+                        rank_list[key] = rl
+                        rank_pf[key] = np.empty((len(rl), k))
+                        spectra[key] = np.zeros(full)
+                maps = fold_maps(data, corr, a, targets, self.alpha, self.kind)
+                L = data.left[a][left.rows].astype(np.float64)
+                scorer = PairScorer(left, [right[b] for b in targets])
+                rls = [rank_list[(a, b)] for b in targets] if self.ranks is not False else None
+
+                def job(
+                    f: int,
+                    maps: list[tuple[np.ndarray, np.ndarray]] = maps,
+                    L: np.ndarray = L,
+                    scorer: PairScorer = scorer,
+                    targets: list[str] = targets,
+                    offs: np.ndarray = offs,
+                    rls: list[tuple[int, ...]] | None = rls,
+                ) -> tuple[int, np.ndarray, np.ndarray, list, np.ndarray, list]:
+                    W, bias = maps[f]
+                    M = L @ W
+                    M += bias
+                    full_scores = np.empty((len(targets), data.n_pairs))
+                    scorer.clone()(M, full_scores)
+                    rows: list[np.ndarray] = []
+                    spans: list[tuple[int, int]] = []
+                    svals: list[np.ndarray] = []
+                    for j, b in enumerate(targets):
+                        sl = slice(int(offs[j]), int(offs[j + 1]))
+                        start = len(rows)
+                        rows.append(full_scores[j])
+                        if rls is not None:
+                            sv, extra = self._rank_scores(
                                 L,
                                 M[:, sl],
                                 W[:, sl],
@@ -346,29 +372,38 @@ class _Engine:
                                 right[b],
                                 ynorm[b],
                                 left.inverse,
-                                rank_list[(a, b)],
-                                spectra[(a, b)],
+                                rls[j],
                             )
-                        )
-                    spans.append(((a, b), start, len(rows)))
-                acc, thr = scorers[f](np.asarray(rows))
-                for key, s0, s1 in spans:
-                    mapped_pf[key][f] = acc[s0]
-                    mapped_thr[key][f] = thr[s0]
-                    if self.ranks is not False:
-                        # row s0 is the full map, rows s0+1..s1-1 the ranks below full
-                        full = min(data.dim(key[0]), data.dim(key[1]))
-                        j = s0 + 1
-                        for i, r in enumerate(rank_list[key]):
-                            if r == full:
-                                rank_pf[key][i, f] = acc[s0]
-                            else:
-                                rank_pf[key][i, f] = acc[j]
-                                j += 1
-                        if j != s1:  # pragma: no cover - internal consistency
-                            raise RuntimeError("rank rows out of step")
-                if self.progress is not None:
-                    self.progress("matrix", ia * k + f + 1, n_src * k)
+                            rows.extend(extra)
+                            svals.append(sv)
+                        spans.append((start, len(rows)))
+                    acc, thr = scorers[f](np.asarray(rows))
+                    return f, acc, thr, spans, full_scores, svals
+
+                for f, acc, thr, spans, full_scores, svals in pool.map(job, range(k)):
+                    te = data.folds == f
+                    for j, b in enumerate(targets):
+                        key = (a, b)
+                        s0, s1 = spans[j]
+                        oof[key][te] = full_scores[j, te]
+                        mapped_pf[key][f] = acc[s0]
+                        mapped_thr[key][f] = thr[s0]
+                        if self.ranks is not False:
+                            spectra[key] += svals[j]
+                            # row s0 is the full map, rows s0+1..s1-1 the ranks below full
+                            full = min(data.dim(a), data.dim(b))
+                            r_i = s0 + 1
+                            for i, r in enumerate(rank_list[key]):
+                                if r == full:
+                                    rank_pf[key][i, f] = acc[s0]
+                                else:
+                                    rank_pf[key][i, f] = acc[r_i]
+                                    r_i += 1
+                            if r_i != s1:  # pragma: no cover - internal consistency
+                                raise RuntimeError("rank rows out of step")
+                    done += 1
+                    if self.progress is not None:
+                        self.progress("matrix", done, n_src * k)
         mapped = {
             key: FoldAccuracy(float(pf.mean()), float(pf.std()), pf, mapped_thr[key])
             for key, pf in mapped_pf.items()
@@ -395,16 +430,14 @@ class _Engine:
         ynorm: np.ndarray,
         inverse: np.ndarray,
         ranks: tuple[int, ...],
-        spectrum_sum: np.ndarray,
-    ) -> list[np.ndarray]:
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Scores of the truncations of one fold map to the ranks below full."""
         full = min(Wb.shape)
         partial = [r for r in ranks if r < full]
         kmax = max(partial, default=0)
         s, V = top_right_singular(Wb, kmax)
-        spectrum_sum += s
         if kmax == 0:
-            return []
+            return s, []
         d_a, d_b = Wb.shape
         beta = bias @ V
         P = Mb @ V if d_b <= d_a else L @ (Wb @ V) + beta  # (u, kmax) = m V
@@ -421,7 +454,7 @@ class _Engine:
                 out.append(
                     np.clip(np.divide(num, nrm, out=np.zeros_like(num), where=nrm > 0), -1, 1)
                 )
-        return out
+        return s, out
 
 
 # -------------------------------------------------------------------------------- public API
@@ -448,6 +481,7 @@ def cross_model_matrix(
     *,
     symmetric_pairs: bool = False,
     progress: Progress | None = None,
+    n_jobs: int | None = None,
 ) -> MatrixResult:
     """The cross-model accuracy matrix (paper Table 3), exact and fast.
 
@@ -471,6 +505,9 @@ def cross_model_matrix(
     symmetric_pairs : bool
         Also fit on the right->left orientation of matched pairs.
     progress : callable ``(stage, done, total)``, optional
+    n_jobs : int, optional
+        Worker threads over folds (single-threaded BLAS each); default: the CPUs available.
+        Results do not depend on it.
 
     Returns
     -------
@@ -483,7 +520,7 @@ def cross_model_matrix(
         pair.
     """
     a = _check_settings(data, alpha, correspondence, map)
-    eng = _Engine(data, a, correspondence, map, symmetric_pairs, False, progress)
+    eng = _Engine(data, a, correspondence, map, symmetric_pairs, False, progress, n_jobs)
     oof, mapped, _, _ = eng.run()
     settings = {
         "alpha": a,
@@ -502,6 +539,7 @@ def rank_sweep(
     *,
     symmetric_pairs: bool = False,
     progress: Progress | None = None,
+    n_jobs: int | None = None,
 ) -> dict[str, RankResult]:
     """Accuracy of rank-``k`` truncations of every directed ridge map (paper Section 4.2).
 
@@ -528,6 +566,7 @@ def rank_sweep(
         symmetric_pairs,
         True if ranks is None else ranks,
         progress,
+        n_jobs,
     )
     _, _, rk, _ = eng.run()
     return {map_key(s, t): r for (s, t), r in rk.items()}
@@ -541,6 +580,7 @@ def matrix_and_ranks(
     *,
     symmetric_pairs: bool = False,
     progress: Progress | None = None,
+    n_jobs: int | None = None,
 ) -> tuple[MatrixResult, dict[str, RankResult]]:
     """:func:`cross_model_matrix` (ridge) and :func:`rank_sweep` sharing one pass."""
     a = _check_settings(data, alpha, correspondence, "ridge")
@@ -552,6 +592,7 @@ def matrix_and_ranks(
         symmetric_pairs,
         True if ranks is None else ranks,
         progress,
+        n_jobs,
     )
     oof, mapped, rk, _ = eng.run()
     settings = {

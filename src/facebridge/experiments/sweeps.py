@@ -26,17 +26,19 @@ Drift guard: after the last step the incremental weights are compared with the e
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import scipy.linalg
 from scipy.linalg.blas import dgemm
+from threadpoolctl import threadpool_limits
 
 from facebridge.errors import InvalidInputError
 from facebridge.experiments._fast import Corr, FoldScorer, LeftIndex, PairScorer, build_corr
 from facebridge.experiments.core import PairData
-from facebridge.experiments.matrix import _check_settings, fold_maps, map_key
+from facebridge.experiments.matrix import _check_settings, fold_maps, map_key, n_workers
 
 __all__ = ["SweepResult", "p_grid", "pairs_sweep", "sweep_order"]
 
@@ -171,6 +173,63 @@ class _Run:
         self.p = p
 
 
+@dataclass
+class _SourceJob:
+    """Everything one source's (fold, draw) runs share; :meth:`run` is thread-safe."""
+
+    L1: np.ndarray
+    X: np.ndarray
+    Y: np.ndarray
+    alpha: float
+    orders: dict[tuple[int, int], np.ndarray]
+    ps: np.ndarray
+    m_f: list[int]
+    exact_maps: list[tuple[np.ndarray, np.ndarray]]
+    scorer: PairScorer
+    scorers: list[FoldScorer]
+    n_targets: int
+    n_pairs: int
+    drift_tol: float
+    want_full: bool
+
+    def run(self, f: int, d: int) -> tuple[int, int, np.ndarray, np.ndarray | None, float, bool]:
+        ps = self.ps
+        order = self.orders[(f, d)]
+        Xa = np.hstack((self.X[order], np.ones((order.size, 1))))
+        run = _Run(self.L1, Xa, self.Y[order], self.alpha)
+        sc = self.scorer.clone()
+        scores = np.empty((ps.size, self.n_targets, self.n_pairs))
+        run.start(int(ps[0]))
+        sc(run.M, scores[0])
+        for i in range(1, ps.size):
+            run.step(int(ps[i]))
+            sc(run.M, scores[i])
+        if run.p < self.m_f[f]:
+            run.step(self.m_f[f])
+        W_ex, b_ex = self.exact_maps[f]
+        scale = max(1.0, float(np.abs(W_ex).max()))
+        drift = (
+            max(float(np.abs(run.W[:-1] - W_ex).max()), float(np.abs(run.W[-1] - b_ex).max()))
+            / scale
+        )
+        rerun = not drift <= self.drift_tol
+        if rerun:
+            for i, p in enumerate(ps):
+                run.exact(int(p))
+                sc(run.M, scores[i])
+        a_rows, _ = self.scorers[f](scores.reshape(-1, self.n_pairs))
+        a_rows = a_rows.reshape(ps.size, self.n_targets)
+        fa: np.ndarray | None = None
+        if d == 0 and self.want_full:
+            if int(ps[-1]) == self.m_f[f]:
+                fa = a_rows[-1]
+            else:  # the full map: the incremental state after the last step
+                fs = np.empty((self.n_targets, self.n_pairs))
+                sc(run.M, fs)
+                fa, _ = self.scorers[f](fs)
+        return f, d, a_rows, fa, drift, rerun
+
+
 def _check_sweep_args(n_points: int, n_draws: int) -> None:
     if int(n_points) < 1:
         raise InvalidInputError(f"n_points must be >= 1, got {n_points}")
@@ -189,6 +248,7 @@ def pairs_sweep(
     p_values: Sequence[int] | None = None,
     full_accuracy: dict[tuple[str, str], float] | None = None,
     drift_tol: float = 1e-8,
+    n_jobs: int | None = None,
     progress: Progress | None = None,
     stats: dict[str, Any] | None = None,
 ) -> dict[str, SweepResult]:
@@ -216,6 +276,9 @@ def pairs_sweep(
     drift_tol : float
         Largest accepted deviation of the incremental weights from the exact fold map, relative
         to the largest weight; beyond it the run is redone with exact solves.
+    n_jobs : int, optional
+        Worker threads, each running whole (fold, draw) runs with single-threaded BLAS; default:
+        the CPUs available to this process.  Results do not depend on it.
     progress : callable ``(stage, done, total)``, optional
     stats : dict, optional
         Filled with diagnostics (``max_drift``, ``exact_reruns``).
@@ -263,53 +326,43 @@ def pairs_sweep(
     reruns = 0
     total = len(data.models) * k * int(n_draws)
     done = 0
-    for a in data.models:
-        targets = [b for b in data.models if b != a]
-        exact_maps = fold_maps(data, corr, a, targets, a_, "ridge")
-        scorer = PairScorer(left, [right[b] for b in targets])
-        L1 = np.hstack((data.left[a][left.rows].astype(np.float64), np.ones((left.rows.size, 1))))
-        X = corr.src[a]
-        Y = np.concatenate([corr.tgt[b] for b in targets], axis=1)
-        for f in range(k):
-            for d in range(int(n_draws)):
-                order = orders[(f, d)]
-                Xa = np.hstack((X[order], np.ones((order.size, 1))))
-                run = _Run(L1, Xa, Y[order], a_)
-                scores = np.empty((ps.size, len(targets), data.n_pairs))
-                run.start(int(ps[0]))
-                scorer(run.M, scores[0])
-                for i in range(1, ps.size):
-                    run.step(int(ps[i]))
-                    scorer(run.M, scores[i])
-                if run.p < m_f[f]:
-                    run.step(m_f[f])
-                W_ex, b_ex = exact_maps[f]
-                scale = max(1.0, float(np.abs(W_ex).max()))
-                drift = (
-                    max(
-                        float(np.abs(run.W[:-1] - W_ex).max()),
-                        float(np.abs(run.W[-1] - b_ex).max()),
-                    )
-                    / scale
-                )
+    workers = n_workers(n_jobs)
+    limits = threadpool_limits(limits=1)  # small BLAS calls: threads only add contention
+    with limits, ThreadPoolExecutor(workers) as pool:
+        for a in data.models:
+            targets = [b for b in data.models if b != a]
+            exact_maps = fold_maps(data, corr, a, targets, a_, "ridge")
+            scorer = PairScorer(left, [right[b] for b in targets])
+            L1 = np.hstack(
+                (data.left[a][left.rows].astype(np.float64), np.ones((left.rows.size, 1)))
+            )
+            X = corr.src[a]
+            Y = np.concatenate([corr.tgt[b] for b in targets], axis=1)
+
+            ctx = _SourceJob(
+                L1,
+                X,
+                Y,
+                a_,
+                orders,
+                ps,
+                m_f,
+                exact_maps,
+                scorer,
+                scorers,
+                len(targets),
+                data.n_pairs,
+                drift_tol,
+                full_accuracy is None,
+            )
+            futures = [pool.submit(ctx.run, f, d) for f in range(k) for d in range(int(n_draws))]
+            for fut in futures:
+                f, d, a_rows, fa, drift, rerun = fut.result()
                 max_drift = max(max_drift, drift)
-                if not drift <= drift_tol:
-                    reruns += 1
-                    for i, p in enumerate(ps):
-                        run.exact(int(p))
-                        scorer(run.M, scores[i])
-                a_rows, _ = scorers[f](scores.reshape(-1, data.n_pairs))
-                a_rows = a_rows.reshape(ps.size, len(targets))
+                reruns += int(rerun)
                 for j, b in enumerate(targets):
                     acc[(a, b)][:, f, d] = a_rows[:, j]
-                if d == 0 and full_accuracy is None:
-                    if int(ps[-1]) == m_f[f]:
-                        fa = a_rows[-1]
-                    else:  # the full map: the incremental state after the last step
-                        fs = np.empty((len(targets), data.n_pairs))
-                        scorer(run.M, fs)
-                        fa, _ = scorers[f](fs)
-                    for j, b in enumerate(targets):
+                    if fa is not None:
                         full[(a, b)][f] = fa[j]
                 done += 1
                 if progress is not None:
@@ -321,8 +374,10 @@ def pairs_sweep(
     for (a, b), arr in acc.items():
         mean = arr.mean(axis=(1, 2))
         std = arr.mean(axis=2).std(axis=1)
-        fa = float(full[(a, b)].mean()) if full_accuracy is None else float(full_accuracy[(a, b)])
-        within = np.flatnonzero(mean >= fa - ONE_POINT - 1e-12)
+        full_acc = (
+            float(full[(a, b)].mean()) if full_accuracy is None else float(full_accuracy[(a, b)])
+        )
+        within = np.flatnonzero(mean >= full_acc - ONE_POINT - 1e-12)
         p1 = int(ps[within[0]]) if within.size else None
-        out[map_key(a, b)] = SweepResult(ps.copy(), mean, std, arr, fa, p1)
+        out[map_key(a, b)] = SweepResult(ps.copy(), mean, std, arr, full_acc, p1)
     return out
