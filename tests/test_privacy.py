@@ -175,6 +175,26 @@ def test_fast_ridge_equals_maps_fit_ridge(rng, n):
     np.testing.assert_allclose(ours.bias, ref.bias, atol=1e-6)
 
 
+def test_folded_search_equals_mapping_the_probes(emb):
+    from facebridge.experiments import privacy as pv
+
+    for src, dst in (("beta", "alpha"), ("alpha", "beta")):  # d_a < d_b folds, d_a > d_b maps
+        prep = pv._prepare(
+            emb[src],
+            emb[dst],
+            seed=0,
+            split=None,
+            identity_fn=lfw_identity,
+            gallery_fraction=0.5,
+            unenrolled_fraction=0.25,
+        )
+        m = pv._fit_ridge_fast(prep.a_corr[:100], prep.b_corr[:100], 1.0)
+        folded = pv._search_mapped(prep, m)
+        direct = pv._search(prep, m.apply(prep.a_probe))
+        assert folded.ranks.tolist() == direct.ranks.tolist()
+        np.testing.assert_allclose(folded.best_scores, direct.best_scores, atol=1e-5)
+
+
 def test_attack_errors_name_the_fix(emb):
     a, b = emb["alpha"], emb["beta"]
     with pytest.raises(InvalidInputError, match="choose one of"):

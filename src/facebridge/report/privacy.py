@@ -101,7 +101,7 @@ def rank1_figure(result: Any) -> bytes:
         color="k",
         linestyle="-",
         linewidth=1,
-        label=f"native {d['target']} rank-1 (ceiling)",
+        label=f"native {d['target']} rank-1",
     )
     ax.axhline(
         a["unmapped"]["rank1"],
@@ -122,7 +122,7 @@ def rank1_figure(result: Any) -> bytes:
         fontsize=9,
     )
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="center right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _png(fig)
 
 
