@@ -475,9 +475,9 @@ def _matrix_from_engine(
 
 def cross_model_matrix(
     data: PairData,
+    map: str = "ridge",
     alpha: float = 1.0,
     correspondence: str = "matched-pairs",
-    map: str = "ridge",
     *,
     symmetric_pairs: bool = False,
     progress: Progress | None = None,
@@ -496,12 +496,12 @@ def cross_model_matrix(
     ----------
     data : PairData
         At least two models.
-    alpha : float
-        Ridge strength (``map="ridge"``), default 1 as in the paper.
-    correspondence : {"matched-pairs", "same-image"}
     map : {"ridge", "lstsq", "procrustes"}
         ``ridge`` == ``fit_ridge``, ``lstsq`` == ``fit_lstsq``, ``procrustes`` ==
         ``fit_procrustes(scale=False)``; all with an intercept.
+    alpha : float
+        Ridge strength (``map="ridge"``), default 1 as in the paper.
+    correspondence : {"matched-pairs", "same-image"}
     symmetric_pairs : bool
         Also fit on the right->left orientation of matched pairs.
     progress : callable ``(stage, done, total)``, optional
