@@ -500,9 +500,13 @@ def _prepare(
     identity_fn: Callable[[str], str],
     gallery_fraction: float,
     unenrolled_fraction: float,
+    names: tuple[str, str] | None = None,
 ) -> _Prepared:
     a = _as_items(source_emb, "source")
     b = _as_items(target_emb, "target")
+    if names is not None:  # the store's keys name the models
+        a = _Items(names[0], a.ids, a.vectors)
+        b = _Items(names[1], b.ids, b.vectors)
     common, xa, xb = _aligned(a, b)
     if split is None:
         split = split_identities(
@@ -1002,6 +1006,7 @@ def _audit_loaded(
     n_bins: int | None,
     identity_fn: Callable[[str], str],
     max_nonmated: int = 200_000,
+    names: tuple[str, str] | None = None,
 ) -> AuditResult:
     ps = tuple(sorted({*_check_common(n_draws, fpir, p_values), int(pairs)}))
     _check_common(1, 0.5, [pairs])
@@ -1014,6 +1019,7 @@ def _audit_loaded(
         identity_fn=identity_fn,
         gallery_fraction=0.5,
         unenrolled_fraction=0.25,
+        names=names,
     )
     n_corr = prep.a_corr.shape[0]
     if pairs > n_corr:
@@ -1085,6 +1091,7 @@ def audit(
         method=method,
         n_bins=n_bins,
         identity_fn=identity_fn,
+        names=(source, target),
     )
 
 
@@ -1123,7 +1130,7 @@ def audit_all(
         raise InvalidInputError(f"unknown audit option(s) {unknown}; use {sorted(opts)}")
     opts.update(kwargs)
     return [
-        _audit_loaded(loaded[a], loaded[b], pairs=pairs, **opts)
+        _audit_loaded(loaded[a], loaded[b], pairs=pairs, names=(a, b), **opts)
         for a in names
         for b in names
         if a != b

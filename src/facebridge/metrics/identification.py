@@ -151,37 +151,49 @@ def _labels(name: str, labels: Sequence | np.ndarray, n: int) -> np.ndarray:
     return arr
 
 
-def _gallery_layout(gallery_labels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-    """Return (identity names sorted, column order or None, reduceat starts)."""
+def _gallery_layout(
+    gallery_labels: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Identity names (one per score column after the layout), column order and reduceat starts.
+
+    With one template per identity the score columns are used as they are (order and starts are
+    ``None``); otherwise columns are grouped by identity and reduced to each identity's best.
+    """
     names, inverse = np.unique(gallery_labels, return_inverse=True)
     if names.shape[0] == gallery_labels.shape[0]:
-        # one template per identity: column j of the score matrix is identity inverse[j]
-        order = np.argsort(inverse, kind="stable")
-        return names, order, np.arange(names.shape[0])
+        return gallery_labels, None, None
     order = np.argsort(inverse, kind="stable")
     starts = np.flatnonzero(np.r_[True, np.diff(inverse[order]) != 0])
     return names, order, starts
 
 
+def _identity_scores(
+    s: np.ndarray, order: np.ndarray | None, starts: np.ndarray | None
+) -> np.ndarray:
+    if order is None or starts is None or s.shape[0] == 0:
+        return s if order is None else s[:, order]
+    return np.maximum.reduceat(s[:, order], starts, axis=1)
+
+
 def _rank_block(
     s_id: np.ndarray, mate_col: np.ndarray, ties: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Ranks, mated and best scores for one block of identity-level scores ``(c, N)``."""
+    """Ranks, mated and best scores for one block of identity-level scores ``(c, N)``.
+
+    One pass over the block: pessimistic rank = number of identities scoring ``>=`` the mate
+    (the mate included), optimistic rank = 1 + number scoring ``>`` it.
+    """
     best = s_id.max(axis=1).astype(np.float64)
     mated = mate_col >= 0
-    ranks = np.zeros(s_id.shape[0], dtype=np.int64)
-    mscore = np.full(s_id.shape[0], np.nan)
-    if np.any(mated):
-        rows = np.flatnonzero(mated)
-        m = s_id[rows, mate_col[rows]]
-        sub = s_id[rows]
-        higher = np.count_nonzero(sub > m[:, None], axis=1)
-        if ties == "pessimistic":
-            equal = np.count_nonzero(sub == m[:, None], axis=1) - 1
-            ranks[rows] = 1 + higher + equal
-        else:
-            ranks[rows] = 1 + higher
-        mscore[rows] = m
+    rows = np.arange(s_id.shape[0])
+    m = s_id[rows, np.where(mated, mate_col, 0)]
+    m = np.where(mated, m, np.inf).astype(s_id.dtype)  # non-mated rows count nothing
+    if ties == "pessimistic":
+        ranks = np.count_nonzero(s_id >= m[:, None], axis=1).astype(np.int64)
+    else:
+        ranks = 1 + np.count_nonzero(s_id > m[:, None], axis=1).astype(np.int64)
+        ranks[~mated] = 0
+    mscore = np.where(mated, m, np.nan).astype(np.float64)
     return ranks, mscore, best
 
 
@@ -224,7 +236,9 @@ def rank_scores(
     >>> rank_scores(s, ["a", "a"], ["a", "b"]).ranks.tolist()
     [1, 2]
     """
-    s = np.asarray(scores, dtype=np.float64)
+    s = np.asarray(scores)
+    if s.dtype.kind != "f":
+        s = s.astype(np.float64)
     if s.ndim != 2:
         raise DimensionError(f"scores must be 2-D (n_probes, n_gallery), got shape {s.shape}")
     _check_options(ties, s.shape[1])
@@ -232,7 +246,7 @@ def rank_scores(
     pl = _labels("probe_labels", probe_labels, s.shape[0])
     gl = _labels("gallery_labels", gallery_labels, s.shape[1])
     names, order, starts = _gallery_layout(gl)
-    s_id = np.maximum.reduceat(s[:, order], starts, axis=1) if s.shape[0] else s[:, order]
+    s_id = _identity_scores(s, order, starts)
     mate_col = _mate_columns(pl, names)
     ranks, mscore, best = _rank_block(s_id, mate_col, ties)
     return IdentificationResult(ranks, mscore, best, int(names.shape[0]), ties)
@@ -313,8 +327,7 @@ def search(
         p = normalize_rows(p)
         g = normalize_rows(g)
     names, order, starts = _gallery_layout(gl)
-    g_sorted = np.ascontiguousarray(g[order], dtype=np.float32)
-    reduce_needed = starts.shape[0] != g_sorted.shape[0]
+    g_sorted = np.ascontiguousarray(g if order is None else g[order], dtype=np.float32)
     mate_col = _mate_columns(pl, names)
     n = p.shape[0]
     ranks = np.zeros(n, dtype=np.int64)
@@ -324,7 +337,7 @@ def search(
     gt = g_sorted.T
     for i in range(0, n, step):
         block = np.asarray(p[i : i + step], dtype=np.float32) @ gt
-        if reduce_needed:
+        if starts is not None:
             block = np.maximum.reduceat(block, starts, axis=1)
         r, m, b = _rank_block(block, mate_col[i : i + step], ties)
         ranks[i : i + step], mscore[i : i + step], best[i : i + step] = r, m, b
