@@ -222,3 +222,18 @@ def test_errors(data) -> None:
         Recipe.parse("ridge")
     with pytest.raises(InvalidInputError, match="correspondence must be"):
         Recipe("ridge", "pairs", "cosine")
+
+
+def test_report_section_and_figure(result) -> None:
+    from facebridge.report import Section
+    from facebridge.report.compare import FIGURE_NAME, compare_figure, compare_section
+
+    sec = compare_section(result)
+    assert isinstance(sec, Section)
+    assert sec.figures[FIGURE_NAME][:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"`{result.best}`" in sec.markdown
+    assert "Paper's recipe" in sec.markdown
+    assert "(paper)" in sec.markdown
+    # Renders from the saved JSON payload too.
+    assert compare_figure(result.to_dict())[:4] == b"\x89PNG"
+    assert "<table" in compare_section(result.to_dict(), figure=False).html
