@@ -19,6 +19,11 @@ A *recipe* is a (map, correspondence, score) triple:
 For a directed map A -> B the pair's left image is embedded by A and the right one by B; its drop
 is the target's native accuracy minus the mapped accuracy, in percentage points.
 
+The hub needs one row per item through *every* model.  Under ``same-image`` that is each training
+image; under ``matched-pairs`` each genuine training pair is one row and every model sees one of
+its two images, chosen by a seeded coin per (pair, model) -- so any two models see different
+photos of the person on about half of the rows (the other half share the photo).
+
 Fold safety: for test fold ``f`` every fit sees only the training folds' correspondences
 (``data.train_mask(f)``: valid pairs of the other folds; same-image items are the distinct images
 of those pairs) and every threshold only the other folds' scores.  The training moments of fold
