@@ -49,7 +49,7 @@ def _net_classes() -> tuple[Any, Any, Any]:
     torch = _torch()
     nn = torch.nn
 
-    class PNet(nn.Module):
+    class PNet(nn.Module):  # type: ignore[name-defined]
         """Fully convolutional proposal net: (N,3,H,W) -> reg (N,4,h,w), prob (N,2,h,w)."""
 
         def __init__(self) -> None:
@@ -70,7 +70,7 @@ def _net_classes() -> tuple[Any, Any, Any]:
             x = self.prelu3(self.conv3(x))
             return self.conv4_2(x), torch.softmax(self.conv4_1(x), dim=1)
 
-    class RNet(nn.Module):
+    class RNet(nn.Module):  # type: ignore[name-defined]
         """Refinement net: (N,3,24,24) -> reg (N,4), prob (N,2)."""
 
         def __init__(self) -> None:
@@ -96,7 +96,7 @@ def _net_classes() -> tuple[Any, Any, Any]:
             x = self.prelu4(self.dense4(x))
             return self.dense5_2(x), torch.softmax(self.dense5_1(x), dim=1)
 
-    class ONet(nn.Module):
+    class ONet(nn.Module):  # type: ignore[name-defined]
         """Output net: (N,3,48,48) -> reg (N,4), landmarks (N,10) [x1..x5, y1..y5], prob (N,2)."""
 
         def __init__(self) -> None:

@@ -64,7 +64,7 @@ class YuNet(FaceDetector):
                     # YuNet: right eye (subject's, image-left), left eye, nose, right & left mouth
                     # corners: i.e. image-left first, the same order as MTCNN.
                     lm = f[4:14].reshape(5, 2)
-                    dets.append(Detection([x, y, x + bw, y + bh], lm, float(f[14])))
+                    dets.append(Detection(np.array([x, y, x + bw, y + bh]), lm, float(f[14])))
             out.append(dets)
         del cv2
         return out
