@@ -169,7 +169,7 @@ def _check_method(method: str) -> None:
 
 def fit_ridge_gcv_moments(
     moments: Moments,
-    alphas: np.ndarray | list[float] = DEFAULT_ALPHAS,
+    alphas: np.ndarray | list[float] | tuple[float, ...] = DEFAULT_ALPHAS,
     fit_intercept: bool = True,
 ) -> RidgeCVResult:
     """Ridge with alpha chosen by GCV, from the moments of ``(X, Y)`` alone.
@@ -270,7 +270,7 @@ def gcv_errors(
 def fit_ridge_cv(
     X: np.ndarray,
     Y: np.ndarray,
-    alphas: np.ndarray | list[float] = DEFAULT_ALPHAS,
+    alphas: np.ndarray | list[float] | tuple[float, ...] = DEFAULT_ALPHAS,
     fit_intercept: bool = True,
     method: str = "gcv",
 ) -> RidgeCVResult:
