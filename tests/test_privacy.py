@@ -262,6 +262,18 @@ def test_audit_all_covers_every_directed_pair(store):
     assert sec.markdown.startswith(plain.markdown)
 
 
+def test_audit_section_runs_the_audit(store):
+    from facebridge.report.privacy import audit_section
+
+    sec = audit_section(store, ["alpha", "beta"], pairs=100, p_values=(100,), n_draws=1)
+    assert "beta -> alpha: with 100 paired images" in sec.markdown
+    assert set(sec.figures) == {
+        "privacy_rank1_all.png",
+        "privacy_rank1.png",
+        "privacy_linkability.png",
+    }
+
+
 def test_audit_errors(store):
     with pytest.raises(UnknownModelError, match="did you mean alpha"):
         audit(store, "alpa", "beta")

@@ -21,6 +21,7 @@ from facebridge.report.tables import html_table, markdown_table
 
 __all__ = [
     "audit_dicts",
+    "audit_section",
     "linkability_figure",
     "privacy_section",
     "rank1_figure",
@@ -322,3 +323,19 @@ def _esc(text: str) -> str:
     from facebridge.report.base import esc
 
     return esc(text)
+
+
+def audit_section(
+    store: Any,
+    models: Sequence[str] | None = None,
+    pairs: int = 400,
+    **options: Any,
+) -> Section:
+    """Run :func:`facebridge.experiments.privacy.audit_all` on ``store`` and build the section.
+
+    A convenience for the main report (``sections_extra``): ``options`` go to ``audit_all``
+    (``n_draws``, ``p_values``, ``map``, ``seed``...).
+    """
+    from facebridge.experiments.privacy import audit_all
+
+    return privacy_section(audit_all(store, models, pairs=pairs, **options))
