@@ -86,6 +86,27 @@ def test_reproduce_code_path_on_synthetic_store(
     assert "From \\ To" in cap.out
 
 
+def test_reproduce_uses_the_six_default_models_in_registry_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Models come in the registry's order; extra models of the store are left out."""
+    import facebridge.report.pipeline as pipeline
+
+    seen: dict[str, Any] = {}
+
+    def fake_evaluate(store: Any, protocol: Any, out: Any, models: Any, **kw: Any) -> Any:
+        seen["models"] = models
+        raise SystemExit(0)
+
+    monkeypatch.setattr(pipeline, "evaluate", fake_evaluate)
+    protocol = make_synthetic_protocol(n_folds=2, n_genuine=4, n_impostor=4)
+    dims = {"sface": 8, "facenet-casia": 8, "zeta-extra": 8}
+    make_synthetic_store(tmp_path / "st", protocol, dims=dims)
+    with pytest.raises(SystemExit):
+        main(["reproduce", "--store", str(tmp_path / "st"), "--out", str(tmp_path / "o")])
+    assert seen["models"] == ["facenet-casia", "sface"]
+
+
 class _FakeDetector:
     """Built lazily so that the module imports without OpenCV."""
 

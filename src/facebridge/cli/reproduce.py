@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         if args.frames:
             raise InvalidInputError("--frames needs --protocol ytf")
-        store, protocol, images = _shipped(args, models)
+        store, protocol, images, models = _shipped(args, models)
     ev = evaluate(
         store,
         protocol,
@@ -157,8 +157,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _shipped(args: argparse.Namespace, models: list[str] | None) -> tuple[Any, Any, str | None]:
-    """The shipped LFW store (or ``--store``) with the packaged View 2 pairs."""
+def _shipped(
+    args: argparse.Namespace, models: list[str] | None
+) -> tuple[Any, Any, str | None, list[str] | None]:
+    """The shipped LFW store (or ``--store``) with the packaged View 2 pairs, and the models:
+    the registry's six default models in its order (every model of the store if it has fewer
+    than two of them)."""
     from facebridge.protocols import default_lfw_pairs
     from facebridge.store import EmbeddingStore, default_store
 
@@ -179,8 +183,7 @@ def _shipped(args: argparse.Namespace, models: list[str] | None) -> tuple[Any, A
         present = store.models()
         wanted = [m for m in _default_models() if m in present]
         models = wanted if len(wanted) >= 2 else None
-    args.models = ",".join(models) if models else None
-    return store, default_lfw_pairs(), None
+    return store, default_lfw_pairs(), None, models
 
 
 def _images(

@@ -60,7 +60,9 @@ def headline(results: Mapping[str, Any], context: ReportContext) -> Section:
         lo, hi = min(s.unmapped.values()), max(s.unmapped.values())
         cards.append(
             (
-                f"{100 * lo:.0f}–{100 * hi:.0f}%",
+                f"{100 * lo:.0f}–{100 * hi:.0f}%"
+                if hi - lo >= 0.02
+                else f"{100 * lo:.1f}–{100 * hi:.1f}%",
                 "unmapped accuracy",
                 f"{len(s.unmapped)} equal-dim maps; chance is 50%",
             )
@@ -222,6 +224,14 @@ def _scalars(entry: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
     return out
 
 
+_ROC_LABELS = {
+    "auc": "AUC",
+    "eer": "EER",
+    "tar_at_far_1e-2": "TAR @ FAR 1e-2",
+    "tar_at_far_1e-3": "TAR @ FAR 1e-3",
+}
+
+
 def roc_section(results: Mapping[str, Any], context: ReportContext) -> Section | None:
     """ROC curves and the summary numbers (AUC, EER, TAR at FAR) per map, when present."""
     roc = results.get("roc") or {}
@@ -235,9 +245,11 @@ def roc_section(results: Mapping[str, Any], context: ReportContext) -> Section |
             sc = _scalars(entry)
             table[key] = sc
             cols += [c for c in sc if c not in cols]
-    header = ["Map", *cols]
+    header = ["Map", *(_ROC_LABELS.get(c, c) for c in cols)]
     rows = []
-    for key in sorted(table):
+    for key in sorted(
+        table, key=lambda k: (k.split("->")[0], k.split("->")[-1] != k.split("->")[0], k)
+    ):
         sc = table[key]
         label = key.replace("->", " → ")
         rows.append([Cell(label), *(f"{sc[c]:.4f}" if c in sc else "" for c in cols)])
