@@ -1,6 +1,6 @@
 """``facebridge compare-maps``: every (map, correspondence, score) recipe on the same folds.
 
-    facebridge compare-maps --store DIR [--pairs FILE] [--protocol KIND] [--models a,b,c]
+    facebridge compare-maps [--store DIR] [--pairs FILE] [--protocol KIND] [--models a,b,c]
                             [--out DIR] [--maps m1,m2] [--correspondences c1,c2]
                             [--scores s1,s2] [--high-native 98.5] [--no-sweep] [--threads N]
 
@@ -40,7 +40,12 @@ def register(subparsers: Any) -> None:
             "beside the paper's, and the correspondences the best one needs."
         ),
     )
-    p.add_argument("--store", required=True, metavar="DIR", help="embedding store directory")
+    p.add_argument(
+        "--store",
+        default=None,
+        metavar="DIR",
+        help="embedding store directory (default: the shipped LFW store)",
+    )
     p.add_argument(
         "--pairs", default=None, metavar="FILE", help="pairs file (default: packaged LFW View 2)"
     )
@@ -90,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     from facebridge.experiments.core import pair_data
     from facebridge.report.compare import FIGURE_NAME, compare_figure, compare_markdown
     from facebridge.report.pipeline import resolve_models
-    from facebridge.store import EmbeddingStore
+    from facebridge.store import EmbeddingStore, default_store
 
     if args.threads is not None and args.threads < 1:
         raise InvalidInputError(f"--threads must be >= 1, got {args.threads}")
@@ -110,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         **kw,
     )
-    store = EmbeddingStore(args.store)
+    store = default_store() if args.store is None else EmbeddingStore(args.store)
     models = resolve_models(store, parse_models(args.models))
     protocol = load_pairs(args.protocol, args.pairs)
     data = pair_data(store, protocol, models)

@@ -1,6 +1,6 @@
 """``facebridge equivalence``: the paper's proposed linear-equivalence test for a new model.
 
-    facebridge equivalence --store DIR --model NEW [--pairs FILE] [--protocol KIND]
+    facebridge equivalence [--store DIR] --model NEW [--pairs FILE] [--protocol KIND]
                            [--others a,b] [--recipe MAP/CORRESPONDENCE/SCORE] [--out DIR]
                            [--no-sweep] [--threads N] [--json]
 
@@ -30,7 +30,12 @@ def register(subparsers: Any) -> None:
             "linear CKA / SVCCA / Procrustes distance on the same-image embeddings."
         ),
     )
-    p.add_argument("--store", required=True, metavar="DIR", help="embedding store directory")
+    p.add_argument(
+        "--store",
+        default=None,
+        metavar="DIR",
+        help="embedding store directory (default: the shipped LFW store)",
+    )
     p.add_argument("--model", required=True, metavar="NEW", help="the model to test (in the store)")
     p.add_argument(
         "--pairs", default=None, metavar="FILE", help="pairs file (default: packaged LFW View 2)"
@@ -65,12 +70,12 @@ def run(args: argparse.Namespace) -> int:
     from facebridge.experiments.core import pair_data
     from facebridge.experiments.equivalence import equivalence
     from facebridge.report.pipeline import resolve_models
-    from facebridge.store import EmbeddingStore
+    from facebridge.store import EmbeddingStore, default_store
 
     if args.threads is not None and args.threads < 1:
         raise InvalidInputError(f"--threads must be >= 1, got {args.threads}")
     recipe = Recipe.parse(args.recipe)
-    store = EmbeddingStore(args.store)
+    store = default_store() if args.store is None else EmbeddingStore(args.store)
     others = parse_models(args.others)
     models = resolve_models(store, [args.model, *(others or [])] if others else None)
     if args.model not in models:
