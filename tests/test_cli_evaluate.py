@@ -141,3 +141,28 @@ def test_progress_bar_accepts_the_core_and_simple_call_forms(
     quiet("matrix", 1, 2)
     quiet.close()
     assert capsys.readouterr().err == ""
+
+
+def test_privacy_option_adds_the_audit_section(
+    synthetic: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--privacy`` puts report.privacy.audit_section (stubbed here) into the report."""
+    _needs_analysis()
+    import facebridge.report.privacy as privacy
+    from facebridge.report import Section
+
+    calls: list[list[str]] = []
+
+    def fake_audit_section(store: object, models: list[str]) -> Section:
+        calls.append(models)
+        return Section("Privacy audit", "leak: **yes**", "<p>leak: <strong>yes</strong></p>")
+
+    monkeypatch.setattr(privacy, "audit_section", fake_audit_section)
+    store, pairs = synthetic
+    out = tmp_path / "rep"
+    argv = ["evaluate", "--store", str(store), "--pairs", str(pairs), "--out", str(out)]
+    assert main([*argv, "--quick", "--points", "4", "--no-progress", "--privacy"]) == 0
+    assert calls == [["alpha", "beta", "gamma"]]
+    md = (out / "report.md").read_text()
+    assert md.index("## Privacy audit") < md.index("## Models")
+    assert "--privacy" in json.loads((out / "results.json").read_text())["run"]["command"]

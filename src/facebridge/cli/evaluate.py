@@ -51,6 +51,25 @@ def add_analysis_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--seed", type=int, default=None, metavar="S", help="random seed (default 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
+    p.add_argument(
+        "--privacy",
+        action="store_true",
+        help="also run the template-privacy audit (re-identification through a fitted map) and "
+        "add its section to the report",
+    )
+
+
+def extra_sections(args: argparse.Namespace, store: Any) -> Any:
+    """The optional report sections the options ask for, as a callable ``(data, results)``."""
+    if not getattr(args, "privacy", False):
+        return ()
+
+    def build(data: Any, results: dict[str, Any]) -> list[Any]:
+        from facebridge.report.privacy import audit_section
+
+        return [audit_section(store, list(data.models))]
+
+    return build
 
 
 def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -184,10 +203,12 @@ def run(args: argparse.Namespace) -> int:
             "draws",
             "points",
             "seed",
+            "privacy",
         ),
     )
+    store = EmbeddingStore(store_dir)
     ev = evaluate(
-        EmbeddingStore(store_dir),
+        store,
         protocol,
         args.out,
         models,
@@ -195,6 +216,7 @@ def run(args: argparse.Namespace) -> int:
         quick=args.quick,
         progress=not args.no_progress,
         command=cmd,
+        sections_extra=extra_sections(args, store),
     )
     print(format_matrix_terminal(ev.results))
     print(f"\nreport: {ev.paths.html}")

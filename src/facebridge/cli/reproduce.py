@@ -20,6 +20,7 @@ from typing import Any
 from facebridge.cli.evaluate import (
     add_analysis_options,
     command_line,
+    extra_sections,
     load_pairs,
     parse_models,
     settings_from_args,
@@ -108,6 +109,7 @@ _CMD_KEYS = (
     "draws",
     "points",
     "seed",
+    "privacy",
 )
 
 
@@ -151,6 +153,7 @@ def run(args: argparse.Namespace) -> int:
         progress=progress,
         command=cmd,
         images=images,
+        sections_extra=extra_sections(args, store),
     )
     print(format_matrix_terminal(ev.results))
     print(f"\nreport: {ev.paths.html}")
