@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -166,3 +167,30 @@ def test_privacy_option_adds_the_audit_section(
     md = (out / "report.md").read_text()
     assert md.index("## Privacy audit") < md.index("## Models")
     assert "--privacy" in json.loads((out / "results.json").read_text())["run"]["command"]
+
+
+def test_compare_maps_option_adds_its_section(
+    synthetic: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--compare-maps`` runs experiments.compare (stubbed here) and adds report.compare's section."""
+    _needs_analysis()
+    import facebridge.experiments.compare as compare
+    import facebridge.report.compare as report_compare
+    from facebridge.report import Section
+
+    seen: dict[str, Any] = {}
+
+    def fake_compare_maps(data: object, settings: object) -> str:
+        seen["settings"] = settings
+        return "result"
+
+    monkeypatch.setattr(compare, "compare_maps", fake_compare_maps)
+    monkeypatch.setattr(
+        report_compare, "compare_section", lambda res: Section("Recipes", f"got {res}", "<p>x</p>")
+    )
+    store, pairs = synthetic
+    out = tmp_path / "rep"
+    argv = ["evaluate", "--store", str(store), "--pairs", str(pairs), "--out", str(out)]
+    assert main([*argv, "--quick", "--points", "4", "--no-progress", "--compare-maps"]) == 0
+    assert seen["settings"].sweep is False
+    assert "## Recipes\n\ngot result" in (out / "report.md").read_text()

@@ -58,16 +58,35 @@ def add_analysis_options(p: argparse.ArgumentParser) -> None:
         "add its section to the report",
     )
 
+    p.add_argument(
+        "--compare-maps",
+        action="store_true",
+        help="also compare map recipes (ridge, lstsq, Procrustes, shared spaces; correspondences; "
+        "scores) on the same folds and add that section",
+    )
+
 
 def extra_sections(args: argparse.Namespace, store: Any) -> Any:
     """The optional report sections the options ask for, as a callable ``(data, results)``."""
-    if not getattr(args, "privacy", False):
+    privacy = getattr(args, "privacy", False)
+    compare = getattr(args, "compare_maps", False)
+    if not (privacy or compare):
         return ()
 
     def build(data: Any, results: dict[str, Any]) -> list[Any]:
-        from facebridge.report.privacy import audit_section
+        sections = []
+        if compare:
+            from facebridge.experiments.compare import CompareSettings, compare_maps
+            from facebridge.report.compare import compare_section
 
-        return [audit_section(store, list(data.models))]
+            seed = 0 if args.seed is None else int(args.seed)
+            res = compare_maps(data, CompareSettings(sweep=False, seed=seed))
+            sections.append(compare_section(res))
+        if privacy:
+            from facebridge.report.privacy import audit_section
+
+            sections.append(audit_section(store, list(data.models)))
+        return sections
 
     return build
 
@@ -204,6 +223,7 @@ def run(args: argparse.Namespace) -> int:
             "points",
             "seed",
             "privacy",
+            "compare_maps",
         ),
     )
     store = EmbeddingStore(store_dir)

@@ -110,6 +110,7 @@ _CMD_KEYS = (
     "points",
     "seed",
     "privacy",
+    "compare_maps",
 )
 
 
