@@ -335,3 +335,29 @@ def test_results_do_not_depend_on_threads(data: PairData) -> None:
         np.testing.assert_array_equal(r1[key].per_fold, r2[key].per_fold)
     with pytest.raises(InvalidInputError, match="n_jobs"):
         cross_model_matrix(sub, n_jobs=0)
+
+
+# ------------------------------------------------------------------------------ real protocol
+
+
+@pytest.mark.realdata
+def test_real_lfw_protocol_fast_equals_generic(lfw_dir) -> None:  # type: ignore[no-untyped-def]
+    """The real View 2 pairs (repeated items, identity-disjoint folds) through the fast paths."""
+    from facebridge.experiments._fast import LeftIndex
+    from facebridge.protocols import load_lfw_pairs
+
+    proto = load_lfw_pairs(lfw_dir / "pairs.txt")
+    emb = make_synthetic_embeddings(proto, dims={"p": 16, "q": 12}, latent_dim=10, within_noise=0.9)
+    d = pair_data(emb, proto)
+    assert d.n_pairs == 6000
+    assert LeftIndex.of(d).rows.size == 4564  # distinct left images: mapped once each
+    assert LeftIndex.of(d, "right").rows.size == 4576
+    mr, rk = matrix_and_ranks(d)
+    ref = mapped_accuracy(d, "q", "p")
+    np.testing.assert_allclose(mr.mapped[("q", "p")].per_fold, ref.per_fold, atol=1e-12)
+    assert mr.mapped[("q", "p")].mean > 0.7  # well above chance (noisy planted spaces)
+    ref4 = mapped_accuracy(d, "p", "q", fitter=lambda X, Y: fit_ridge(X, Y).truncate(4))
+    np.testing.assert_allclose(rk["p->q"].per_fold[2], ref4.per_fold, atol=1e-12)
+    sw = pairs_sweep(d, p_values=[1, 100, 2700], n_draws=1)
+    assert sw["p->q"].p.tolist() == [1, 100, 2700]
+    assert sw["p->q"].accuracy[-1] == pytest.approx(mr.mapped[("p", "q")].mean, abs=1e-12)

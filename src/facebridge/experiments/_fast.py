@@ -123,14 +123,17 @@ class LeftIndex:
     inverse: np.ndarray  # (n,) pair -> distinct row
 
     @classmethod
-    def of(cls, data: PairData) -> LeftIndex:
+    def of(cls, data: PairData, side: str = "left") -> LeftIndex:
+        """Distinct items of the pairs' ``side`` ("left" or "right")."""
         n = data.n_pairs
-        if all(data.left_ids):
-            ids = np.array(data.left_ids)
+        item_ids = data.left_ids if side == "left" else data.right_ids
+        emb = data.left if side == "left" else data.right
+        if all(item_ids):
+            ids = np.array(item_ids)
             _, rows, inv = np.unique(ids, return_index=True, return_inverse=True)
             inv = inv.reshape(-1)
             # one id must carry one vector in every model (true for pair_data); else no sharing
-            if all(np.array_equal(data.left[m][rows][inv], data.left[m]) for m in data.models):
+            if all(np.array_equal(emb[m][rows][inv], emb[m]) for m in data.models):
                 return cls(rows, inv)
         return cls(np.arange(n), np.arange(n))
 

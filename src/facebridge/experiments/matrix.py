@@ -307,6 +307,7 @@ class _Engine:
         k = data.n_folds
         corr = build_corr(data, self.correspondence, self.symmetric_pairs)
         left = LeftIndex.of(data)
+        rights = LeftIndex.of(data, "right")
         scorers = [FoldScorer(data.genuine, data.folds, data.valid, f) for f in range(k)]
         right = {m: data.right[m].astype(np.float64) for m in data.models}
         ynorm = {m: np.linalg.norm(right[m], axis=1) for m in data.models}
@@ -372,6 +373,7 @@ class _Engine:
                                 right[b],
                                 ynorm[b],
                                 left.inverse,
+                                rights,
                                 rls[j],
                             )
                             rows.extend(extra)
@@ -429,6 +431,7 @@ class _Engine:
         R: np.ndarray,
         ynorm: np.ndarray,
         inverse: np.ndarray,
+        right: LeftIndex,
         ranks: tuple[int, ...],
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Scores of the truncations of one fold map to the ranks below full."""
@@ -441,7 +444,7 @@ class _Engine:
         d_a, d_b = Wb.shape
         beta = bias @ V
         P = Mb @ V if d_b <= d_a else L @ (Wb @ V) + beta  # (u, kmax) = m V
-        Q = R @ V  # (n, kmax)
+        Q = (R[right.rows] @ V)[right.inverse]  # (n, kmax), each distinct right item once
         by = R @ bias
         bb = float(bias @ bias)
         cum_num = np.cumsum((P[inverse] - beta) * Q, axis=1)

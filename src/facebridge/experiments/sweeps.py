@@ -152,6 +152,9 @@ class _Run:
         self.K, self.W, self.p = K, W, p
 
     def step(self, p_new: int) -> None:
+        if p_new - self.p >= self.Xa.shape[1]:  # a jump wider than the system: solve afresh
+            self.exact(p_new)
+            return
         R = self.Xa[self.p : p_new]
         T = self.T[self.p : p_new]
         KR = self.K @ R.T  # (d1, D)
