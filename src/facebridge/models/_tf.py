@@ -368,9 +368,10 @@ class TFLiteEmbedder(Embedder):
         tf = import_tf(threads)
         with warnings.catch_warnings():  # tf.lite.Interpreter's deprecation notice
             warnings.simplefilter("ignore")
-            it = tf.lite.Interpreter(
-                model_path=str(paths[spec.weight_files[0]]), num_threads=threads
-            )
+            interpreter = getattr(getattr(tf, "lite", None), "Interpreter", None)
+            if interpreter is None:  # TensorFlow without tf.lite: the LiteRT package
+                interpreter = require("ai_edge_litert.interpreter", "tf").Interpreter
+            it = interpreter(model_path=str(paths[spec.weight_files[0]]), num_threads=threads)
         it.allocate_tensors()
         return cls(spec, it, batch_size)
 
