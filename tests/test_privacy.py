@@ -234,6 +234,10 @@ def test_audit_on_store_and_summary(store):
     res = audit(store, "alpha", "beta", pairs=300, p_values=(20, 100), n_draws=1)
     assert isinstance(res, AuditResult)
     assert res.attack.p.tolist() == [20, 100, 300]
+    # open-set DIR only at the headline number of pairs (the other points skip the false alarms)
+    assert np.isnan(res.attack.dir[:2]).all()
+    assert np.isfinite(res.attack.dir[2]).all()
+    assert res.attack.at(300, "dir") <= res.attack.at(300, "rank1")
     line = res.summary
     assert line.startswith("alpha -> beta: with 300 paired images, ")
     assert f"among {res.attack.n_gallery} enrolled identities" in line

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -348,12 +349,21 @@ def _json_safe(obj: Any) -> Any:
     return obj
 
 
+def _rowwise(fn: Callable[..., np.ndarray], x: np.ndarray) -> np.ndarray:
+    """``fn(x, axis=1)`` for a NaN-aware reduction; all-NaN rows give NaN without a warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.asarray(fn(x, axis=1), dtype=np.float64)
+
+
 def _stat(x: np.ndarray) -> dict[str, list[float]]:
+    if not x.size:
+        return {"mean": [], "std": [], "min": [], "max": []}
     return {
-        "mean": np.nanmean(x, axis=1).tolist() if x.size else [],
-        "std": np.nanstd(x, axis=1).tolist() if x.size else [],
-        "min": np.nanmin(x, axis=1).tolist() if x.size else [],
-        "max": np.nanmax(x, axis=1).tolist() if x.size else [],
+        "mean": _rowwise(np.nanmean, x).tolist(),
+        "std": _rowwise(np.nanstd, x).tolist(),
+        "min": _rowwise(np.nanmin, x).tolist(),
+        "max": _rowwise(np.nanmax, x).tolist(),
     }
 
 
@@ -375,7 +385,7 @@ class AttackResult:
     rank1, rank5, dir : np.ndarray
         float ``(n_p, n_draws)``: closed-set rank-1 / rank-5 rate and open-set rank-1 DIR at
         ``fpir`` of the mapped probes, one column per draw (``dir`` is NaN without unenrolled
-        probes).
+        probes; :func:`audit` computes it at its headline ``pairs`` only, NaN elsewhere).
     unmapped_rank1, unmapped_rank5, unmapped_dir : float
         The same without a learned map; ``unmapped_kind`` says how (``"identity"`` when the
         dimensions agree, ``"random-projection"`` otherwise).
@@ -418,12 +428,12 @@ class AttackResult:
     @property
     def rank1_mean(self) -> np.ndarray:
         """float ``(n_p,)`` mean rank-1 rate over draws."""
-        return np.nanmean(self.rank1, axis=1)
+        return _rowwise(np.nanmean, self.rank1)
 
     @property
     def rank1_std(self) -> np.ndarray:
         """float ``(n_p,)`` standard deviation of the rank-1 rate over draws."""
-        return np.nanstd(self.rank1, axis=1)
+        return _rowwise(np.nanstd, self.rank1)
 
     def at(self, p: int, what: str = "rank1") -> float:
         """Mean of ``rank1`` / ``rank5`` / ``dir`` over draws at ``p`` pairs."""
@@ -432,7 +442,7 @@ class AttackResult:
         hits = np.flatnonzero(self.p == p)
         if hits.size == 0:
             raise InvalidInputError(f"p = {p} was not evaluated; choose one of {self.p.tolist()}")
-        return float(np.nanmean(getattr(self, what)[hits[0]]))
+        return float(_rowwise(np.nanmean, getattr(self, what)[hits[:1]])[0])
 
     def to_dict(self) -> dict:
         """JSON-ready form (NaN written as ``None``)."""
@@ -555,13 +565,13 @@ def _search(prep: _Prepared, probes_b: np.ndarray) -> IdentificationResult:
     return search(
         normalize_rows(probes_b),
         prep.gallery,
-        prep.probe_labels,
+        prep.probe_labels[: probes_b.shape[0]],
         prep.gallery_labels,
         normalized=True,
     )
 
 
-def _search_mapped(prep: _Prepared, m: Any) -> IdentificationResult:
+def _search_mapped(prep: _Prepared, m: Any, open_set: bool = True) -> IdentificationResult:
     """Search the mapped probes ``normalise(P W + b)`` against the gallery.
 
     When the source dimension is the smaller one, the map is folded into the gallery instead
@@ -570,23 +580,23 @@ def _search_mapped(prep: _Prepared, m: Any) -> IdentificationResult:
     """
     w = getattr(m, "weight", None)
     b = getattr(m, "bias", None)
-    d_a = prep.a_probe.shape[1]
+    p = prep.a_probe if open_set else prep.a_probe[: prep.n_probes]
+    d_a = p.shape[1]
     d_b = prep.gallery.shape[1]
     if w is None or b is None or d_a >= d_b:
-        return _search(prep, _apply(m, prep.a_probe))
+        return _search(prep, _apply(m, p))
     w32 = np.asarray(w, dtype=np.float32)
     b32 = np.asarray(b, dtype=np.float32)
-    p = prep.a_probe
     h = w32 @ prep.gallery.T  # (d_a, N)
     raw = p @ h + b32 @ prep.gallery.T  # (n, N): (P W + b) G^T
     sq = np.einsum("ij,ij->i", p @ (w32 @ w32.T), p) + 2.0 * (p @ (w32 @ b32)) + float(b32 @ b32)
     norms = np.sqrt(np.maximum(sq, 0.0))
     norms[norms == 0] = 1.0
-    return rank_scores(raw / norms[:, None], prep.probe_labels, prep.gallery_labels)
+    return rank_scores(raw / norms[:, None], prep.probe_labels[: p.shape[0]], prep.gallery_labels)
 
 
 def _rates(res: IdentificationResult, fpir: float, n_unenrolled: int) -> tuple[float, float, float]:
-    d = dir_at_fpir(res, fpir, 1).dir if n_unenrolled > 0 else float("nan")
+    d = dir_at_fpir(res, fpir, 1).dir if n_unenrolled > 0 and res.n_nonmated else float("nan")
     return res.rate(1), res.rate(5), d
 
 
@@ -696,6 +706,7 @@ def _attack(
     alpha: float,
     seed: int,
     fpir: float,
+    dir_at: Sequence[int] | None = None,
 ) -> AttackResult:
     n_corr = prep.a_corr.shape[0]
     used = tuple(p for p in ps if p <= n_corr)
@@ -712,7 +723,7 @@ def _attack(
         for j in range(n_draws):
             idx = rng.choice(n_corr, size=p, replace=False)
             m = fit(prep.a_corr[idx], prep.b_corr[idx])
-            res = _search_mapped(prep, m)
+            res = _search_mapped(prep, m, open_set=dir_at is None or p in dir_at)
             r1[i, j], r5[i, j], dr[i, j] = _rates(res, fpir, prep.n_unenrolled)
     raw, kind = _unmapped(prep, seed)
     u1, u5, ud = _rates(_search(prep, raw), fpir, prep.n_unenrolled)
@@ -1027,7 +1038,8 @@ def _audit_loaded(
             f"--pairs {pairs} exceeds the {n_corr} correspondence images available; "
             "use a smaller value"
         )
-    attack = _attack(prep, ps, n_draws, fit, map_name, alpha, seed, fpir)
+    # open-set rates at the headline p only: the other points search the mated probes alone
+    attack = _attack(prep, ps, n_draws, fit, map_name, alpha, seed, fpir, dir_at=(int(pairs),))
     link = _linkage(prep, fit, map_name, pairs, seed, omega, method, n_bins, max_nonmated)
     return AuditResult(attack.source, attack.target, int(pairs), attack, link)
 
