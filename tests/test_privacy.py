@@ -209,6 +209,9 @@ def test_attack_errors_name_the_fix(emb):
         reidentification_attack(a, (("x/x_1.jpg",), np.ones((1, 32))), (10,))
     with pytest.raises(InvalidInputError, match="gallery identities"):
         split_identities(["a/1", "a/2", "b/1"])
+    other = split_identities([f"P{i}/{j}" for i in range(10) for j in range(3)])
+    with pytest.raises(InvalidInputError, match="not embedded by both models"):
+        reidentification_attack(a, b, (10,), split=other)
 
 
 # ------------------------------------------------------------------------------------ linkability

@@ -529,7 +529,12 @@ def _prepare(
     pos = {x: i for i, x in enumerate(common)}
     missing = [
         x
-        for x in (*split.correspondence_items, *split.gallery_items, *split.probe_items)
+        for x in (
+            *split.correspondence_items,
+            *split.gallery_items,
+            *split.probe_items,
+            *split.unenrolled_items,
+        )
         if x not in pos
     ]
     if missing:
