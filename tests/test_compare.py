@@ -237,3 +237,48 @@ def test_report_section_and_figure(result) -> None:
     # Renders from the saved JSON payload too.
     assert compare_figure(result.to_dict())[:4] == b"\x89PNG"
     assert "<table" in compare_section(result.to_dict(), figure=False).html
+
+
+@pytest.fixture(scope="module")
+def real_data():
+    from facebridge.errors import StoreError
+    from facebridge.protocols import default_lfw_pairs
+    from facebridge.store import default_store
+
+    try:
+        store = default_store()
+    except StoreError as exc:
+        pytest.skip(f"shipped LFW store absent: {exc}")
+    models = store.models()
+    if len(models) < 2:
+        pytest.skip("the shipped LFW store holds fewer than two models")
+    return pair_data(store, default_lfw_pairs(), models[:2])
+
+
+@pytest.mark.realdata
+def test_real_lfw_folds_are_identity_disjoint_for_every_fit(real_data) -> None:
+    data = real_data
+    for mode in MODES:
+        for f in range(data.n_folds):
+            test_people = {
+                i.split("/")[0]
+                for k in np.flatnonzero(data.folds == f)
+                for i in (data.left_ids[k], data.right_ids[k])
+            }
+            rows = training_rows(data, data.train_mask(f), mode)
+            fit_people = {
+                i.split("/")[0] for k in rows for i in (data.left_ids[k], data.right_ids[k])
+            }
+            assert not fit_people & test_people
+
+
+@pytest.mark.realdata
+def test_real_lfw_paper_recipe_matches_generic_path(real_data) -> None:
+    data = real_data
+    st = CompareSettings(maps=("ridge",), scores=("cosine",), sweep=False)
+    res = compare_maps(data, st)
+    a, b = data.models
+    ref = mapped_accuracy(data, a, b)
+    got = res.summary(PAPER_RECIPE).result(a, b)
+    np.testing.assert_allclose(got.per_fold, ref.per_fold, atol=1e-12)
+    assert got.accuracy > 0.9  # real face embeddings: a linear map carries verification
