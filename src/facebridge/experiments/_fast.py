@@ -319,3 +319,31 @@ class PairScorer:
                 )
         np.clip(out, -1.0, 1.0, out=out)
         return out
+
+
+class ColumnScorer:
+    """Cosine scores of every pair from ``M`` ``(n_pairs, sum d_b)`` in Fortran order.
+
+    Used by the pairs sweep, where ``M`` (every pair's mapped left item, all targets side by
+    side) is updated in place at every step: column-major storage makes both the rank-``D``
+    BLAS update and the row-wise dot products single passes over contiguous memory.
+    """
+
+    def __init__(self, right: list[np.ndarray]) -> None:
+        dims = [r.shape[1] for r in right]
+        self.offs = np.concatenate(([0], np.cumsum(dims))).astype(np.int64)
+        self.R = np.asfortranarray(np.concatenate(right, axis=1))
+        self.yn = [np.linalg.norm(r, axis=1) for r in right]
+
+    def __call__(self, M: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Fill ``out`` ``(T, n_pairs)``; zero-norm rows score 0."""
+        for j in range(self.offs.size - 1):
+            sl = slice(int(self.offs[j]), int(self.offs[j + 1]))
+            Mj = M[:, sl]
+            num = np.einsum("ij,ij->i", Mj, self.R[:, sl])
+            den = np.sqrt(np.einsum("ij,ij->i", Mj, Mj))
+            den *= self.yn[j]
+            np.divide(num, den, out=out[j], where=den > 0)
+            out[j, den <= 0] = 0.0
+        np.clip(out, -1.0, 1.0, out=out)
+        return out

@@ -16,8 +16,10 @@ least-squares (Woodbury) update
     S = I + R K R^T,  F = K R^T S^{-1},  K <- K - F R K,  W~ <- W~ + F (T - R W~)
 
 and the mapped left items of all pairs follow ``M <- M + (L~ F) E`` with ``E = T - R W~``: a
-cost of ``u D (d_a + sum d_b)`` per step instead of ``u d_a sum d_b`` for re-mapping
-(``u`` distinct left items).  All targets of one source share ``K``, ``F`` and ``L~ F``.
+cost of ``n D (d_a + sum d_b)`` per step instead of ``n d_a sum d_b`` for re-mapping all
+``n`` pairs.  All targets of one source share ``K``, ``F`` and ``L~ F``; ``M`` is kept in column
+order so that the in-place BLAS update and the row-wise scoring are single contiguous passes.
+Steps wider than the system (``D > d_a``) are solved afresh instead.
 Drift guard: after the last step the incremental weights are compared with the exact fold map
 (same training rows, solved from scratch); a deviation above ``drift_tol`` re-runs that
 (source, fold, draw) with an exact solve at every ``p``.  No approximation is made.
@@ -36,7 +38,7 @@ from scipy.linalg.blas import dgemm
 from threadpoolctl import threadpool_limits
 
 from facebridge.errors import InvalidInputError
-from facebridge.experiments._fast import Corr, FoldScorer, LeftIndex, PairScorer, build_corr
+from facebridge.experiments._fast import ColumnScorer, Corr, FoldScorer, build_corr
 from facebridge.experiments.core import PairData
 from facebridge.experiments.matrix import _check_settings, fold_maps, map_key, n_workers
 
@@ -129,7 +131,7 @@ class _Run:
         T: np.ndarray,
         alpha: float,
     ) -> None:
-        self.L1 = L1  # (u, d_a + 1) distinct left items with a ones column
+        self.L1 = L1  # (n, d_a + 1) every pair's left item with a ones column
         self.Xa = Xa  # (m_f, d_a + 1) ordered training rows with a ones column
         self.T = T  # (m_f, sum d_b) ordered training targets
         self.alpha = alpha
@@ -145,10 +147,11 @@ class _Run:
             K[d, d] = 1.0 + float(x @ x) / self.alpha
             W = np.zeros((d + 1, T.shape[1]))
             W[d] = T[0]
-            self.M = np.repeat(T[:1], self.L1.shape[0], axis=0)
+            self.M = np.empty((self.L1.shape[0], T.shape[1]), order="F")
+            self.M[:] = T[0]
         else:
             K, W = _exact_weights(Xa, T, self.alpha)
-            self.M = self.L1 @ W
+            self.M = np.asfortranarray(self.L1 @ W)
         self.K, self.W, self.p = K, W, p
 
     def step(self, p_new: int) -> None:
@@ -160,19 +163,19 @@ class _Run:
         KR = self.K @ R.T  # (d1, D)
         S = R @ KR
         S.flat[:: S.shape[0] + 1] += 1.0
-        F = scipy.linalg.solve(S, KR.T, assume_a="pos", check_finite=False).T  # K R^T S^-1
+        cf = scipy.linalg.cho_factor(S, check_finite=False)
+        F = scipy.linalg.cho_solve(cf, KR.T, check_finite=False).T  # K R^T S^-1
         self.K -= F @ KR.T
         E = T - R @ self.W
         self.W += F @ E
-        g = self.L1 @ F  # (u, D)
-        # M += g @ E in place (M is C-ordered, so update its F-ordered transpose)
-        dgemm(1.0, E, g, beta=1.0, c=self.M.T, trans_a=1, trans_b=1, overwrite_c=1)
+        g = self.L1 @ F  # (n, D)
+        dgemm(1.0, g, E, beta=1.0, c=self.M, overwrite_c=1)  # M += g E in place (Fortran order)
         self.p = p_new
 
     def exact(self, p: int) -> None:
         """Re-solve from scratch at ``p`` (the drift fallback)."""
         self.K, self.W = _exact_weights(self.Xa[:p], self.T[:p], self.alpha)
-        self.M = self.L1 @ self.W
+        self.M = np.asfortranarray(self.L1 @ self.W)
         self.p = p
 
 
@@ -188,7 +191,7 @@ class _SourceJob:
     ps: np.ndarray
     m_f: list[int]
     exact_maps: list[tuple[np.ndarray, np.ndarray]]
-    scorer: PairScorer
+    scorer: ColumnScorer
     scorers: list[FoldScorer]
     n_targets: int
     n_pairs: int
@@ -200,7 +203,7 @@ class _SourceJob:
         order = self.orders[(f, d)]
         Xa = np.hstack((self.X[order], np.ones((order.size, 1))))
         run = _Run(self.L1, Xa, self.Y[order], self.alpha)
-        sc = self.scorer.clone()
+        sc = self.scorer
         scores = np.empty((ps.size, self.n_targets, self.n_pairs))
         run.start(int(ps[0]))
         sc(run.M, scores[0])
@@ -314,7 +317,6 @@ def pairs_sweep(
                 f"p_values must lie in [1, {m}] (the training correspondences per fold), got "
                 f"{list(p_values)[:5]}..."
             )
-    left = LeftIndex.of(data)
     scorers = [FoldScorer(data.genuine, data.folds, data.valid, f) for f in range(k)]
     right = {mm: data.right[mm].astype(np.float64) for mm in data.models}
     orders = {(f, d): sweep_order(corr, f, d, seed) for f in range(k) for d in range(int(n_draws))}
@@ -335,10 +337,8 @@ def pairs_sweep(
         for a in data.models:
             targets = [b for b in data.models if b != a]
             exact_maps = fold_maps(data, corr, a, targets, a_, "ridge")
-            scorer = PairScorer(left, [right[b] for b in targets])
-            L1 = np.hstack(
-                (data.left[a][left.rows].astype(np.float64), np.ones((left.rows.size, 1)))
-            )
+            scorer = ColumnScorer([right[b] for b in targets])
+            L1 = np.hstack((data.left[a].astype(np.float64), np.ones((data.n_pairs, 1))))
             X = corr.src[a]
             Y = np.concatenate([corr.tgt[b] for b in targets], axis=1)
 
