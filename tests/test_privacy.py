@@ -331,7 +331,7 @@ def test_cli_all_json(store, capsys):
     rc = main(
         [
             *("audit", "--store", str(store.root), "--all", "--models", "alpha,beta"),
-            *("--pairs", "100", "--draws", "1", "--p-values", "100", "--json"),
+            *("--pairs", "100", "--draws", "1", "--p-values", "100", "--json", "--method", "kde"),
         ]
     )
     assert rc == 0
@@ -340,6 +340,9 @@ def test_cli_all_json(store, capsys):
         ("alpha", "beta"),
         ("beta", "alpha"),
     ]
+    link = payload["results"][0]["linkability"]
+    assert link["mapped"]["method"] == "kde"
+    assert link["d_sys"] > 0.9
 
 
 @pytest.mark.parametrize(

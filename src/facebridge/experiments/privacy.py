@@ -929,7 +929,7 @@ def _linkage(
     rng = np.random.default_rng([seed, 2])
     idx = rng.choice(n_corr, size=p, replace=False)
     m = fit(prep.a_corr[idx], prep.b_corr[idx])
-    kw = {"omega": omega, "method": method, "n_bins": n_bins}
+    kw: dict[str, Any] = {"omega": omega, "method": method, "n_bins": n_bins}
     mated, non = _mated_nonmated(prep, _apply(m, prep.a_probe), rng, max_nonmated)
     raw, _ = _unmapped(prep, seed)
     um, un = _mated_nonmated(prep, raw, rng, max_nonmated)
@@ -1130,7 +1130,7 @@ def audit_all(
         )
     _check_models(store, names)
     loaded = {m: store.load(m) for m in names}
-    opts = {
+    opts: dict[str, Any] = {
         "p_values": DEFAULT_P_VALUES,
         "n_draws": 5,
         "map": "ridge",
