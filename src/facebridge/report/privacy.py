@@ -329,13 +329,15 @@ def audit_section(
     store: Any,
     models: Sequence[str] | None = None,
     pairs: int = 400,
+    *,
+    figures: bool = True,
     **options: Any,
 ) -> Section:
     """Run :func:`facebridge.experiments.privacy.audit_all` on ``store`` and build the section.
 
     A convenience for the main report (``sections_extra``): ``options`` go to ``audit_all``
-    (``n_draws``, ``p_values``, ``map``, ``seed``...).
+    (``n_draws``, ``p_values``, ``map``, ``seed``...); ``figures`` to :func:`privacy_section`.
     """
     from facebridge.experiments.privacy import audit_all
 
-    return privacy_section(audit_all(store, models, pairs=pairs, **options))
+    return privacy_section(audit_all(store, models, pairs=pairs, **options), figures=figures)
