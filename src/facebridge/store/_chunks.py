@@ -144,7 +144,7 @@ def read_chunk(path: Path, fields: list[Field]) -> dict[str, np.ndarray]:
 
 def write_chunk(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
     payload = dict(arrays)
-    atomic_write_bytes(path, lambda f: np.savez(f, allow_pickle=False, **payload))  # type: ignore[arg-type]
+    atomic_write_bytes(path, lambda f: np.savez_compressed(f, allow_pickle=False, **payload))  # type: ignore[arg-type]
 
 
 @dataclass
