@@ -268,3 +268,12 @@ def test_facenet_batch_patch_equals_original_graph(fixture_faces) -> None:
     x = (crops.astype(np.float32) - 127.5) / 128.0
     ref = np.concatenate([original(tf.constant(x[i : i + 1])).numpy() for i in range(len(x))])
     np.testing.assert_allclose(patched, ref, atol=1e-5)
+
+
+def test_embed_raw_output(toy: _Mean, rng: np.random.Generator) -> None:
+    faces = rng.integers(0, 256, (5, 112, 112, 3), dtype=np.uint8)
+    raw = toy.embed(faces, normalise=False)
+    np.testing.assert_allclose(raw[:, :3], faces.mean(axis=(1, 2)), rtol=1e-6)
+    np.testing.assert_allclose(l2_normalise(raw), toy.embed(faces), atol=1e-7)
+    assert get_spec("dlib-resnet").native_metric.startswith("euclidean")
+    assert get_spec("sface").native_metric == "cosine"

@@ -126,8 +126,12 @@ class Embedder:
             )
         return np.ascontiguousarray(faces)
 
-    def embed(self, faces: np.ndarray) -> np.ndarray:
+    def embed(self, faces: np.ndarray, *, normalise: bool = True) -> np.ndarray:
         """Embed aligned RGB uint8 faces ``(n, H, W, 3)`` -> ``float32 (n, dim)``, unit rows.
+
+        ``normalise=False`` returns the network's raw output instead (for models whose native
+        comparison is not the cosine, see ``spec.native_metric``: dlib's descriptors are compared
+        by Euclidean distance of the unnormalised vectors).
 
         Raises:
             DimensionError: wrong shape (not a batch, wrong size, not 3 channels).
@@ -143,7 +147,7 @@ class Embedder:
                 raise DimensionError(
                     f"{self.key} produced {vec.shape[1]}-D vectors, expected {self.dim}"
                 )
-            out[start : start + len(chunk)] = l2_normalise(vec)
+            out[start : start + len(chunk)] = l2_normalise(vec) if normalise else vec
         return out
 
     __call__ = embed

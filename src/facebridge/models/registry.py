@@ -63,6 +63,8 @@ class ModelSpec:
         lfw_accuracy: published LFW verification accuracy (None when none is published).
         runtime: the inference runtime we use.
         extra: the ``facebridge[...]`` extra that installs the runtime.
+        native_metric: how the model's authors compare embeddings (facebridge always uses the
+            cosine of L2-normalised vectors; ``embed(..., normalise=False)`` gives raw ones).
     """
 
     key: str
@@ -81,6 +83,7 @@ class ModelSpec:
     lfw_accuracy: float | None
     runtime: str
     extra: str
+    native_metric: str = "cosine"
 
     @property
     def weights_sha256(self) -> str:
@@ -154,6 +157,7 @@ _SPECS: tuple[ModelSpec, ...] = (
         lfw_accuracy=0.9938,
         runtime="dlib",
         extra="dlib",
+        native_metric="euclidean distance of raw descriptors (threshold 0.6)",
     ),
     ModelSpec(
         key="sface",
