@@ -272,6 +272,18 @@ def test_audit_all_covers_every_directed_pair(store):
     assert sec.markdown.startswith(plain.markdown)
 
 
+def test_audit_all_threads_give_the_same_results(store):
+    kw = {"pairs": 50, "p_values": (20,), "n_draws": 1}
+    serial = audit_all(store, ["alpha", "beta", "gamma"], n_jobs=1, **kw)
+    threaded = audit_all(store, ["alpha", "beta", "gamma"], n_jobs=3, blas_threads=None, **kw)
+    assert [(r.source, r.target) for r in serial] == [(r.source, r.target) for r in threaded]
+    for x, y in zip(serial, threaded, strict=True):
+        np.testing.assert_array_equal(x.attack.rank1, y.attack.rank1)
+        assert x.linkage.d_sys == y.linkage.d_sys
+    with pytest.raises(InvalidInputError, match="n_jobs"):
+        audit_all(store, n_jobs=0)
+
+
 def test_audit_section_runs_the_audit(store):
     from facebridge.report.privacy import audit_section
 

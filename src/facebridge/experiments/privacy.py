@@ -29,10 +29,12 @@ Everything is matrix products on float32 (no nearest-neighbour library).
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import math
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -1065,6 +1067,7 @@ def audit(
     method: str = "hist",
     n_bins: int | None = None,
     identity_fn: Callable[[str], str] = lfw_identity,
+    blas_threads: int | None = 1,
 ) -> AuditResult:
     """Privacy audit of one directed pair: re-identification curve and linkability.
 
@@ -1081,6 +1084,11 @@ def audit(
         See :func:`reidentification_attack`.
     omega, method, n_bins
         See :func:`linkability`.
+    blas_threads : int or None
+        BLAS threads while running (``threadpoolctl``; ``None`` leaves the setting alone).  The
+        default 1 avoids the thread contention of mid-sized products on a busy machine (measured
+        4x faster wall time on the shared 2-core box); :func:`audit_all` gets its parallelism
+        from ``n_jobs`` instead.
 
     Raises
     ------
@@ -1094,35 +1102,54 @@ def audit(
             f"source and target are both {source!r}; audit two different models (or use --all)"
         )
     _check_models(store, [source, target])
-    return _audit_loaded(
-        store.load(source),
-        store.load(target),
-        pairs=pairs,
-        p_values=p_values,
-        n_draws=n_draws,
-        map=map,
-        alpha=alpha,
-        seed=seed,
-        fpir=fpir,
-        omega=omega,
-        method=method,
-        n_bins=n_bins,
-        identity_fn=identity_fn,
-        names=(source, target),
-    )
+    with _blas_limit(blas_threads):
+        return _audit_loaded(
+            store.load(source),
+            store.load(target),
+            pairs=pairs,
+            p_values=p_values,
+            n_draws=n_draws,
+            map=map,
+            alpha=alpha,
+            seed=seed,
+            fpir=fpir,
+            omega=omega,
+            method=method,
+            n_bins=n_bins,
+            identity_fn=identity_fn,
+            names=(source, target),
+        )
+
+
+def _blas_limit(blas_threads: int | None) -> contextlib.AbstractContextManager[Any]:
+    if blas_threads is None:
+        return contextlib.nullcontext()
+    if blas_threads < 1:
+        raise InvalidInputError(f"blas_threads must be >= 1 or None, got {blas_threads}")
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=int(blas_threads))
 
 
 def audit_all(
     store: Any,
     models: Sequence[str] | None = None,
     pairs: int = 400,
+    *,
+    n_jobs: int = 1,
+    blas_threads: int | None = 1,
     **kwargs: Any,
 ) -> list[AuditResult]:
     """:func:`audit` for every directed pair ``(A, B)``, ``A != B``, of ``models``.
 
     Each model is loaded once.  ``models`` defaults to every model of the store; ``kwargs``
-    are passed on to :func:`audit`.
+    are passed on to :func:`audit`.  Pairs run in ``n_jobs`` threads (numpy releases the GIL
+    in its matrix products) with ``blas_threads`` BLAS threads each; every pair is seeded on
+    its own, so the results do not depend on ``n_jobs``.  Returned in the order
+    ``(A, B) for A in models for B in models``.
     """
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
+        raise InvalidInputError(f"n_jobs must be a positive integer, got {n_jobs!r}")
     names = list(store.models()) if models is None else list(models)
     if len(names) < 2:
         raise InvalidInputError(
@@ -1146,9 +1173,14 @@ def audit_all(
     if unknown:
         raise InvalidInputError(f"unknown audit option(s) {unknown}; use {sorted(opts)}")
     opts.update(kwargs)
-    return [
-        _audit_loaded(loaded[a], loaded[b], pairs=pairs, names=(a, b), **opts)
-        for a in names
-        for b in names
-        if a != b
-    ]
+    tasks = [(a, b) for a in names for b in names if a != b]
+
+    def one(task: tuple[str, str]) -> AuditResult:
+        a, b = task
+        return _audit_loaded(loaded[a], loaded[b], pairs=pairs, names=(a, b), **opts)
+
+    with _blas_limit(blas_threads):
+        if n_jobs == 1:
+            return [one(t) for t in tasks]
+        with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+            return list(pool.map(one, tasks))
