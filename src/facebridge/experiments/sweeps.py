@@ -154,9 +154,14 @@ class _Run:
             self.M = np.asfortranarray(self.L1 @ W)
         self.K, self.W, self.p = K, W, p
 
-    def step(self, p_new: int) -> None:
+    def step(
+        self, p_new: int, scorer: ColumnScorer | None = None, out: np.ndarray | None = None
+    ) -> None:
+        """Add rows ``p..p_new``; with ``scorer``, also score every pair into ``out``."""
         if p_new - self.p >= self.Xa.shape[1]:  # a jump wider than the system: solve afresh
             self.exact(p_new)
+            if scorer is not None and out is not None:
+                scorer(self.M, out)
             return
         R = self.Xa[self.p : p_new]
         T = self.T[self.p : p_new]
@@ -171,6 +176,8 @@ class _Run:
         g = self.L1 @ F  # (n, D)
         dgemm(1.0, g, E, beta=1.0, c=self.M, overwrite_c=1)  # M += g E in place (Fortran order)
         self.p = p_new
+        if scorer is not None and out is not None:
+            scorer(self.M, out)
 
     def exact(self, p: int) -> None:
         """Re-solve from scratch at ``p`` (the drift fallback)."""
@@ -208,8 +215,7 @@ class _SourceJob:
         run.start(int(ps[0]))
         sc(run.M, scores[0])
         for i in range(1, ps.size):
-            run.step(int(ps[i]))
-            sc(run.M, scores[i])
+            run.step(int(ps[i]), sc, scores[i])
         if run.p < self.m_f[f]:
             run.step(self.m_f[f])
         W_ex, b_ex = self.exact_maps[f]
