@@ -10,10 +10,14 @@ models' dimensions (512, 128, 128, 128, 192, 1024).  Prints the wall time and th
 Measured (2026-11-28, the shared 2-core dev box under a load average of 8-11 from other jobs, so
 wall times there are not meaningful; single-threaded CPU time is):
 
-* synthetic, 13,233 images, six models, 30 directed pairs, 5 draws x 8 p values (+ linkability):
-  ``OPENBLAS_NUM_THREADS=1``: 48.8 s user + 2.4 s sys CPU in all (about 1.7 s per pair), i.e.
-  about 25-30 s of wall time on two idle cores.  Most of it is the float32 matrix products of
-  mapping the probes and searching them against the gallery (3,281 probes x 840 identities).
+* shipped LFW store (7,701 images x 6 models; 780 enrolled identities, 2,424 probes), 30
+  directed pairs, 5 draws x 8 p values (+ linkability), one BLAS thread: 32.5 s user + 1.3 s
+  sys CPU in all (about 1.1 s per pair), i.e. about 17 s of wall time on two idle cores with
+  ``--jobs 2``.  With two BLAS threads per process instead, the same run on the busy box took
+  over 16 minutes (thread contention on mid-sized products): hence ``blas_threads=1``.
+* synthetic, 13,233 images, dims of the six models: 48.8 s user + 2.4 s sys CPU (about 1.7 s
+  per pair; 3,281 probes x 840 identities).  Most of it is the float32 matrix products of
+  mapping the probes and searching them against the gallery.
 """
 
 from __future__ import annotations
@@ -93,6 +97,8 @@ def main() -> None:
     ap.add_argument("--items", type=int, default=13233, help="synthetic: number of images")
     ap.add_argument("--draws", type=int, default=5)
     ap.add_argument("--pairs", type=int, default=400)
+    ap.add_argument("--jobs", type=int, default=2, help="pairs in parallel threads (2)")
+    ap.add_argument("--blas-threads", type=int, default=1, help="BLAS threads per job (1)")
     args = ap.parse_args()
 
     from facebridge.errors import FacebridgeError
@@ -112,18 +118,24 @@ def main() -> None:
         store = synthetic_store(args.items)
         what = f"synthetic, {args.items} images, dims {list(DIMS.values())}"
         print(f"built synthetic embeddings in {time.perf_counter() - t:.1f} s")
-    threads = (
-        os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS") or "default"
-    )
     t = time.perf_counter()
-    results = audit_all(store, pairs=args.pairs, n_draws=args.draws)
+    c = time.process_time()
+    results = audit_all(
+        store,
+        pairs=args.pairs,
+        n_draws=args.draws,
+        n_jobs=args.jobs,
+        blas_threads=args.blas_threads,
+    )
     dt = time.perf_counter() - t
+    cpu = time.process_time() - c
     for r in results:
         print(r.summary)
     print(
         f"audit --all: {len(store.models())} models, {len(results)} directed pairs, "
-        f"{args.draws} draws x {len(results[0].attack.p)} p values: {dt:.1f} s "
-        f"({dt / len(results):.2f} s per pair; BLAS threads: {threads}; {what})"
+        f"{args.draws} draws x {len(results[0].attack.p)} p values: {dt:.1f} s wall, "
+        f"{cpu:.1f} s CPU ({args.jobs} jobs x {args.blas_threads} BLAS threads; "
+        f"load average {os.getloadavg()[0]:.1f}; {what})"
     )
 
 
