@@ -354,3 +354,14 @@ def test_external_references_are_found(html: str) -> None:
 def test_data_uris_and_anchors_are_allowed() -> None:
     ok = '<a href="#matrix">m</a><img src="data:image/png;base64,AAAA"><p>http://x is text</p>'
     assert external_references(ok) == []
+
+
+def test_comparison_names_the_least_linearly_compatible_space() -> None:
+    nat = {"big": 0.99, "small-a": 0.988, "small-b": 0.987, "weak": 0.986}
+    r = standin_results(native=nat, loss=0.002)
+    for c in r["matrix"]:
+        if c["source"] == "small-b" and c["target"] != "small-b":
+            c["accuracy"] -= 0.05  # maps out of small-b lose 5 points more than its accuracy
+    md = paper_comparison(validate_results(r), CONTEXT).markdown
+    assert "The least linearly compatible space here is small-b" in md
+    assert "maps out of it lose a median 5.20 pt" in md

@@ -316,8 +316,12 @@ def explain_differences(
                     if rv <= max(1.0, pv) + 1e-9
                     else ", still above the paper's."
                 )
-                + " The paper saw the same effect on YTF, where its weakest model (Model-MM) "
-                "accounts for the largest penalties."
+                + (
+                    " The paper saw the same effect on YTF, where its weakest model (Model-MM) "
+                    "accounts for the largest penalties."
+                    if weakest in wk
+                    else ""
+                )
             )
         weaker_src = [
             k
@@ -331,6 +335,29 @@ def explain_differences(
                 "never encoded, so part of the drop against the target is the native gap between "
                 "the two models. Measured against the weaker of the two models, the worst drop is "
                 f"{_pt(max(100 * (min(ours.native[a], ours.native[b]) - v) for (a, b), v in ours.mapped.items()))}."
+            )
+    if len(ours.models) > 2:
+        excess = {
+            k: 100 * (min(ours.native[k[0]], ours.native[k[1]]) - v) for k, v in ours.mapped.items()
+        }
+        out_of = {m: _median([v for k, v in excess.items() if k[0] == m]) for m in ours.models}
+        into = {m: _median([v for k, v in excess.items() if k[1] == m]) for m in ours.models}
+        worst_m = max(ours.models, key=lambda m: out_of[m] + into[m])
+        if max(out_of[worst_m], into[worst_m]) > 1.0:
+            (ek, ev) = max(
+                ((k, v) for k, v in excess.items() if worst_m in k), key=lambda kv: kv[1]
+            )
+            runner = max(
+                (m for m in ours.models if m != worst_m), key=lambda m: out_of[m] + into[m]
+            )
+            out.append(
+                f"The least linearly compatible space here is {worst_m}: measured against the "
+                f"weaker of the two models, maps out of it lose a median {_pt(out_of[worst_m])} "
+                f"and maps into it {_pt(into[worst_m])} (worst {_arrow(ek)}, {_pt(ev)}), "
+                "beyond what its own accuracy explains; next comes "
+                f"{runner} ({_pt(out_of[runner])} out, {_pt(into[runner])} in). The paper's "
+                "conclusion asks what it would mean to find an embedding space without such a "
+                "strong linear relationship to the others."
             )
     better = [k for k, v in ours.drop_vs_target.items() if v < -1e-9]
     if better:
@@ -414,18 +441,25 @@ def explain_differences(
             f"{_fmt_int(med)} pairs ({_fmt_int(needed[lo_k])} for {_arrow(lo_k)} to "
             f"{_fmt_int(needed[hi_k])} for {_arrow(hi_k)}), {cmp} than the paper's 200 – 400."
         )
-        src_dims = [float(dims[a]) for a, _ in needed if a in dims]
-        if len(src_dims) == len(needed):
-            rho = _spearman(src_dims, list(needed.values()))
-            if rho is not None and rho > 0.4:
-                msg += (
-                    f" The count grows with the source dimension (Spearman ρ = {rho:.2f}): a ridge "
-                    "map has one weight per source dimension and target dimension, so "
-                    f"{max(dims[a] for a, _ in needed)}-D sources need more pairs than the "
-                    f"paper's {PAPER_DIM}-D ones did."
-                )
-            elif rho is not None:
-                msg += f" It does not track the source dimension (Spearman ρ = {rho:.2f})."
+        if all(a in dims and b in dims for a, b in needed):
+            counts = list(needed.values())
+            for side, idx in (("source", 0), ("target", 1)):
+                rho = _spearman([float(dims[k[idx]]) for k in needed], counts)
+                if rho is None:
+                    continue
+                if rho >= 0.4:
+                    msg += (
+                        f" The count grows with the {side} dimension (Spearman ρ = {rho:.2f}): "
+                        "a ridge map has one weight per source and target dimension, so larger "
+                        "spaces need more corresponding pairs."
+                    )
+                elif rho <= -0.4:
+                    msg += (
+                        f" The count falls as the {side} dimension grows (Spearman ρ = {rho:.2f}),"
+                        " so dimension alone does not explain it."
+                    )
+                else:
+                    msg += f" It hardly tracks the {side} dimension (Spearman ρ = {rho:.2f})."
         if ours.n_train_pairs and ours.n_train_pairs < PAPER_TRAIN_PAIRS:
             msg += (
                 f" At most {_fmt_int(ours.n_train_pairs)} training pairs were available per fold "

@@ -168,13 +168,14 @@ def context_from_store(
     for man in manifests.values():
         det = str(man.get("detector") or "")
         align = (man.get("extra") or {}).get("alignment")
-        label = f"{det} (alignment {align})" if align else det
+        label = f"{det} (alignment {align})" if align and str(align) not in det else det
         if det and label not in detectors:
             detectors.append(label)
     failures = {m: dict(man.get("failures") or {}) for m, man in manifests.items()}
     embedded = {m: int(man.get("n_items") or 0) for m, man in manifests.items()}
     root = Path(getattr(store, "root", "")) if getattr(store, "root", None) else None
     name = str(getattr(protocol, "name", "pairs"))
+    notes = [*notes, *_fallback_notes(store, set(protocol.items()))]
     kwargs: dict[str, Any] = {}
     if title:
         kwargs["title"] = title
@@ -194,6 +195,32 @@ def context_from_store(
         notes=tuple(notes),
         **kwargs,
     )
+
+
+def _fallback_notes(store: Any, items: set[str]) -> list[str]:
+    """One note per detector of the store that fell back to a centre crop for some images."""
+    out: list[str] = []
+    detectors = getattr(store, "detectors", None)
+    if not callable(detectors):
+        return out
+    try:
+        names = list(detectors())
+    except StoreError:
+        return out
+    for det in names:
+        try:
+            d = store.load_detections(det)
+        except StoreError:
+            continue
+        fb = sorted(i for i, f in zip(d.ids, d.fallback, strict=True) if f and i in items)
+        if fb:
+            shown = ", ".join(f"`{i}`" for i in fb[:50])
+            more = f" and {len(fb) - 50} more" if len(fb) > 50 else ""
+            out.append(
+                f"No face found by {det} in {len(fb)} image(s); the documented fallback centre "
+                f"crop was embedded: {shown}{more}"
+            )
+    return out
 
 
 # ---------------------------------------------------------------------------------- analysis
