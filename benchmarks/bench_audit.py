@@ -10,11 +10,13 @@ models' dimensions (512, 128, 128, 128, 192, 1024).  Prints the wall time and th
 Measured (2026-11-28, the shared 2-core dev box under a load average of 8-11 from other jobs, so
 wall times there are not meaningful; single-threaded CPU time is):
 
-* shipped LFW store (7,701 images x 6 models; 780 enrolled identities, 2,424 probes), 30
+* shipped LFW store (7,701 images x 6 models; 780 enrolled identities, 1,721 probes), 30
   directed pairs, 5 draws x 8 p values (+ linkability), one BLAS thread: 32.5 s user + 1.3 s
   sys CPU in all (about 1.1 s per pair), i.e. about 17 s of wall time on two idle cores with
   ``--jobs 2``.  With two BLAS threads per process instead, the same run on the busy box took
   over 16 minutes (thread contention on mid-sized products): hence ``blas_threads=1``.
+  ``facebridge audit --all --out DIR`` (2 jobs, figures included) on the busy box: 78 s for the
+  audit, 124 s wall with the 63 figures.
 * synthetic, 13,233 images, dims of the six models: 48.8 s user + 2.4 s sys CPU (about 1.7 s
   per pair; 3,281 probes x 840 identities).  Most of it is the float32 matrix products of
   mapping the probes and searching them against the gallery.
