@@ -171,7 +171,12 @@ def rank1_overview_figure(results: Sequence[Any]) -> bytes:
     cols = min(3, len(sources))
     rows = (len(sources) + cols - 1) // cols
     fig, axes = plt.subplots(
-        rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False, sharey=True
+        rows,
+        cols,
+        figsize=(4.2 * cols, 3.2 * rows),
+        squeeze=False,
+        sharey=True,
+        layout="constrained",
     )
     targets = sorted({d["target"] for d in ds})
     colour = {t: f"C{i % 10}" for i, t in enumerate(targets)}
