@@ -365,3 +365,13 @@ def test_comparison_names_the_least_linearly_compatible_space() -> None:
     md = paper_comparison(validate_results(r), CONTEXT).markdown
     assert "The least linearly compatible space here is small-b" in md
     assert "maps out of it lose a median 5.20 pt" in md
+
+
+def test_comparison_flags_maps_better_with_fewer_pairs() -> None:
+    r = standin_results()
+    sweep = r["pairs_sweep"]["weak->big"]
+    sweep["accuracy"] = list(sweep["accuracy"])
+    sweep["accuracy"][-3] = 0.999  # peak at p = 800, far above the full map
+    md = paper_comparison(validate_results(r), CONTEXT).markdown
+    assert "1 map(s) are more than 1 point better with fewer pairs" in md
+    assert "weak → big peaks at 99.90% with 800 pairs" in md

@@ -212,6 +212,8 @@ class Summary:
     n_train_pairs: float | None = None
     rank_needed: dict[tuple[str, str], float | None] = field(default_factory=dict)
     full_rank: dict[tuple[str, str], float] = field(default_factory=dict)
+    #: best point of each pairs sweep: (p, accuracy)
+    pairs_peak: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
 
     @property
     def n_maps(self) -> int:
@@ -257,6 +259,7 @@ def summarize(results: Mapping[str, Any]) -> Summary:
     drop_t = {k: 100.0 * (native[k[1]] - v) for k, v in mapped.items()}
     drop_s = {k: 100.0 * (native[k[0]] - v) for k, v in mapped.items()}
     pairs_needed: dict[tuple[str, str], float | None] = {}
+    pairs_peak: dict[tuple[str, str], tuple[float, float]] = {}
     n_train: float | None = None
     for (a, b), full in mapped.items():
         entry = (results.get("pairs_sweep") or {}).get(map_key(a, b))
@@ -266,6 +269,13 @@ def summarize(results: Mapping[str, Any]) -> Summary:
         if p_in is None:
             p_in = within_one_point(entry["p"], entry["accuracy"], full)
         pairs_needed[(a, b)] = None if p_in is None else float(p_in)
+        pts = [
+            (float(x), float(y))
+            for x, y in zip(entry["p"], entry["accuracy"], strict=True)
+            if y is not None
+        ]
+        if pts:
+            pairs_peak[(a, b)] = max(pts, key=lambda t: t[1])
         n_train = max(n_train or 0.0, float(entry["p"][-1]))
     rank_needed: dict[tuple[str, str], float | None] = {}
     full_rank: dict[tuple[str, str], float] = {}
@@ -288,6 +298,7 @@ def summarize(results: Mapping[str, Any]) -> Summary:
         n_train_pairs=n_train,
         rank_needed=rank_needed,
         full_rank=full_rank,
+        pairs_peak=pairs_peak,
     )
 
 
