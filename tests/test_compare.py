@@ -160,7 +160,7 @@ def test_symmetric_score_keeps_one_template_per_image(data, result) -> None:
 
 
 def test_summaries_and_best(result) -> None:
-    assert len(result.summaries) == 6 * 2 * 2
+    assert len(result.summaries) == 7 * 2 * 2
     for s in result.summaries:
         assert len(s.results) == 6
         drops = [r.drop for r in s.results]
@@ -207,7 +207,7 @@ def test_to_dict_is_json_ready(result) -> None:
 
     d = json.loads(json.dumps(result.to_dict()))
     assert d["paper"] == "ridge / matched-pairs / cosine"
-    assert len(d["recipes"]) == 24
+    assert len(d["recipes"]) == 28
     assert d["recipes"][0]["maps"][0]["per_fold"]
 
 
@@ -282,3 +282,14 @@ def test_real_lfw_paper_recipe_matches_generic_path(real_data) -> None:
     got = res.summary(PAPER_RECIPE).result(a, b)
     np.testing.assert_allclose(got.per_fold, ref.per_fold, atol=1e-12)
     assert got.accuracy > 0.9  # real face embeddings: a linear map carries verification
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_fusion_is_the_mean_of_shared_and_ridge_gcv_scores(data, mode: str) -> None:
+    eng = _Engine(data, CompareSettings(sweep=False))
+    dirs = [(0, 1), (2, 0)]
+    both, _ = eng.fold_scores(mode, 1, ("shared", "ridge-gcv"), ("cosine", "symmetric"), dirs)
+    fused, _ = eng.fold_scores(mode, 1, ("fusion",), ("cosine", "symmetric"), dirs)
+    assert {k[0] for k in fused} == {"fusion"}
+    for (_, sc, d), v in fused.items():
+        np.testing.assert_allclose(v, 0.5 * (both[("shared", sc, d)] + both[("ridge-gcv", sc, d)]))

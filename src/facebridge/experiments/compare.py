@@ -6,7 +6,9 @@ A *recipe* is a (map, correspondence, score) triple:
   training folds, :mod:`facebridge.maps.cv`), ``lstsq`` (minimum-norm least squares),
   ``procrustes`` ((semi-)orthogonal), ``shared`` (regularised-CCA shared space, both models
   projected, :func:`facebridge.maps.shared.fit_shared_space`) and ``hub`` (one canonical space for
-  all models fitted jointly, :func:`facebridge.maps.shared.fit_hub`);
+  all models fitted jointly, :func:`facebridge.maps.shared.fit_hub`) and ``fusion`` (score
+  fusion: the mean of the ``shared`` and the ``ridge-gcv`` scores of the pair; added after the first
+  run on the real LFW embeddings, see docs/RECIPES.md);
 * correspondence -- ``matched-pairs`` (the paper's Eq. 1: left image through A, the other image of
   the same genuine training pair through B) or ``same-image`` (every training-fold image through
   both models), exactly as :func:`facebridge.experiments.core.training_correspondences`;
@@ -73,7 +75,7 @@ __all__ = [
     "fold_maps",
 ]
 
-MAPS: tuple[str, ...] = ("ridge", "ridge-gcv", "lstsq", "procrustes", "shared", "hub")
+MAPS: tuple[str, ...] = ("ridge", "ridge-gcv", "lstsq", "procrustes", "shared", "hub", "fusion")
 _PAIRWISE = ("ridge", "ridge-gcv", "lstsq", "procrustes")
 
 
@@ -716,6 +718,11 @@ class _Engine:
         """Scores of every pair under every (map, score, direction) fitted without ``fold``."""
         out: dict[tuple[str, str, tuple[int, int]], np.ndarray] = {}
         mom = self.fold_moments(mode, fold) if mom is None else mom
+        want = tuple(maps)
+        if "fusion" in want:  # the mean of the shared-space and the ridge-GCV scores
+            maps = tuple(
+                dict.fromkeys([m for m in want if m != "fusion"] + ["shared", "ridge-gcv"])
+            )
         pw = [m for m in maps if m in _PAIRWISE]
         chosen: dict[tuple[int, int], float] = {}
         all_dirs = sorted(set(dirs) | {(t, s) for s, t in dirs})
@@ -735,6 +742,13 @@ class _Engine:
             proj = {(s, t): (hm[s], hm[t]) for s, t in all_dirs}
             for (sc, d), v in self.score_projections(proj, dirs, scores).items():
                 out[("hub", sc, d)] = v
+        if "fusion" in want:
+            for sc in scores:
+                for d in dirs:
+                    out[("fusion", sc, d)] = 0.5 * (
+                        out[("shared", sc, d)] + out[("ridge-gcv", sc, d)]
+                    )
+            out = {k: v for k, v in out.items() if k[0] in want}
         return out, chosen
 
     def fold_accuracy(self, rows: dict[Any, np.ndarray], fold: int) -> dict[Any, float]:

@@ -52,11 +52,32 @@ def compare_figure(result: Any) -> bytes:
     recs = _sorted_recipes(d)
     high = set(d.get("high_models", []))
     fig, ax = plt.subplots(figsize=(8.5, 0.32 * len(recs) + 1.6))
+    # Keep the axis on the interesting range; drops beyond it are drawn at the edge as ">".
+    xmax = 6.0
+    all_drops = [m["drop"] for r in recs for m in r["maps"]]
+    xmin = min(-1.0, min(all_drops, default=0.0) - 0.3)
+    n_clipped = 0
     for y, r in enumerate(recs):
-        xs_hi = [m["drop"] for m in r["maps"] if m["source"] in high and m["target"] in high]
-        xs_lo = [m["drop"] for m in r["maps"] if not (m["source"] in high and m["target"] in high)]
-        ax.scatter(xs_lo, [y] * len(xs_lo), s=14, facecolors="none", edgecolors="0.45", lw=0.8)
-        ax.scatter(xs_hi, [y] * len(xs_hi), s=16, color="tab:blue")
+        for hi_set, style in ((False, "lo"), (True, "hi")):
+            xs = [
+                m["drop"]
+                for m in r["maps"]
+                if (m["source"] in high and m["target"] in high) == hi_set
+            ]
+            inside = [x for x in xs if x <= xmax]
+            over = len(xs) - len(inside)
+            n_clipped += over
+            if style == "lo":
+                ax.scatter(
+                    inside, [y] * len(inside), s=14, facecolors="none", edgecolors="0.45", lw=0.8
+                )
+            else:
+                ax.scatter(inside, [y] * len(inside), s=16, color="tab:blue")
+            if over:
+                ax.scatter([xmax], [y], marker=">", s=28, color="tab:blue" if hi_set else "0.45")
+                ax.annotate(
+                    f"{over}", (xmax, y), xytext=(5, -3), textcoords="offset points", fontsize=6.5
+                )
         med = r["median_drop_high"] if r.get("median_drop_high") is not None else r["median_drop"]
         ax.plot([med], [y], marker="|", color="black", ms=12, mew=2)
     ax.axvline(1.0, color="tab:red", ls="--", lw=1, label="goal: worst drop 1.0 pt")
@@ -72,7 +93,11 @@ def compare_figure(result: Any) -> bytes:
         labels.append(r["name"] + tag)
     ax.set_yticks(range(len(recs)), labels, fontsize=7.5)
     ax.invert_yaxis()
-    ax.set_xlabel("drop vs the target's native accuracy (percentage points)")
+    ax.set_xlim(xmin, xmax + 0.6)
+    ax.set_xlabel(
+        "drop vs the target's native accuracy (percentage points)"
+        + (f"; {n_clipped} drops > {xmax:g} pt drawn as >" if n_clipped else "")
+    )
     ax.set_title(
         "Cross-model drop per recipe (filled: maps between models with native >= "
         f"{100 * d.get('high_native', 0.985):.1f}%; bar: median)",
