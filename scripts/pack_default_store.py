@@ -55,6 +55,22 @@ def main() -> None:
                     w.add_failure(item, reason)
         dst.compact(model, dtype="float16")
         print(f"{model}: {int(mask.sum())} embeddings, {len(emb.failures)} failures")
+    for detector in src.detectors():
+        det = src.load_detections(detector)
+        ids = np.asarray(det.ids)
+        mask = np.ones(len(ids), bool) if keep is None else np.isin(ids, list(keep))
+        with dst.detections_writer(detector) as w:
+            w.add(
+                [str(i) for i in ids[mask]],
+                det.boxes[mask],
+                det.landmarks[mask],
+                det.scores[mask],
+                det.fallback[mask],
+            )
+            for item, reason in sorted(det.failures.items()):
+                if keep is None or item in keep:
+                    w.add_failure(item, reason)
+        print(f"detections {detector}: {int(mask.sum())} ({int(det.fallback[mask].sum())} fallback)")
     for lock in tmp.rglob("writer.lock"):
         lock.unlink()
     if args.out.exists():
