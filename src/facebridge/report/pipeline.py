@@ -207,6 +207,11 @@ def _fallback_notes(store: Any, items: set[str]) -> list[str]:
         names = list(detectors())
     except StoreError:
         return out
+    if not names:
+        return [
+            "The store keeps no detection records, so images whose embedding came from the "
+            "no-face fallback crop cannot be listed here."
+        ]
     for det in names:
         try:
             d = store.load_detections(det)
