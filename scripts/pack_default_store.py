@@ -5,7 +5,8 @@ Usage::
     python scripts/pack_default_store.py SRC_STORE [--pairs PAIRS] [--out src/facebridge/data/lfw]
 
 Copies every model of ``SRC_STORE`` (embeddings and recorded failures, manifests kept) into a
-fresh store at ``--out`` and compacts each model to one float16 chunk.  With ``--pairs`` only the
+fresh store at ``--out`` and compacts each model to one chunk (``--dtype``, default float32:
+float16 moves some reported accuracies by more than 0.05 point, see benchmarks/check_float16.py).  With ``--pairs`` only the
 images that pair list uses are kept (LFW View 2 ``pairs.txt``: 7,701 images).  The result is what
 ``facebridge.store.default_store()`` opens and ``facebridge reproduce`` analyses.
 """
@@ -27,6 +28,7 @@ def main() -> None:
     ap.add_argument("src", type=Path)
     ap.add_argument("--pairs", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=Path("src/facebridge/data/lfw"))
+    ap.add_argument("--dtype", choices=("float32", "float16"), default="float32")
     args = ap.parse_args()
 
     src = EmbeddingStore(args.src)
@@ -53,7 +55,7 @@ def main() -> None:
             for item, reason in sorted(emb.failures.items()):
                 if keep is None or item in keep:
                     w.add_failure(item, reason)
-        dst.compact(model, dtype="float16")
+        dst.compact(model, dtype=args.dtype)
         print(f"{model}: {int(mask.sum())} embeddings, {len(emb.failures)} failures")
     for detector in src.detectors():
         det = src.load_detections(detector)
