@@ -9,11 +9,18 @@ PY="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 . .venv/bin/activate
 python -m pip install -q --upgrade pip
+TORCH=2.13.0
 if ! python -c "import torch" 2>/dev/null; then
-  if [ -f /opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl ]; then
-    python -m pip install -q torch==2.13.0
+  if [ -f "/opt/wheels/torch-${TORCH}+cpu-cp311-cp311-manylinux_2_28_x86_64.whl" ]; then
+    python -m pip install -q "torch==${TORCH}"   # the local CPU wheel (pip's find-links)
+  elif python -m pip install -q --retries 1 --timeout 30 "torch==${TORCH}" \
+      --index-url https://download.pytorch.org/whl/cpu; then
+    :
   else
-    python -m pip install -q torch --index-url https://download.pytorch.org/whl/cpu
+    # A registry-only network (CI) cannot reach the PyTorch index: PyPI's build is larger
+    # (CUDA libraries included) but runs on CPU.
+    echo "install.sh: PyTorch CPU index unreachable; installing torch==${TORCH} from PyPI" >&2
+    python -m pip install -q "torch==${TORCH}"
   fi
 fi
 extras="extract"
