@@ -129,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
     progress = not args.no_progress
     cmd = command_line("reproduce", args, _CMD_KEYS)
     kind = args.protocol
+    images: str | None
     if kind is not None and kind not in ("ytf", "lfw"):
         raise InvalidInputError(
             f"reproduce --protocol must be lfw or ytf, got {kind!r}; use `facebridge evaluate` "

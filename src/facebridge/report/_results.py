@@ -137,8 +137,8 @@ def validate_results(results: Mapping[str, Any]) -> dict[str, Any]:
             raise _bad(f"matrix[{i}] names unknown models {a!r} -> {b!r}")
         if (a, b) in seen:
             raise _bad(f"matrix has {a}->{b} twice")
-        seen.add((a, b))
-        acc = _accuracy(cell.get("accuracy"), f"matrix {a}->{b} accuracy")
+        seen.add((str(a), str(b)))
+        acc = float(_accuracy(cell.get("accuracy"), f"matrix {a}->{b} accuracy") or 0.0)
         _accuracy(cell.get("unmapped_accuracy"), f"matrix {a}->{b} unmapped", allow_none=True)
         if a == b and abs(acc - float(native[a]["accuracy"])) > 1e-6:
             raise _bad(f"matrix diagonal {a}->{a} = {acc} differs from native {native[a]}")

@@ -147,7 +147,7 @@ def pairs_section(results: Mapping[str, Any], context: ReportContext) -> Section
     if fig is None:
         return None
     s = summarize(results)
-    rows = []
+    rows: list[list[Cell | str]] = []
     for (a, b), p in sorted(s.pairs_needed.items(), key=lambda kv: (kv[1] is None, kv[1] or 0)):
         entry = results["pairs_sweep"][map_key(a, b)]
         rows.append(
@@ -183,7 +183,7 @@ def rank_section(results: Mapping[str, Any], context: ReportContext) -> Section 
     if fig is None:
         return None
     s = summarize(results)
-    rows = []
+    rows: list[list[Cell | str]] = []
     for (a, b), r in sorted(s.rank_needed.items(), key=lambda kv: (kv[1] is None, kv[1] or 0)):
         entry = results["rank_sweep"][map_key(a, b)]
         acc = dict(zip([float(x) for x in entry["rank"]], entry["accuracy"], strict=True))
@@ -246,7 +246,7 @@ def roc_section(results: Mapping[str, Any], context: ReportContext) -> Section |
             table[key] = sc
             cols += [c for c in sc if c not in cols]
     header = ["Map", *(_ROC_LABELS.get(c, c) for c in cols)]
-    rows = []
+    rows: list[list[Cell | str]] = []
     for key in sorted(
         table, key=lambda k: (k.split("->")[0], k.split("->")[-1] != k.split("->")[0], k)
     ):
@@ -281,7 +281,7 @@ def models_section(results: Mapping[str, Any], context: ReportContext) -> Sectio
         "Native (ours)",
         "Published",
     ]
-    rows = []
+    rows: list[list[Cell | str]] = []
     for m in results["models"]:
         info = context.models.get(m)
         pub = info.published_accuracy if info else None
@@ -345,7 +345,7 @@ def data_section(results: Mapping[str, Any], context: ReportContext) -> Section:
     title = f"Failed images ({len(by_item)})"
     if by_item:
         header = ["Image", "Model(s)", "Reason"]
-        rows = []
+        rows: list[list[Cell | str]] = []
         for item in sorted(by_item):
             per = by_item[item]
             reasons = sorted(set(per.values()))
@@ -374,7 +374,7 @@ def settings_section(results: Mapping[str, Any], context: ReportContext) -> Sect
     from facebridge import __version__
 
     settings = dict(results.get("settings") or {})
-    rows = [[Cell(str(k)), _short(v)] for k, v in sorted(settings.items())]
+    rows: list[list[Cell | str]] = [[Cell(str(k)), _short(v)] for k, v in sorted(settings.items())]
     rows.append([Cell("facebridge"), __version__])
     if context.command:
         rows.append([Cell("command"), context.command])
