@@ -29,7 +29,7 @@ def add_analysis_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--quick",
         action="store_true",
-        help="a first look in seconds: fewer sweep points and draws (labelled in the report)",
+        help="a first, coarser look: 12 sweep points instead of 100 (labelled in the report)",
     )
     p.add_argument(
         "--correspondence",
@@ -40,7 +40,11 @@ def add_analysis_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--alpha", type=float, default=None, metavar="A", help="ridge alpha (default 1)")
     p.add_argument(
-        "--draws", type=int, default=None, metavar="N", help="random draws per p in the pairs sweep"
+        "--draws",
+        type=int,
+        default=None,
+        metavar="N",
+        help="random subsets per fold in the pairs sweep (default 1, as the paper)",
     )
     p.add_argument(
         "--points",

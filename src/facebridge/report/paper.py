@@ -251,7 +251,7 @@ def paper_comparison(results: Mapping[str, Any], context: ReportContext | None =
     ]
     if ctx.quick:
         note = (
-            "**Quick run**: the sweeps used fewer points and draws than the paper; the pairs and "
+            "**Quick run**: the pairs sweep used fewer values of p than the paper; the pairs and "
             "rank numbers are coarse."
         )
         md_parts += ["", note]

@@ -149,7 +149,7 @@ def _render_html(sections: list[Section], context: ReportContext, figures: dict[
 def _render_markdown(sections: list[Section], context: ReportContext) -> str:
     parts = [f"# {context.title}", ""]
     if context.quick:
-        parts += ["*Quick run: fewer sweep points and draws.*", ""]
+        parts += ["*Quick run: fewer pairs-sweep points.*", ""]
     for s in sections:
         parts += [f"## {s.title}", "", s.markdown.strip(), ""]
     return "\n".join(parts)
