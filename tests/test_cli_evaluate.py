@@ -49,7 +49,8 @@ def test_evaluate_quick_on_synthetic_store(
     )
     captured = capsys.readouterr()
     assert rc == 0, captured.err
-    r = check_results(out)
+    r = check_results(out, expect_sweeps=False)
+    assert r["pairs_sweep"] is None  # --quick: no pairs-needed sweep
     assert r["models"] == ["alpha", "beta", "gamma"]
     assert r["settings"]["quick"] is True
     # planted linear relations: every map within a few points of its target's native accuracy

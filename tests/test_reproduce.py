@@ -66,12 +66,28 @@ def _check_shipped_report(out: Path, printed: str, models: list[str]) -> dict[st
 
 @SHIPPED_ABSENT
 @pytest.mark.realdata
+def test_reproduce_quick_skips_the_pairs_sweep(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--quick: matrix, rank sweep and ROC of the shipped store, no pairs sweep, labelled."""
+    _needs_analysis()
+    out = tmp_path / "q"
+    argv = ["reproduce", "--out", str(out), "--quick", "--no-progress"]
+    assert main([*argv, "--models", ",".join(THREE)]) == 0
+    r = check_results(out, expect_sweeps=False)
+    assert r["pairs_sweep"] is None
+    assert set(r["rank_sweep"]) == {f"{a}->{b}" for a in THREE for b in THREE if a != b}
+    assert "Quick run" in (out / "report.md").read_text()
+
+
+@SHIPPED_ABSENT
+@pytest.mark.realdata
 def test_reproduce_on_shipped_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`facebridge reproduce --out tmp` on the shipped embeddings (three 128-D models and
-    --quick, to keep the test short; the six-model run is the slow test below)."""
+    8 sweep points, to keep the test short; the six-model run is the slow test below)."""
     _needs_analysis()
     out = tmp_path / "tmp"
-    argv = ["reproduce", "--out", str(out), "--quick", "--no-progress"]
+    argv = ["reproduce", "--out", str(out), "--points", "8", "--no-progress"]
     assert main([*argv, "--models", ",".join(THREE)]) == 0
     r = _check_shipped_report(out, capsys.readouterr().out, list(THREE))
     # equal dims: the identity map is defined, and it is near chance, as in the paper
@@ -89,7 +105,7 @@ def test_reproduce_six_models_on_shipped_store(
     """All six shipped models, exactly as a user runs it (minutes on 2 busy cores)."""
     _needs_analysis()
     out = tmp_path / "tmp"
-    assert main(["reproduce", "--out", str(out), "--quick", "--no-progress"]) == 0
+    assert main(["reproduce", "--out", str(out), "--points", "8", "--no-progress"]) == 0
     from facebridge.models import DEFAULT_MODELS
 
     _check_shipped_report(out, capsys.readouterr().out, list(DEFAULT_MODELS))
@@ -108,8 +124,7 @@ def test_reproduce_code_path_on_synthetic_store(
 ) -> None:
     _needs_analysis()
     out = tmp_path / "tmp"
-    argv = ["reproduce", "--store", str(lfw_like_store), "--out", str(out), "--quick"]
-    argv += ["--points", "6"]
+    argv = ["reproduce", "--store", str(lfw_like_store), "--out", str(out), "--points", "6"]
     assert main(argv) == 0
     cap = capsys.readouterr()
     r = check_results(out)

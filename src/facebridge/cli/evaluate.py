@@ -29,7 +29,7 @@ def add_analysis_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--quick",
         action="store_true",
-        help="a first, coarser look: 12 sweep points instead of 100 (labelled in the report)",
+        help="a first look in seconds: matrix, rank sweep and ROC, no pairs-needed sweep (labelled in the report)",
     )
     p.add_argument(
         "--correspondence",

@@ -251,8 +251,8 @@ def paper_comparison(results: Mapping[str, Any], context: ReportContext | None =
     ]
     if ctx.quick:
         note = (
-            "**Quick run**: the pairs sweep used fewer values of p than the paper; the pairs and "
-            "rank numbers are coarse."
+            "**Quick run**: the pairs-needed sweep was not run (rerun without `--quick` for it); "
+            "the matrix and rank numbers are those of a full run."
         )
         md_parts += ["", note]
         html_parts.append(paragraphs_html([note]))

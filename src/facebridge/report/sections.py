@@ -109,7 +109,7 @@ def headline(results: Mapping[str, Any], context: ReportContext) -> Section:
     if context.quick:
         md += [
             "",
-            "> **Quick run**: fewer pairs-sweep points; rerun without `--quick` for the full analysis.",
+            "> **Quick run**: no pairs-needed sweep (matrix, rank sweep and ROC only); rerun without `--quick` for the full analysis.",
         ]
     html = [f'<p class="verdict">{inline_html(verdict)}</p>', '<div class="cards">']
     for big, label, sub in cards:
@@ -120,7 +120,7 @@ def headline(results: Mapping[str, Any], context: ReportContext) -> Section:
     html.append("</div>")
     if context.quick:
         html.append(
-            '<p class="quick"><strong>Quick run</strong>: fewer pairs-sweep points; rerun '
+            '<p class="quick"><strong>Quick run</strong>: no pairs-needed sweep (matrix, rank sweep and ROC only); rerun '
             "without <code>--quick</code> for the full analysis.</p>"
         )
     return Section("Headline", "\n".join(md), "".join(html))
@@ -378,7 +378,7 @@ def settings_section(results: Mapping[str, Any], context: ReportContext) -> Sect
     rows.append([Cell("facebridge"), __version__])
     if context.command:
         rows.append([Cell("command"), context.command])
-    rows.append([Cell("quick"), "yes (fewer pairs-sweep points)" if context.quick else "no"])
+    rows.append([Cell("quick"), "yes (no pairs-needed sweep)" if context.quick else "no"])
     header = ["Setting", "Value"]
     return Section("Settings", markdown_table(header, rows), html_table(header, rows, css="small"))
 

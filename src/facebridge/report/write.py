@@ -149,7 +149,7 @@ def _render_html(sections: list[Section], context: ReportContext, figures: dict[
 def _render_markdown(sections: list[Section], context: ReportContext) -> str:
     parts = [f"# {context.title}", ""]
     if context.quick:
-        parts += ["*Quick run: fewer pairs-sweep points.*", ""]
+        parts += ["*Quick run: no pairs-needed sweep.*", ""]
     for s in sections:
         parts += [f"## {s.title}", "", s.markdown.strip(), ""]
     return "\n".join(parts)
