@@ -10,19 +10,19 @@ PY="${PYTHON:-python3}"
 . .venv/bin/activate
 python -m pip install -q --upgrade pip
 TORCH=2.13.0
+extras="extract"
 if ! python -c "import torch" 2>/dev/null; then
   if [ -f "/opt/wheels/torch-${TORCH}+cpu-cp311-cp311-manylinux_2_28_x86_64.whl" ]; then
     python -m pip install -q "torch==${TORCH}"   # the local CPU wheel (pip's find-links)
-  elif python -m pip install -q --retries 1 --timeout 30 "torch==${TORCH}" \
+  elif ! python -m pip install -q --retries 1 --timeout 30 "torch==${TORCH}" \
       --index-url https://download.pytorch.org/whl/cpu; then
-    :
-  else
-    # A registry-only network (CI) cannot reach the PyTorch index: PyPI's build is larger
-    # (CUDA libraries included) but runs on CPU.
-    echo "install.sh: PyTorch CPU index unreachable; installing torch==${TORCH} from PyPI" >&2
-    python -m pip install -q "torch==${TORCH}"
+    # Never fall back to PyPI's torch: it is a multi-GB CUDA build.  Everything but MTCNN
+    # detection works without torch (reproduce/evaluate/audit need none of the extras;
+    # `facebridge embed --detector yunet` detects without torch).
+    echo "install.sh: no CPU build of torch reachable; installing without torch (MTCNN unavailable," \
+      "use --detector yunet, or install a CPU torch and rerun)" >&2
+    extras="onnx,tf,dlib"
   fi
 fi
-extras="extract"
-[ "${1:-}" = "--dev" ] && extras="extract,dev"
+[ "${1:-}" = "--dev" ] && extras="${extras},dev"
 python -m pip install -q -e ".[${extras}]"
