@@ -88,13 +88,23 @@ def patch_facenet_batch(graph_def: Any, tf: Any, dim: int) -> None:
         )
 
 
-class FrozenGraphEmbedder(Embedder):
-    """facenet-casia: the frozen TF graph, batch-patched; input (x - 127.5) / 128."""
+class _TFFunctionEmbedder(Embedder):
+    """A model run as one TF function of a float32 NHWC batch; subclasses preprocess."""
 
     def __init__(self, spec: ModelSpec, fn: Any, tf: Any, batch_size: int | None) -> None:
         super().__init__(spec, batch_size)
         self._fn = fn
         self._tf = tf
+
+    def _prepare(self, faces: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _forward(self, faces: np.ndarray) -> np.ndarray:
+        return self._fn(self._tf.constant(self._prepare(faces))).numpy()
+
+
+class FrozenGraphEmbedder(_TFFunctionEmbedder):
+    """facenet-casia: the frozen TF graph, batch-patched; input (x - 127.5) / 128."""
 
     @classmethod
     def build(
@@ -107,9 +117,8 @@ class FrozenGraphEmbedder(Embedder):
         fn = _graph_function(tf, gd, "input:0", "embeddings:0")
         return cls(spec, fn, tf, batch_size)
 
-    def _forward(self, faces: np.ndarray) -> np.ndarray:
-        x = (faces.astype(np.float32) - 127.5) / 128.0
-        return self._fn(self._tf.constant(x)).numpy()
+    def _prepare(self, faces: np.ndarray) -> np.ndarray:
+        return (faces.astype(np.float32) - 127.5) / 128.0
 
 
 # ------------------------------------------------------------------ facenet-ms1m (Keras-2 .h5)
@@ -244,14 +253,9 @@ def _keras_forward_fn(tf: Any, h5_path: Path) -> Any:
     ).get_concrete_function()
 
 
-class KerasH5Embedder(Embedder):
+class KerasH5Embedder(_TFFunctionEmbedder):
     """facenet-ms1m: Inception-ResNet-v1 Keras port run from its own config; per-image
     standardisation; 128-D bottleneck + batch norm, then L2."""
-
-    def __init__(self, spec: ModelSpec, fn: Any, tf: Any, batch_size: int | None) -> None:
-        super().__init__(spec, batch_size)
-        self._fn = fn
-        self._tf = tf
 
     @classmethod
     def build(
@@ -261,8 +265,8 @@ class KerasH5Embedder(Embedder):
         fn = _keras_forward_fn(tf, paths[spec.weight_files[0]])
         return cls(spec, fn, tf, batch_size)
 
-    def _forward(self, faces: np.ndarray) -> np.ndarray:
-        return self._fn(self._tf.constant(per_image_standardisation(faces))).numpy()
+    def _prepare(self, faces: np.ndarray) -> np.ndarray:
+        return per_image_standardisation(faces)
 
 
 # --------------------------------------------------------------- faceres / mobileface (TFJS graph)
@@ -322,13 +326,8 @@ def tfjs_graph_def(tf: Any, json_path: Path, bin_dir: Path, bin_names: dict[str,
     return gd
 
 
-class TFJSGraphEmbedder(Embedder):
+class TFJSGraphEmbedder(_TFFunctionEmbedder):
     """faceres / mobileface: TFJS graph models rebuilt as a TF GraphDef; raw 0..255 RGB."""
-
-    def __init__(self, spec: ModelSpec, fn: Any, tf: Any, batch_size: int | None) -> None:
-        super().__init__(spec, batch_size)
-        self._fn = fn
-        self._tf = tf
 
     @classmethod
     def build(
@@ -343,8 +342,8 @@ class TFJSGraphEmbedder(Embedder):
         inp, out = TFJS_IO[spec.key]
         return cls(spec, _graph_function(tf, gd, inp, out), tf, batch_size)
 
-    def _forward(self, faces: np.ndarray) -> np.ndarray:
-        return self._fn(self._tf.constant(faces.astype(np.float32))).numpy()
+    def _prepare(self, faces: np.ndarray) -> np.ndarray:
+        return faces.astype(np.float32)
 
 
 # ------------------------------------------------------------------------ mobilefacenet (TFLite)
