@@ -34,11 +34,10 @@ from typing import Any
 
 import numpy as np
 import scipy.linalg
-from scipy.linalg.blas import dgemm
 from threadpoolctl import threadpool_limits
 
 from facebridge.errors import InvalidInputError
-from facebridge.experiments._fast import ColumnScorer, Corr, FoldScorer, build_corr
+from facebridge.experiments._fast import Corr, FoldScorer, LeftIndex, build_corr
 from facebridge.experiments.core import PairData
 from facebridge.experiments.matrix import _check_settings, fold_maps, map_key, n_workers
 
@@ -121,125 +120,230 @@ def _exact_weights(Xa: np.ndarray, T: np.ndarray, alpha: float) -> tuple[np.ndar
     return K, K @ (Xa.T @ T)
 
 
-class _Run:
-    """One (source, fold, draw): the nested ridge fits for every target, scored at each p."""
+def _first_weights(Xa: np.ndarray, T: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(K, W~)`` for the first ``p`` rows; ``p == 1`` in closed form.
 
-    def __init__(
-        self,
-        L1: np.ndarray,
-        Xa: np.ndarray,
-        T: np.ndarray,
-        alpha: float,
-    ) -> None:
-        self.L1 = L1  # (n, d_a + 1) every pair's left item with a ones column
-        self.Xa = Xa  # (m_f, d_a + 1) ordered training rows with a ones column
-        self.T = T  # (m_f, sum d_b) ordered training targets
-        self.alpha = alpha
-
-    def start(self, p: int) -> None:
-        Xa, T = self.Xa[:p], self.T[:p]
-        if p == 1:  # closed form: K = [[I/a, -x/a], [-x^T/a, 1 + |x|^2/a]], W~ = [0; y]
-            x = Xa[0, :-1]
-            d = x.size
-            K = np.zeros((d + 1, d + 1))
-            K.flat[:: d + 2] = 1.0 / self.alpha
-            K[:d, d] = K[d, :d] = -x / self.alpha
-            K[d, d] = 1.0 + float(x @ x) / self.alpha
-            W = np.zeros((d + 1, T.shape[1]))
-            W[d] = T[0]
-            self.M = np.empty((self.L1.shape[0], T.shape[1]), order="F")
-            self.M[:] = T[0]
-        else:
-            K, W = _exact_weights(Xa, T, self.alpha)
-            self.M = np.asfortranarray(self.L1 @ W)
-        self.K, self.W, self.p = K, W, p
-
-    def step(
-        self, p_new: int, scorer: ColumnScorer | None = None, out: np.ndarray | None = None
-    ) -> None:
-        """Add rows ``p..p_new``; with ``scorer``, also score every pair into ``out``."""
-        if p_new - self.p >= self.Xa.shape[1]:  # a jump wider than the system: solve afresh
-            self.exact(p_new)
-            if scorer is not None and out is not None:
-                scorer(self.M, out)
-            return
-        R = self.Xa[self.p : p_new]
-        T = self.T[self.p : p_new]
-        KR = self.K @ R.T  # (d1, D)
-        S = R @ KR
-        S.flat[:: S.shape[0] + 1] += 1.0
-        cf = scipy.linalg.cho_factor(S, check_finite=False)
-        F = scipy.linalg.cho_solve(cf, KR.T, check_finite=False).T  # K R^T S^-1
-        self.K -= F @ KR.T
-        E = T - R @ self.W
-        self.W += F @ E
-        g = self.L1 @ F  # (n, D)
-        dgemm(1.0, g, E, beta=1.0, c=self.M, overwrite_c=1)  # M += g E in place (Fortran order)
-        self.p = p_new
-        if scorer is not None and out is not None:
-            scorer(self.M, out)
-
-    def exact(self, p: int) -> None:
-        """Re-solve from scratch at ``p`` (the drift fallback)."""
-        self.K, self.W = _exact_weights(self.Xa[:p], self.T[:p], self.alpha)
-        self.M = np.asfortranarray(self.L1 @ self.W)
-        self.p = p
+    For one row ``x``: ``K = [[I/a, -x/a], [-x^T/a, 1 + |x|^2/a]]`` and ``W~ = [0; y]``.
+    """
+    if Xa.shape[0] != 1 or alpha <= 0:
+        return _exact_weights(Xa, T, alpha)
+    x = Xa[0, :-1]
+    d = x.size
+    K = np.zeros((d + 1, d + 1))
+    K.flat[:: d + 2] = 1.0 / alpha
+    K[:d, d] = K[d, :d] = -x / alpha
+    K[d, d] = 1.0 + float(x @ x) / alpha
+    W = np.zeros((d + 1, T.shape[1]))
+    W[d] = T[0]
+    return K, W
 
 
 @dataclass
-class _SourceJob:
-    """Everything one source's (fold, draw) runs share; :meth:`run` is thread-safe."""
+class _Updates:
+    """The whole nested-ridge path of one (source, fold, draw) as low-rank updates of ``W~``.
 
-    L1: np.ndarray
-    X: np.ndarray
-    Y: np.ndarray
-    alpha: float
-    orders: dict[tuple[int, int], np.ndarray]
-    ps: np.ndarray
-    m_f: list[int]
-    exact_maps: list[tuple[np.ndarray, np.ndarray]]
-    scorer: ColumnScorer
-    scorers: list[FoldScorer]
-    n_targets: int
-    n_pairs: int
-    drift_tol: float
-    want_full: bool
+    ``W~(p_0) = W0`` and ``W~(p_s) = W~(p_{s-1}) + F_s E_s`` for ``s >= 1``, where ``F_s`` are
+    the columns ``cols[s-1]:cols[s]`` of ``F`` (``(d_a + 1, c)``) and ``E_s`` the same rows of
+    ``E`` (``(c, sum d_b)``).  Every pair's mapped left item then follows
+    ``M_s = M_{s-1} + (L~ F_s) E_s``.
+    """
 
-    def run(self, f: int, d: int) -> tuple[int, int, np.ndarray, np.ndarray | None, float, bool]:
-        ps = self.ps
-        order = self.orders[(f, d)]
-        Xa = np.hstack((self.X[order], np.ones((order.size, 1))))
-        run = _Run(self.L1, Xa, self.Y[order], self.alpha)
-        sc = self.scorer
-        scores = np.empty((ps.size, self.n_targets, self.n_pairs))
-        run.start(int(ps[0]))
-        sc(run.M, scores[0])
-        for i in range(1, ps.size):
-            run.step(int(ps[i]), sc, scores[i])
-        if run.p < self.m_f[f]:
-            run.step(self.m_f[f])
-        W_ex, b_ex = self.exact_maps[f]
-        scale = max(1.0, float(np.abs(W_ex).max()))
-        drift = (
-            max(float(np.abs(run.W[:-1] - W_ex).max()), float(np.abs(run.W[-1] - b_ex).max()))
-            / scale
-        )
-        rerun = not drift <= self.drift_tol
-        if rerun:
-            for i, p in enumerate(ps):
-                run.exact(int(p))
-                sc(run.M, scores[i])
-        a_rows, _ = self.scorers[f](scores.reshape(-1, self.n_pairs))
-        a_rows = a_rows.reshape(ps.size, self.n_targets)
-        fa: np.ndarray | None = None
-        if d == 0 and self.want_full:
-            if int(ps[-1]) == self.m_f[f]:
-                fa = a_rows[-1]
-            else:  # the full map: the incremental state after the last step
-                fs = np.empty((self.n_targets, self.n_pairs))
-                sc(run.M, fs)
-                fa, _ = self.scorers[f](fs)
-        return f, d, a_rows, fa, drift, rerun
+    W0: np.ndarray
+    F: np.ndarray
+    E: np.ndarray
+    cols: np.ndarray
+    W_last: np.ndarray  # W~ after the last step (the full fold map when ps[-1] == m_f)
+    drift: float
+    exact: bool
+
+
+def _woodbury_path(
+    Xa: np.ndarray,
+    T: np.ndarray,
+    alpha: float,
+    ps: np.ndarray,
+    m_f: int,
+    W_exact: np.ndarray,
+    drift_tol: float,
+) -> _Updates:
+    """The incremental (block recursive least-squares) path over ``ps`` and then to ``m_f``.
+
+    Per step adding rows ``R`` with targets ``Y``: ``S = I + R K R^T``, ``F = K R^T S^-1``,
+    ``E = Y - R W~``, ``K <- K - F R K``, ``W~ <- W~ + F E``.  A step wider than the system is
+    solved afresh and recorded as ``F = I``, ``E = W~_new - W~_old``.  After the last step the
+    weights are compared with ``W_exact`` (the fold map solved from scratch on the same rows);
+    a relative deviation above ``drift_tol`` recomputes every ``W~(p)`` from scratch instead.
+    """
+    d1 = Xa.shape[1]
+    K, W = _first_weights(Xa[: int(ps[0])], T[: int(ps[0])], alpha)
+    W0 = W.copy()
+    Fs: list[np.ndarray] = []
+    Es: list[np.ndarray] = []
+    p = int(ps[0])
+    steps = [int(x) for x in ps[1:]] + ([m_f] if int(ps[-1]) < m_f else [])
+    for p_new in steps:
+        if p_new - p >= d1:  # wider than the system: solve afresh
+            K, W_new = _exact_weights(Xa[:p_new], T[:p_new], alpha)
+            Fs.append(np.eye(d1))
+            Es.append(W_new - W)
+            W = W_new
+        else:
+            R, Y = Xa[p:p_new], T[p:p_new]
+            KR = K @ R.T
+            S = R @ KR
+            S.flat[:: S.shape[0] + 1] += 1.0
+            cf = scipy.linalg.cho_factor(S, check_finite=False)
+            F = scipy.linalg.cho_solve(cf, KR.T, check_finite=False).T  # K R^T S^-1
+            K -= F @ KR.T
+            E = Y - R @ W
+            W += F @ E
+            Fs.append(F)
+            Es.append(E)
+        p = p_new
+    scale = max(1.0, float(np.abs(W_exact).max()))
+    drift = float(np.abs(W - W_exact).max()) / scale
+    exact = not drift <= drift_tol
+    if exact:  # recompute every point from scratch, as differences of exact solutions
+        W_prev = _first_weights(Xa[: int(ps[0])], T[: int(ps[0])], alpha)[1]
+        W0 = W_prev.copy()
+        Fs, Es = [], []
+        for p_new in steps:
+            W_new = _exact_weights(Xa[:p_new], T[:p_new], alpha)[1]
+            Fs.append(np.eye(d1))
+            Es.append(W_new - W_prev)
+            W_prev = W_new
+        W = W_prev
+    widths = [f.shape[1] for f in Fs]
+    cols = np.concatenate(([0], np.cumsum(widths))).astype(np.int64)
+    F_all = np.concatenate(Fs, axis=1) if Fs else np.zeros((d1, 0))
+    E_all = np.concatenate(Es, axis=0) if Es else np.zeros((0, T.shape[1]))
+    return _Updates(W0, F_all, np.ascontiguousarray(E_all), cols, W, drift, exact)
+
+
+class _BlockScorer:
+    """Cosine scores of every pair along an update path, one block of distinct left items at a
+    time.
+
+    For a block of ``B`` distinct left items the mapped vectors ``Mb`` (``B x sum d_b``, about
+    2 MB) stay in cache while *every* step of the path is applied to them (one rank-``c`` BLAS
+    update per step) and the block's pairs are scored after each step; only the small update
+    factors stream from memory.  (Updating one ``n x sum d_b`` matrix for all pairs per step
+    streams it from main memory at every step, which made the sweep memory-bound.)  The pair
+    that first uses a left item reads its row in place; the other pairs using it (about a
+    quarter on LFW) gather it.  The right-side arrays are per model, shared by every source.
+    """
+
+    def __init__(self, left: LeftIndex, right: dict[str, np.ndarray], block: int = 128) -> None:
+        n = left.inverse.size
+        self.u = int(left.rows.size)
+        self.first = left.rows  # the pair holding each distinct row (its first use)
+        is_first = np.zeros(n, dtype=bool)
+        is_first[self.first] = True
+        extra = np.flatnonzero(~is_first)
+        extra = extra[np.argsort(left.inverse[extra], kind="stable")]
+        self.extra = extra
+        self.extra_row = left.inverse[extra]
+        self.R_first = {m: np.ascontiguousarray(r[self.first]) for m, r in right.items()}
+        self.R_extra = {m: np.ascontiguousarray(r[extra]) for m, r in right.items()}
+        yn = {m: np.linalg.norm(r, axis=1) for m, r in right.items()}
+        self.yn_first = {m: v[self.first] for m, v in yn.items()}
+        self.yn_extra = {m: v[extra] for m, v in yn.items()}
+        self.n_pairs = n
+        step = max(1, int(block))
+        self.blocks = [(r0, min(r0 + step, self.u)) for r0 in range(0, self.u, step)]
+        self.extra_spans = [
+            (
+                int(np.searchsorted(self.extra_row, r0)),
+                int(np.searchsorted(self.extra_row, r1)),
+            )
+            for r0, r1 in self.blocks
+        ]
+
+    @staticmethod
+    def _cosine(num: np.ndarray, nrm: np.ndarray, yn: np.ndarray, out: np.ndarray) -> None:
+        den = nrm * yn
+        np.divide(num, den, out=out, where=den > 0)
+        out[den <= 0] = 0.0
+
+    def __call__(self, L1u: np.ndarray, upd: _Updates, targets: Sequence[str]) -> np.ndarray:
+        """Scores ``(n_steps, T, n_pairs)`` after ``W0`` and after each update step; the
+        columns of ``upd`` hold ``targets`` side by side."""
+        n_steps = upd.cols.size
+        dims = [self.R_first[b].shape[1] for b in targets]
+        offs = np.concatenate(([0], np.cumsum(dims)))
+        spans = [(int(offs[j]), int(offs[j + 1])) for j in range(len(targets))]
+        T = len(targets)
+        ynf_all = np.stack([self.yn_first[b] for b in targets], axis=1)
+        yne_all = np.stack([self.yn_extra[b] for b in targets], axis=1)
+        first = np.empty((n_steps, self.u, T))
+        extra = np.empty((n_steps, self.extra.size, T))
+        E, cols = upd.E, upd.cols
+        for (r0, r1), (e0, e1) in zip(self.blocks, self.extra_spans, strict=True):
+            Lb = L1u[r0:r1]
+            Mb = Lb @ upd.W0  # (B, sum d_b)
+            buf = np.empty_like(Mb)
+            GT = np.dot(upd.F.T, Lb.T)  # (sum c, B), C order: one step's rows contiguous
+            Rf = [self.R_first[b][r0:r1] for b in targets]
+            Re = [self.R_extra[b][e0:e1] for b in targets]
+            le = self.extra_row[e0:e1] - r0
+            ynf, yne = ynf_all[r0:r1], yne_all[e0:e1]
+            nrm = np.empty((r1 - r0, T))
+            num = np.empty((r1 - r0, T))
+            num_e = np.empty((e1 - e0, T))
+            for s in range(n_steps):
+                if s:
+                    c0, c1 = int(cols[s - 1]), int(cols[s])
+                    # numpy's matmul releases the GIL (scipy's dgemm wrapper does not)
+                    np.matmul(GT[c0:c1].T, E[c0:c1], out=buf)
+                    Mb += buf
+                Me = Mb[le]
+                for j, (a, b) in enumerate(spans):
+                    x = Mb[:, a:b]
+                    nrm[:, j] = np.vecdot(x, x)
+                    num[:, j] = np.vecdot(x, Rf[j])
+                    num_e[:, j] = np.vecdot(Me[:, a:b], Re[j])
+                np.sqrt(nrm, out=nrm)
+                self._cosine(num, nrm, ynf, first[s, r0:r1])
+                self._cosine(num_e, nrm[le], yne, extra[s, e0:e1])
+        out = np.empty((n_steps, T, self.n_pairs))
+        out[:, :, self.first] = first.transpose(0, 2, 1)
+        out[:, :, self.extra] = extra.transpose(0, 2, 1)
+        np.clip(out, -1.0, 1.0, out=out)
+        return out
+
+
+@dataclass
+class _Source:
+    """What every (fold, draw) run of one source shares (built in a worker)."""
+
+    L1u: np.ndarray  # (u, d_a + 1) distinct left items with a ones column
+    X: np.ndarray  # (R, d_a) correspondence rows of the source
+    Y: np.ndarray  # (R, sum d_b) correspondence rows of the targets, side by side
+    targets: list[str]
+    exact_maps: list[np.ndarray]  # per fold, (d_a + 1, sum d_b): [W; b] solved from scratch
+
+
+def _run(
+    src: _Source,
+    f: int,
+    d: int,
+    order: np.ndarray,
+    ps: np.ndarray,
+    m_f: int,
+    alpha: float,
+    drift_tol: float,
+    scorer: _BlockScorer,
+    fold_scorer: FoldScorer,
+) -> tuple[np.ndarray, np.ndarray, float, bool]:
+    """One (source, fold, draw): accuracies ``(n_p, T)`` at ``ps``, the full fold map's
+    accuracies ``(T,)``, the drift and whether the exact path was used."""
+    Xa = np.hstack((src.X[order], np.ones((order.size, 1))))
+    upd = _woodbury_path(Xa, src.Y[order], alpha, ps, m_f, src.exact_maps[f], drift_tol)
+    scores = scorer(src.L1u, upd, src.targets)  # (steps, T, n): ps, then m_f if beyond ps
+    T, n = scores.shape[1], scores.shape[2]
+    acc, _ = fold_scorer(scores.reshape(-1, n))
+    acc = acc.reshape(scores.shape[0], T)
+    return acc[: ps.size], acc[-1], upd.drift, upd.exact
 
 
 def _check_sweep_args(n_points: int, n_draws: int) -> None:
@@ -263,6 +367,7 @@ def pairs_sweep(
     n_jobs: int | None = None,
     progress: Progress | None = None,
     stats: dict[str, Any] | None = None,
+    block_rows: int = 256,
 ) -> dict[str, SweepResult]:
     """Accuracy of every directed ridge map fitted on ``p`` random training correspondences.
 
@@ -294,6 +399,9 @@ def pairs_sweep(
     progress : callable ``(stage, done, total)``, optional
     stats : dict, optional
         Filled with diagnostics (``max_drift``, ``exact_reruns``).
+    block_rows : int
+        Distinct left items scored together along the whole path (a cache-size knob; results
+        do not depend on it).
 
     Returns
     -------
@@ -325,6 +433,8 @@ def pairs_sweep(
             )
     scorers = [FoldScorer(data.genuine, data.folds, data.valid, f) for f in range(k)]
     right = {mm: data.right[mm].astype(np.float64) for mm in data.models}
+    scorer = _BlockScorer(LeftIndex.of(data), right, block_rows)
+    left_rows = scorer.first
     orders = {(f, d): sweep_order(corr, f, d, seed) for f in range(k) for d in range(int(n_draws))}
     acc = {
         (a, b): np.empty((ps.size, k, int(n_draws)))
@@ -337,45 +447,60 @@ def pairs_sweep(
     reruns = 0
     total = len(data.models) * k * int(n_draws)
     done = 0
+
+    def source(a: str) -> _Source:
+        targets = [b for b in data.models if b != a]
+        maps = fold_maps(data, corr, a, targets, a_, "ridge")
+        L1u = np.hstack((data.left[a][left_rows].astype(np.float64), np.ones((left_rows.size, 1))))
+        Y = np.concatenate([corr.tgt[b] for b in targets], axis=1)
+        return _Source(L1u, corr.src[a], Y, targets, [np.vstack((w, b)) for w, b in maps])
+
     workers = n_workers(n_jobs)
     limits = threadpool_limits(limits=1)  # small BLAS calls: threads only add contention
     with limits, ThreadPoolExecutor(workers) as pool:
-        for a in data.models:
-            targets = [b for b in data.models if b != a]
-            exact_maps = fold_maps(data, corr, a, targets, a_, "ridge")
-            scorer = ColumnScorer([right[b] for b in targets])
-            L1 = np.hstack((data.left[a].astype(np.float64), np.ones((data.n_pairs, 1))))
-            X = corr.src[a]
-            Y = np.concatenate([corr.tgt[b] for b in targets], axis=1)
-
-            ctx = _SourceJob(
-                L1,
-                X,
-                Y,
-                a_,
-                orders,
-                ps,
-                m_f,
-                exact_maps,
-                scorer,
-                scorers,
-                len(targets),
-                data.n_pairs,
-                drift_tol,
-                full_accuracy is None,
-            )
-            futures = [pool.submit(ctx.run, f, d) for f in range(k) for d in range(int(n_draws))]
-            for fut in futures:
-                f, d, a_rows, fa, drift, rerun = fut.result()
-                max_drift = max(max_drift, drift)
-                reruns += int(rerun)
-                for j, b in enumerate(targets):
-                    acc[(a, b)][:, f, d] = a_rows[:, j]
-                    if fa is not None:
-                        full[(a, b)][f] = fa[j]
-                done += 1
-                if progress is not None:
-                    progress("pairs sweep", done, total)
+        # every run is submitted at once (no idle worker between sources); a source's shared
+        # arrays are built by the first of its runs to need them and dropped after its last
+        futures = []
+        for a, src_fut in zip(
+            data.models, [pool.submit(source, a) for a in data.models], strict=True
+        ):
+            for f in range(k):
+                for d in range(int(n_draws)):
+                    futures.append(
+                        (
+                            a,
+                            f,
+                            d,
+                            pool.submit(
+                                lambda sf, f, d: _run(
+                                    sf.result(),
+                                    f,
+                                    d,
+                                    orders[(f, d)],
+                                    ps,
+                                    m_f[f],
+                                    a_,
+                                    drift_tol,
+                                    scorer,
+                                    scorers[f],
+                                ),
+                                src_fut,
+                                f,
+                                d,
+                            ),
+                        )
+                    )
+        for a, f, d, fut in futures:
+            a_rows, fa, drift, rerun = fut.result()
+            max_drift = max(max_drift, drift)
+            reruns += int(rerun)
+            for j, b in enumerate([b for b in data.models if b != a]):
+                acc[(a, b)][:, f, d] = a_rows[:, j]
+                if d == 0:
+                    full[(a, b)][f] = fa[j]
+            done += 1
+            if progress is not None:
+                progress("pairs sweep", done, total)
     if stats is not None:
         stats["max_drift"] = max_drift
         stats["exact_reruns"] = reruns
