@@ -258,94 +258,62 @@ def top_right_singular(W: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return s, V
 
 
-class PairScorer:
-    """Cosine scores of every pair from the mapped *distinct* left items, for many targets.
+class RightParts:
+    """Per model, the right embeddings of the pairs split as :class:`PairScorer` reads them
+    (pairs that first use their left item / the other pairs) with their norms; built once and
+    shared by every source."""
 
-    ``M`` holds, for each distinct left item, its mapped vectors in every target space side by
-    side (``(u, sum d_b)``, columns of target ``j`` at ``offs[j]:offs[j + 1]``).  Pairs that are
-    the first to use their left item read their row in place (no gather); the remaining pairs
-    gather their rows.  Buffers are allocated once and reused.
-
-    Parameters
-    ----------
-    left : LeftIndex
-    right : list of ndarray
-        Per target, float64 ``(n_pairs, d_b)`` right embeddings.
-    """
-
-    def __init__(self, left: LeftIndex, right: list[np.ndarray]) -> None:
+    def __init__(self, left: LeftIndex, right: dict[str, np.ndarray]) -> None:
         n = left.inverse.size
         self.first = left.rows  # pair index of each distinct row's first use
         is_first = np.zeros(n, dtype=bool)
         is_first[self.first] = True
         self.extra = np.flatnonzero(~is_first)
         self.extra_row = left.inverse[self.extra]
-        dims = [r.shape[1] for r in right]
-        self.offs = np.concatenate(([0], np.cumsum(dims))).astype(np.int64)
-        Rall = np.concatenate(right, axis=1)
-        self.R_first = np.ascontiguousarray(Rall[self.first])
-        self.R_extra = np.ascontiguousarray(Rall[self.extra])
-        yn = np.stack([np.linalg.norm(r, axis=1) for r in right])  # (T, n)
-        self.yn_first = yn[:, self.first]
-        self.yn_extra = yn[:, self.extra]
-        e, width = self.extra.size, int(self.offs[-1])
-        self._gbuf = np.empty((e, width))
         self.n_pairs = n
+        self.R_first = {m: np.ascontiguousarray(r[self.first]) for m, r in right.items()}
+        self.R_extra = {m: np.ascontiguousarray(r[self.extra]) for m, r in right.items()}
+        yn = {m: np.linalg.norm(r, axis=1) for m, r in right.items()}
+        self.yn_first = {m: v[self.first] for m, v in yn.items()}
+        self.yn_extra = {m: v[self.extra] for m, v in yn.items()}
 
-    def clone(self) -> PairScorer:
-        """A scorer sharing the read-only arrays with its own work buffer (one per thread)."""
-        other = object.__new__(PairScorer)
-        other.__dict__.update(self.__dict__)
-        other._gbuf = np.empty_like(self._gbuf)
-        return other
+
+class PairScorer:
+    """Cosine scores of every pair from the mapped *distinct* left items, for many targets.
+
+    ``M`` holds, for each distinct left item, its mapped vectors in every target space side by
+    side (``(u, sum d_b)``, columns of target ``j`` at ``offs[j]:offs[j + 1]``).  Pairs that are
+    the first to use their left item read their row in place (no gather); the remaining pairs
+    gather their rows.
+
+    Parameters
+    ----------
+    parts : RightParts
+    targets : list of str
+        The target models, in the column order of ``M``.
+    """
+
+    def __init__(self, parts: RightParts, targets: list[str]) -> None:
+        self.p = parts
+        self.targets = list(targets)
+        dims = [parts.R_first[t].shape[1] for t in targets]
+        self.offs = np.concatenate(([0], np.cumsum(dims))).astype(np.int64)
 
     def __call__(self, M: np.ndarray, out: np.ndarray) -> np.ndarray:
         """Fill ``out`` ``(T, n_pairs)`` with the scores; zero-norm rows score 0."""
-        ne = self.extra.size
-        if ne:
-            np.take(M, self.extra_row, axis=0, out=self._gbuf)
-        for j in range(self.offs.size - 1):
+        p = self.p
+        ne = p.extra.size
+        Me = M[p.extra_row] if ne else None
+        for j, t in enumerate(self.targets):
             sl = slice(int(self.offs[j]), int(self.offs[j + 1]))
             Mj = M[:, sl]
-            nrm = np.sqrt(np.einsum("ij,ij->i", Mj, Mj))
-            num = np.einsum("ij,ij->i", Mj, self.R_first[:, sl])
-            den = nrm * self.yn_first[j]
-            out[j, self.first] = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
-            if ne:
-                num_e = np.einsum("ij,ij->i", self._gbuf[:, sl], self.R_extra[:, sl])
-                den_e = nrm[self.extra_row] * self.yn_extra[j]
-                out[j, self.extra] = np.divide(
-                    num_e, den_e, out=np.zeros_like(num_e), where=den_e > 0
-                )
-        np.clip(out, -1.0, 1.0, out=out)
-        return out
-
-
-class ColumnScorer:
-    """Cosine scores of every pair from ``M`` ``(n_pairs, sum d_b)`` in Fortran order.
-
-    Used by the pairs sweep, where ``M`` (every pair's mapped left item, all targets side by
-    side) is updated in place at every step: column-major storage makes both the rank-``D``
-    BLAS update and the row-wise dot products passes over contiguous memory.  (Measured on the
-    2-core machine: scoring column chunks right after updating them, while in cache, gained
-    nothing, so the two stay separate.)
-    """
-
-    def __init__(self, right: list[np.ndarray]) -> None:
-        dims = [r.shape[1] for r in right]
-        self.offs = np.concatenate(([0], np.cumsum(dims))).astype(np.int64)
-        self.R = np.asfortranarray(np.concatenate(right, axis=1))
-        self.yn = [np.linalg.norm(r, axis=1) for r in right]
-
-    def __call__(self, M: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """Fill ``out`` ``(T, n_pairs)``; zero-norm rows score 0."""
-        for j in range(self.offs.size - 1):
-            sl = slice(int(self.offs[j]), int(self.offs[j + 1]))
-            Mj = M[:, sl]
-            num = np.einsum("ij,ij->i", Mj, self.R[:, sl])
-            den = np.sqrt(np.einsum("ij,ij->i", Mj, Mj))
-            den *= self.yn[j]
-            np.divide(num, den, out=out[j], where=den > 0)
-            out[j, den <= 0] = 0.0
+            nrm = np.sqrt(np.vecdot(Mj, Mj))
+            num = np.vecdot(Mj, p.R_first[t])
+            den = nrm * p.yn_first[t]
+            out[j, p.first] = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+            if Me is not None:
+                num_e = np.vecdot(Me[:, sl], p.R_extra[t])
+                den_e = nrm[p.extra_row] * p.yn_extra[t]
+                out[j, p.extra] = np.divide(num_e, den_e, out=np.zeros_like(num_e), where=den_e > 0)
         np.clip(out, -1.0, 1.0, out=out)
         return out

@@ -34,6 +34,7 @@ from facebridge.experiments._fast import (
     FoldScorer,
     LeftIndex,
     PairScorer,
+    RightParts,
     build_corr,
     ridge_solve,
     top_right_singular,
@@ -319,93 +320,99 @@ class _Engine:
         spectra: dict[tuple[str, str], np.ndarray] = {}
         n_src = len(data.models)
         done = 0
+        parts = RightParts(left, right)
+        plan: dict[str, tuple[list[str], np.ndarray, list[tuple[int, ...]] | None]] = {}
+        for a in data.models:
+            targets = [b for b in data.models if b != a]
+            dims = [data.dim(b) for b in targets]
+            offs = np.concatenate(([0], np.cumsum(dims)))
+            d_a = data.dim(a)
+            for b in targets:
+                key = (a, b)
+                mapped_pf[key] = np.empty(k)
+                mapped_thr[key] = np.empty(k)
+                oof[key] = np.zeros(data.n_pairs)
+                if self.ranks is not False:
+                    full = min(d_a, data.dim(b))
+                    rl = _check_ranks(None if self.ranks is True else self.ranks, full)  # type: ignore[arg-type]
+                    rank_list[key] = rl
+                    rank_pf[key] = np.empty((len(rl), k))
+                    spectra[key] = np.zeros(full)
+            rls = [rank_list[(a, b)] for b in targets] if self.ranks is not False else None
+            plan[a] = (targets, offs, rls)
+
+        def prepare(a: str) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
+            maps = fold_maps(data, corr, a, plan[a][0], self.alpha, self.kind)
+            return maps, data.left[a][left.rows].astype(np.float64)
+
+        def job(a: str, f: int, prep: Any) -> tuple[np.ndarray, np.ndarray, list, np.ndarray, list]:
+            targets, offs, rls = plan[a]
+            maps, L = prep.result()
+            W, bias = maps[f]
+            M = L @ W
+            M += bias
+            full_scores = np.empty((len(targets), data.n_pairs))
+            PairScorer(parts, targets)(M, full_scores)
+            rows: list[np.ndarray] = []
+            spans: list[tuple[int, int]] = []
+            svals: list[np.ndarray] = []
+            for j, b in enumerate(targets):
+                sl = slice(int(offs[j]), int(offs[j + 1]))
+                start = len(rows)
+                rows.append(full_scores[j])
+                if rls is not None:
+                    sv, extra = self._rank_scores(
+                        L,
+                        M[:, sl],
+                        W[:, sl],
+                        bias[sl],
+                        right_distinct[b],
+                        right[b],
+                        ynorm[b],
+                        left.inverse,
+                        rights.inverse,
+                        rls[j],
+                    )
+                    rows.extend(extra)
+                    svals.append(sv)
+                spans.append((start, len(rows)))
+            acc, thr = scorers[f](np.asarray(rows))
+            return acc, thr, spans, full_scores, svals
+
+        right_distinct = {m: np.ascontiguousarray(right[m][rights.rows]) for m in data.models}
         workers = n_workers(self.n_jobs)
         limits = threadpool_limits(limits=1)  # small BLAS calls: threads only add contention
         with limits, ThreadPoolExecutor(workers) as pool:
-            for a in data.models:
-                targets = [b for b in data.models if b != a]
-                dims = [data.dim(b) for b in targets]
-                offs = np.concatenate(([0], np.cumsum(dims)))
-                d_a = data.dim(a)
-                for b in targets:
+            preps = {a: pool.submit(prepare, a) for a in data.models}
+            futures = [
+                (a, f, pool.submit(job, a, f, preps[a])) for a in data.models for f in range(k)
+            ]
+            for a, f, fut in futures:
+                acc, thr, spans, full_scores, svals = fut.result()
+                targets = plan[a][0]
+                te = data.folds == f
+                for j, b in enumerate(targets):
                     key = (a, b)
-                    mapped_pf[key] = np.empty(k)
-                    mapped_thr[key] = np.empty(k)
-                    oof[key] = np.zeros(data.n_pairs)
+                    s0, s1 = spans[j]
+                    oof[key][te] = full_scores[j, te]
+                    mapped_pf[key][f] = acc[s0]
+                    mapped_thr[key][f] = thr[s0]
                     if self.ranks is not False:
-                        full = min(d_a, data.dim(b))
-                        rl = _check_ranks(None if self.ranks is True else self.ranks, full)  # type: ignore[arg-type]
-                        rank_list[key] = rl
-                        rank_pf[key] = np.empty((len(rl), k))
-                        spectra[key] = np.zeros(full)
-                maps = fold_maps(data, corr, a, targets, self.alpha, self.kind)
-                L = data.left[a][left.rows].astype(np.float64)
-                scorer = PairScorer(left, [right[b] for b in targets])
-                rls = [rank_list[(a, b)] for b in targets] if self.ranks is not False else None
-
-                def job(
-                    f: int,
-                    maps: list[tuple[np.ndarray, np.ndarray]] = maps,
-                    L: np.ndarray = L,
-                    scorer: PairScorer = scorer,
-                    targets: list[str] = targets,
-                    offs: np.ndarray = offs,
-                    rls: list[tuple[int, ...]] | None = rls,
-                ) -> tuple[int, np.ndarray, np.ndarray, list, np.ndarray, list]:
-                    W, bias = maps[f]
-                    M = L @ W
-                    M += bias
-                    full_scores = np.empty((len(targets), data.n_pairs))
-                    scorer.clone()(M, full_scores)
-                    rows: list[np.ndarray] = []
-                    spans: list[tuple[int, int]] = []
-                    svals: list[np.ndarray] = []
-                    for j, b in enumerate(targets):
-                        sl = slice(int(offs[j]), int(offs[j + 1]))
-                        start = len(rows)
-                        rows.append(full_scores[j])
-                        if rls is not None:
-                            sv, extra = self._rank_scores(
-                                L,
-                                M[:, sl],
-                                W[:, sl],
-                                bias[sl],
-                                right[b],
-                                ynorm[b],
-                                left.inverse,
-                                rights,
-                                rls[j],
-                            )
-                            rows.extend(extra)
-                            svals.append(sv)
-                        spans.append((start, len(rows)))
-                    acc, thr = scorers[f](np.asarray(rows))
-                    return f, acc, thr, spans, full_scores, svals
-
-                for f, acc, thr, spans, full_scores, svals in pool.map(job, range(k)):
-                    te = data.folds == f
-                    for j, b in enumerate(targets):
-                        key = (a, b)
-                        s0, s1 = spans[j]
-                        oof[key][te] = full_scores[j, te]
-                        mapped_pf[key][f] = acc[s0]
-                        mapped_thr[key][f] = thr[s0]
-                        if self.ranks is not False:
-                            spectra[key] += svals[j]
-                            # row s0 is the full map, rows s0+1..s1-1 the ranks below full
-                            full = min(data.dim(a), data.dim(b))
-                            r_i = s0 + 1
-                            for i, r in enumerate(rank_list[key]):
-                                if r == full:
-                                    rank_pf[key][i, f] = acc[s0]
-                                else:
-                                    rank_pf[key][i, f] = acc[r_i]
-                                    r_i += 1
-                            if r_i != s1:  # pragma: no cover - internal consistency
-                                raise RuntimeError("rank rows out of step")
-                    done += 1
-                    if self.progress is not None:
-                        self.progress("matrix", done, n_src * k)
+                        spectra[key] += svals[j]
+                        # row s0 is the full map, rows s0+1..s1-1 the ranks below full
+                        full = min(data.dim(a), data.dim(b))
+                        r_i = s0 + 1
+                        for i, r in enumerate(rank_list[key]):
+                            if r == full:
+                                rank_pf[key][i, f] = acc[s0]
+                            else:
+                                rank_pf[key][i, f] = acc[r_i]
+                                r_i += 1
+                        if r_i != s1:  # pragma: no cover - internal consistency
+                            raise RuntimeError("rank rows out of step")
+                done += 1
+                if self.progress is not None:
+                    self.progress("matrix", done, n_src * k)
         mapped = {
             key: FoldAccuracy(float(pf.mean()), float(pf.std()), pf, mapped_thr[key])
             for key, pf in mapped_pf.items()
@@ -428,10 +435,11 @@ class _Engine:
         Mb: np.ndarray,
         Wb: np.ndarray,
         bias: np.ndarray,
+        R_distinct: np.ndarray,
         R: np.ndarray,
         ynorm: np.ndarray,
         inverse: np.ndarray,
-        right: LeftIndex,
+        right_inverse: np.ndarray,
         ranks: tuple[int, ...],
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Scores of the truncations of one fold map to the ranks below full."""
@@ -444,16 +452,21 @@ class _Engine:
         d_a, d_b = Wb.shape
         beta = bias @ V
         P = Mb @ V if d_b <= d_a else L @ (Wb @ V) + beta  # (u, kmax) = m V
-        Q = (R[right.rows] @ V)[right.inverse]  # (n, kmax), each distinct right item once
+        Q = (R_distinct @ V)[right_inverse]  # (n, kmax), each distinct right item once
         by = R @ bias
         bb = float(bias @ bias)
-        cum_num = np.cumsum((P[inverse] - beta) * Q, axis=1)
-        cum_nrm = np.cumsum(P * P - beta * beta, axis=1)[inverse]
+        # sums over the rank segments [r_{i-1}, r_i) only, then a running sum over segments
+        starts = np.array([0, *partial[:-1]])
+        Pc = P - beta
+        seg_num = np.add.reduceat(Pc[inverse] * Q, starts, axis=1)
+        seg_nrm = np.add.reduceat(P * P - beta * beta, starts, axis=1)
+        cum_num = np.cumsum(seg_num, axis=1)
+        cum_nrm = np.cumsum(seg_nrm, axis=1)[inverse]
         out = []
         with np.errstate(invalid="ignore", divide="ignore"):
-            for r in partial:
-                num = cum_num[:, r - 1] + by
-                nrm = np.sqrt(np.maximum(cum_nrm[:, r - 1] + bb, 0.0)) * ynorm
+            for i, _r in enumerate(partial):
+                num = cum_num[:, i] + by
+                nrm = np.sqrt(np.maximum(cum_nrm[:, i] + bb, 0.0)) * ynorm
                 out.append(
                     np.clip(np.divide(num, nrm, out=np.zeros_like(num), where=nrm > 0), -1, 1)
                 )
