@@ -15,14 +15,20 @@ least-squares (Woodbury) update
 
     S = I + R K R^T,  F = K R^T S^{-1},  K <- K - F R K,  W~ <- W~ + F (T - R W~)
 
-and the mapped left items of all pairs follow ``M <- M + (L~ F) E`` with ``E = T - R W~``: a
-cost of ``n D (d_a + sum d_b)`` per step instead of ``n d_a sum d_b`` for re-mapping all
-``n`` pairs.  All targets of one source share ``K``, ``F`` and ``L~ F``; ``M`` is kept in column
-order so that the in-place BLAS update and the row-wise scoring are single contiguous passes.
-Steps wider than the system (``D > d_a``) are solved afresh instead.
+and every pair's mapped left item follows ``M <- M + (L~ F) E``: a cost of ``u D sum d_b`` per
+step (``u`` distinct left items) instead of ``u d_a sum d_b`` for re-mapping them.  All targets
+of one source share ``K``, ``F`` and ``L~ F``.  Steps wider than the system (``D > d_a``) are
+solved afresh and applied as the difference of the two solutions.
+
+Memory traffic, not arithmetic, limited the obvious order (one ``u x sum d_b`` matrix updated
+and re-scored at every step streams from main memory 100 times).  So the path is computed first
+(:func:`_woodbury_path`: the factors ``F`` and ``E`` of every step, small), and then, for one
+block of 128 distinct left items at a time, every step is applied and scored while the block's
+mapped vectors stay in cache (:class:`_BlockScorer`).  The update uses numpy's matmul, which
+releases the GIL (scipy's BLAS wrappers do not), so the worker threads run in parallel.
 Drift guard: after the last step the incremental weights are compared with the exact fold map
-(same training rows, solved from scratch); a deviation above ``drift_tol`` re-runs that
-(source, fold, draw) with an exact solve at every ``p``.  No approximation is made.
+(same training rows, solved from scratch); a deviation above ``drift_tol`` recomputes that
+(source, fold, draw) path with an exact solve at every ``p``.  No approximation is made.
 """
 
 from __future__ import annotations
@@ -367,7 +373,7 @@ def pairs_sweep(
     n_jobs: int | None = None,
     progress: Progress | None = None,
     stats: dict[str, Any] | None = None,
-    block_rows: int = 256,
+    block_rows: int = 128,
 ) -> dict[str, SweepResult]:
     """Accuracy of every directed ridge map fitted on ``p`` random training correspondences.
 
