@@ -6,11 +6,11 @@ saved ``compare.json`` can be re-rendered without re-running anything.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping
 from typing import Any
 
 from facebridge.report.base import Section, bullets, esc, figure_html, figure_markdown
+from facebridge.report.figures import _plt, _png
 from facebridge.report.tables import html_table, markdown_table
 
 __all__ = ["compare_figure", "compare_markdown", "compare_section"]
@@ -43,11 +43,7 @@ def compare_figure(result: Any) -> bytes:
     Maps between high-native models are filled; the others hollow.  Dashed lines mark the
     goal (worst <= 1.0 point, median <= 0.5 point).
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
+    plt = _plt()
     d = _payload(result)
     recs = _sorted_recipes(d)
     high = set(d.get("high_models", []))
@@ -105,10 +101,7 @@ def compare_figure(result: Any) -> bytes:
     )
     ax.legend(fontsize=7.5, loc="lower right")
     ax.grid(axis="x", alpha=0.3)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
-    return buf.getvalue()
+    return _png(fig)
 
 
 def _table_rows(d: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:

@@ -23,6 +23,7 @@ _DPI = 110
 
 
 def _plt() -> Any:
+    """``matplotlib.pyplot`` on the Agg backend (shared by the report's figure modules)."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -32,6 +33,7 @@ def _plt() -> Any:
 
 
 def _png(fig: Any) -> bytes:
+    """The figure as PNG bytes (no software tag, so equal figures give equal bytes); closes it."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=_DPI, bbox_inches="tight", metadata={"Software": None})
     _plt().close(fig)

@@ -11,12 +11,12 @@ inside the functions.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from facebridge.errors import InvalidInputError
 from facebridge.report.base import Section, figure_html, figure_markdown, paragraphs_html
+from facebridge.report.figures import _plt, _png
 from facebridge.report.tables import html_table, markdown_table
 
 __all__ = [
@@ -28,24 +28,6 @@ __all__ = [
     "rank1_overview_figure",
     "summary_line",
 ]
-
-_DPI = 110
-
-
-def _plt() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _png(fig: Any) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=_DPI, bbox_inches="tight", metadata={"Software": None})
-    _plt().close(fig)
-    return buf.getvalue()
 
 
 def audit_dicts(audit_results: Iterable[Any] | Any) -> list[dict]:
