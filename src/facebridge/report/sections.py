@@ -148,7 +148,7 @@ def pairs_section(results: Mapping[str, Any], context: ReportContext) -> Section
         return None
     s = summarize(results)
     rows: list[list[Cell | str]] = []
-    for (a, b), p in sorted(s.pairs_needed.items(), key=lambda kv: (kv[1] is None, kv[1] or 0)):
+    for (a, b), p in _needed_first(s.pairs_needed):
         entry = results["pairs_sweep"][map_key(a, b)]
         rows.append(
             [
@@ -166,15 +166,9 @@ def pairs_section(results: Mapping[str, Any], context: ReportContext) -> Section
         "marks the smallest p whose accuracy is within 1 point of the map fitted on all pairs."
     )
     caption = "Mapped accuracy against the number of corresponding pairs (paper's Figure 3)"
-    md = "\n\n".join(
-        [intro, figure_markdown("pairs_sweep.png", caption), markdown_table(header, rows)]
+    return _figure_table_section(
+        "Pairs needed", intro, "pairs_sweep.png", fig, caption, header, rows
     )
-    html = (
-        paragraphs_html([intro])
-        + figure_html("pairs_sweep.png", caption)
-        + html_table(header, rows, css="small")
-    )
-    return Section("Pairs needed", md, html, {"pairs_sweep.png": fig})
 
 
 def rank_section(results: Mapping[str, Any], context: ReportContext) -> Section | None:
@@ -184,7 +178,7 @@ def rank_section(results: Mapping[str, Any], context: ReportContext) -> Section 
         return None
     s = summarize(results)
     rows: list[list[Cell | str]] = []
-    for (a, b), r in sorted(s.rank_needed.items(), key=lambda kv: (kv[1] is None, kv[1] or 0)):
+    for (a, b), r in _needed_first(s.rank_needed):
         entry = results["rank_sweep"][map_key(a, b)]
         acc = dict(zip([float(x) for x in entry["rank"]], entry["accuracy"], strict=True))
         rows.append(
@@ -203,15 +197,33 @@ def rank_section(results: Mapping[str, Any], context: ReportContext) -> Section 
         "and evaluated again. The red dot marks the smallest rank within 1 point of the full map."
     )
     caption = "Mapped accuracy against the rank of the map (paper's Figure 4)"
-    md = "\n\n".join(
-        [intro, figure_markdown("rank_sweep.png", caption), markdown_table(header, rows)]
-    )
+    return _figure_table_section("Rank needed", intro, "rank_sweep.png", fig, caption, header, rows)
+
+
+def _needed_first(
+    needed: Mapping[tuple[str, str], float | None],
+) -> list[tuple[tuple[str, str], float | None]]:
+    """The maps by the pairs / rank they need, smallest first; maps that never get there last."""
+    return sorted(needed.items(), key=lambda kv: (kv[1] is None, kv[1] or 0))
+
+
+def _figure_table_section(
+    title: str,
+    intro: str,
+    name: str,
+    fig: bytes,
+    caption: str,
+    header: list[str],
+    rows: list[list[Cell | str]],
+) -> Section:
+    """A section of an intro paragraph, a figure (file ``name``) and a small table under it."""
+    md = "\n\n".join([intro, figure_markdown(name, caption), markdown_table(header, rows)])
     html = (
         paragraphs_html([intro])
-        + figure_html("rank_sweep.png", caption)
+        + figure_html(name, caption)
         + html_table(header, rows, css="small")
     )
-    return Section("Rank needed", md, html, {"rank_sweep.png": fig})
+    return Section(title, md, html, {name: fig})
 
 
 def _scalars(entry: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
