@@ -70,6 +70,20 @@ def add_analysis_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+#: The options of :func:`add_analysis_options` that :func:`command_line` repeats, in order.
+ANALYSIS_KEYS = (
+    "out",
+    "quick",
+    "correspondence",
+    "alpha",
+    "draws",
+    "points",
+    "seed",
+    "privacy",
+    "compare_maps",
+)
+
+
 def extra_sections(args: argparse.Namespace, store: Any) -> Any:
     """The optional report sections the options ask for, as a callable ``(data, results)``."""
     privacy = getattr(args, "privacy", False)
@@ -167,6 +181,38 @@ def command_line(name: str, args: argparse.Namespace, keys: tuple[str, ...]) -> 
     return " ".join(parts)
 
 
+def report_and_print(
+    args: argparse.Namespace,
+    store: Any,
+    protocol: Any,
+    models: list[str] | None,
+    settings: dict[str, Any],
+    command: str,
+    *,
+    progress: bool,
+    images: str | None = None,
+) -> int:
+    """Run the analysis, write the report to ``--out``, print the matrix and the report's path."""
+    from facebridge.report import format_matrix_terminal
+    from facebridge.report.pipeline import evaluate
+
+    ev = evaluate(
+        store,
+        protocol,
+        args.out,
+        models,
+        settings=settings,
+        quick=args.quick,
+        progress=progress,
+        command=command,
+        images=images,
+        sections_extra=extra_sections(args, store),
+    )
+    print(format_matrix_terminal(ev.results))
+    print(f"\nreport: {ev.paths.html}")
+    return 0
+
+
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "evaluate",
@@ -198,8 +244,6 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from facebridge.report import format_matrix_terminal
-    from facebridge.report.pipeline import evaluate
     from facebridge.store import EmbeddingStore
 
     settings = settings_from_args(args)
@@ -211,37 +255,8 @@ def run(args: argparse.Namespace) -> int:
             "`facebridge embed` (or run `facebridge reproduce`)"
         )
     protocol = load_pairs(args.protocol, args.pairs)
-    cmd = command_line(
-        "evaluate",
-        args,
-        (
-            "store",
-            "protocol",
-            "pairs",
-            "models",
-            "out",
-            "quick",
-            "correspondence",
-            "alpha",
-            "draws",
-            "points",
-            "seed",
-            "privacy",
-            "compare_maps",
-        ),
-    )
+    cmd = command_line("evaluate", args, ("store", "protocol", "pairs", "models", *ANALYSIS_KEYS))
     store = EmbeddingStore(store_dir)
-    ev = evaluate(
-        store,
-        protocol,
-        args.out,
-        models,
-        settings=settings,
-        quick=args.quick,
-        progress=not args.no_progress,
-        command=cmd,
-        sections_extra=extra_sections(args, store),
+    return report_and_print(
+        args, store, protocol, models, settings, cmd, progress=not args.no_progress
     )
-    print(format_matrix_terminal(ev.results))
-    print(f"\nreport: {ev.paths.html}")
-    return 0

@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from facebridge.cli.evaluate import (
+    ANALYSIS_KEYS,
     add_analysis_options,
     command_line,
-    extra_sections,
     load_pairs,
     parse_models,
+    report_and_print,
     settings_from_args,
 )
 from facebridge.errors import InvalidInputError
@@ -102,15 +103,7 @@ _CMD_KEYS = (
     "pairs",
     "store",
     "models",
-    "out",
-    "quick",
-    "correspondence",
-    "alpha",
-    "draws",
-    "points",
-    "seed",
-    "privacy",
-    "compare_maps",
+    *ANALYSIS_KEYS,
 )
 
 
@@ -121,9 +114,6 @@ def _default_models() -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from facebridge.report import format_matrix_terminal
-    from facebridge.report.pipeline import evaluate
-
     settings = settings_from_args(args)
     models = parse_models(args.models)
     progress = not args.no_progress
@@ -145,21 +135,9 @@ def run(args: argparse.Namespace) -> int:
         if args.frames:
             raise InvalidInputError("--frames needs --protocol ytf")
         store, protocol, images, models = _shipped(args, models)
-    ev = evaluate(
-        store,
-        protocol,
-        args.out,
-        models,
-        settings=settings,
-        quick=args.quick,
-        progress=progress,
-        command=cmd,
-        images=images,
-        sections_extra=extra_sections(args, store),
+    return report_and_print(
+        args, store, protocol, models, settings, cmd, progress=progress, images=images
     )
-    print(format_matrix_terminal(ev.results))
-    print(f"\nreport: {ev.paths.html}")
-    return 0
 
 
 def _shipped(
