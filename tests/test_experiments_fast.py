@@ -337,6 +337,17 @@ def test_results_do_not_depend_on_threads(data: PairData) -> None:
         cross_model_matrix(sub, n_jobs=0)
 
 
+def test_sweep_does_not_depend_on_block_size(holey: PairData) -> None:
+    """The blocked scorer (distinct left items scored in blocks along the whole path) gives the
+    same accuracies whatever the block size, down to one item per block."""
+    sub = holey.select(["a", "b", "c"])
+    ref = pairs_sweep(sub, n_points=6, n_draws=1, block_rows=100_000)
+    for rows in (1, 7):
+        got = pairs_sweep(sub, n_points=6, n_draws=1, block_rows=rows)
+        for key in ref:
+            np.testing.assert_array_equal(ref[key].per_fold, got[key].per_fold)
+
+
 # ------------------------------------------------------------------------------ real protocol
 
 
