@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,67 @@ def _csv(text: str | None, option: str) -> tuple[str, ...] | None:
     return vals
 
 
+def add_store_option(p: argparse.ArgumentParser) -> None:
+    """``--store`` (default: the shipped LFW store); shared with ``equivalence``."""
+    p.add_argument(
+        "--store",
+        default=None,
+        metavar="DIR",
+        help="embedding store directory (default: the shipped LFW store)",
+    )
+
+
+def add_pairs_options(p: argparse.ArgumentParser) -> None:
+    """``--pairs`` and ``--protocol`` (default: packaged LFW View 2); shared with ``equivalence``."""
+    p.add_argument(
+        "--pairs", default=None, metavar="FILE", help="pairs file (default: packaged LFW View 2)"
+    )
+    p.add_argument(
+        "--protocol",
+        default=None,
+        metavar="KIND",
+        help="kind of --pairs: lfw (default), lfw-dev, ytf, csv or auto",
+    )
+
+
+def add_output_options(p: argparse.ArgumentParser) -> None:
+    """``--seed``, ``--json`` and ``--no-progress``; shared with ``equivalence``."""
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print the JSON payload to stdout")
+    p.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
+
+
+def check_threads(threads: int | None) -> None:
+    """``--threads`` must be a positive number of BLAS threads."""
+    if threads is not None and threads < 1:
+        raise InvalidInputError(f"--threads must be >= 1, got {threads}")
+
+
+def stderr_progress(command: str, quiet: bool) -> Callable[[str], None]:
+    """A progress callback printing ``command: msg`` lines on stderr (nothing when ``quiet``)."""
+
+    def say(msg: str) -> None:
+        if not quiet:
+            print(f"{command}: {msg}", file=sys.stderr, flush=True)
+
+    return say
+
+
+def write_payload(out_dir: str, stem: str, payload: Any, markdown: str) -> Path:
+    """Write ``stem.json`` (the payload) and ``stem.md`` into ``out_dir`` (created); return it."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.json").write_text(json.dumps(payload, indent=1) + "\n")
+    (out / f"{stem}.md").write_text(markdown)
+    return out
+
+
+def print_payload(payload: Any) -> None:
+    """``--json``: the payload on stdout."""
+    json.dump(payload, sys.stdout, indent=1)
+    print()
+
+
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "compare-maps",
@@ -40,21 +102,8 @@ def register(subparsers: Any) -> None:
             "beside the paper's, and the correspondences the best one needs."
         ),
     )
-    p.add_argument(
-        "--store",
-        default=None,
-        metavar="DIR",
-        help="embedding store directory (default: the shipped LFW store)",
-    )
-    p.add_argument(
-        "--pairs", default=None, metavar="FILE", help="pairs file (default: packaged LFW View 2)"
-    )
-    p.add_argument(
-        "--protocol",
-        default=None,
-        metavar="KIND",
-        help="kind of --pairs: lfw (default), lfw-dev, ytf, csv or auto",
-    )
+    add_store_option(p)
+    add_pairs_options(p)
     p.add_argument("--models", default=None, help="comma-separated model keys (default: all)")
     p.add_argument("--out", default="facebridge-compare", metavar="DIR", help="output folder")
     p.add_argument(
@@ -83,9 +132,7 @@ def register(subparsers: Any) -> None:
         metavar="N",
         help="BLAS threads (default 1: fastest on a busy machine; raise it on an idle one)",
     )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", action="store_true", help="print the JSON payload to stdout")
-    p.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
+    add_output_options(p)
     p.set_defaults(func=run)
 
 
@@ -97,8 +144,7 @@ def run(args: argparse.Namespace) -> int:
     from facebridge.report.pipeline import resolve_models
     from facebridge.store import EmbeddingStore, default_store
 
-    if args.threads is not None and args.threads < 1:
-        raise InvalidInputError(f"--threads must be >= 1, got {args.threads}")
+    check_threads(args.threads)
     if not 0.0 <= args.high_native <= 100.0:
         raise InvalidInputError(
             f"--high-native is a percentage in [0, 100], got {args.high_native}; e.g. 98.5"
@@ -119,23 +165,18 @@ def run(args: argparse.Namespace) -> int:
     models = resolve_models(store, parse_models(args.models))
     protocol = load_pairs(args.protocol, args.pairs)
     data = pair_data(store, protocol, models)
-
-    def say(msg: str) -> None:
-        if not args.no_progress:
-            print(f"compare-maps: {msg}", file=sys.stderr, flush=True)
-
+    say = stderr_progress("compare-maps", args.no_progress)
     res = compare_maps(data, settings, progress=say, blas_threads=args.threads)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     payload = res.to_dict()
-    (out / "compare.json").write_text(json.dumps(payload, indent=1) + "\n")
-    (out / "compare.md").write_text(
-        "# Map / correspondence / score comparison\n\n" + compare_markdown(payload)
+    out = write_payload(
+        args.out,
+        "compare",
+        payload,
+        "# Map / correspondence / score comparison\n\n" + compare_markdown(payload),
     )
     (out / FIGURE_NAME).write_bytes(compare_figure(payload))
     if args.json:
-        json.dump(payload, sys.stdout, indent=1)
-        print()
+        print_payload(payload)
         return 0
     high = ", ".join(res.high_models) or "none"
     print(

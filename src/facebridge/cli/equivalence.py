@@ -11,13 +11,18 @@ NEW must already be embedded in the store.  Prints one summary line per model pa
 from __future__ import annotations
 
 import argparse
-import json
 import re
-import sys
-from pathlib import Path
 from typing import Any
 
-from facebridge.errors import InvalidInputError
+from facebridge.cli.compare_maps import (
+    add_output_options,
+    add_pairs_options,
+    add_store_option,
+    check_threads,
+    print_payload,
+    stderr_progress,
+    write_payload,
+)
 
 
 def register(subparsers: Any) -> None:
@@ -30,22 +35,9 @@ def register(subparsers: Any) -> None:
             "linear CKA / SVCCA / Procrustes distance on the same-image embeddings."
         ),
     )
-    p.add_argument(
-        "--store",
-        default=None,
-        metavar="DIR",
-        help="embedding store directory (default: the shipped LFW store)",
-    )
+    add_store_option(p)
     p.add_argument("--model", required=True, metavar="NEW", help="the model to test (in the store)")
-    p.add_argument(
-        "--pairs", default=None, metavar="FILE", help="pairs file (default: packaged LFW View 2)"
-    )
-    p.add_argument(
-        "--protocol",
-        default=None,
-        metavar="KIND",
-        help="kind of --pairs: lfw (default), lfw-dev, ytf, csv or auto",
-    )
+    add_pairs_options(p)
     p.add_argument(
         "--others", default=None, help="comma-separated models to compare with (default: all)"
     )
@@ -58,9 +50,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--out", default="facebridge-equivalence", metavar="DIR", help="output folder")
     p.add_argument("--no-sweep", action="store_true", help="skip the pairs and rank sweeps")
     p.add_argument("--threads", type=int, default=1, metavar="N", help="BLAS threads (default 1)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", action="store_true", help="print the JSON payload to stdout")
-    p.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
+    add_output_options(p)
     p.set_defaults(func=run)
 
 
@@ -72,8 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from facebridge.report.pipeline import resolve_models
     from facebridge.store import EmbeddingStore, default_store
 
-    if args.threads is not None and args.threads < 1:
-        raise InvalidInputError(f"--threads must be >= 1, got {args.threads}")
+    check_threads(args.threads)
     recipe = Recipe.parse(args.recipe)
     store = default_store() if args.store is None else EmbeddingStore(args.store)
     others = parse_models(args.others)
@@ -82,11 +71,7 @@ def run(args: argparse.Namespace) -> int:
         models = resolve_models(store, [args.model, *models])
     protocol = load_pairs(args.protocol, args.pairs)
     data = pair_data(store, protocol, models)
-
-    def say(msg: str) -> None:
-        if not args.no_progress:
-            print(f"equivalence: {msg}", file=sys.stderr, flush=True)
-
+    say = stderr_progress("equivalence", args.no_progress)
     res = equivalence(
         data,
         args.model,
@@ -97,15 +82,11 @@ def run(args: argparse.Namespace) -> int:
         blas_threads=args.threads,
         progress=say,
     )
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     stem = "equivalence-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", args.model)
     payload = res.to_dict()
-    (out / f"{stem}.json").write_text(json.dumps(payload, indent=1) + "\n")
-    (out / f"{stem}.md").write_text(res.to_markdown())
+    out = write_payload(args.out, stem, payload, res.to_markdown())
     if args.json:
-        json.dump(payload, sys.stdout, indent=1)
-        print()
+        print_payload(payload)
         return 0
     print(
         f"recipe {res.recipe}; native: "
