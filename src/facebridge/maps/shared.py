@@ -72,6 +72,14 @@ def _check_weighting(weighting: str) -> None:
         raise InvalidInputError(f"weighting must be one of {_WEIGHTINGS}, got {weighting!r}")
 
 
+def _check_hub_options(method: str, weighting: str, reg: float) -> float:
+    """Validate a hub's ``method``, ``weighting`` and ``reg`` (in that order); return ``reg``."""
+    if method not in _HUB_METHODS:
+        raise InvalidInputError(f"method must be one of {_HUB_METHODS}, got {method!r}")
+    _check_weighting(weighting)
+    return _check_reg(reg)
+
+
 def _inv_sqrt_shrunk(C: np.ndarray, reg: float) -> np.ndarray:
     """``(C + reg * mean(diag C) I)^(-1/2)`` of a symmetric PSD ``C`` (d, d)."""
     d = C.shape[0]
@@ -332,10 +340,7 @@ def fit_hub(
     InvalidInputError
         Fewer than 2 rows, NaN/inf, or an option out of range.
     """
-    if method not in _HUB_METHODS:
-        raise InvalidInputError(f"method must be one of {_HUB_METHODS}, got {method!r}")
-    _check_weighting(weighting)
-    reg = _check_reg(reg)
+    reg = _check_hub_options(method, weighting, reg)
     if len(embeddings) < 2:
         raise DimensionError(f"a hub needs at least two models, got {len(embeddings)}")
     names = tuple(embeddings)
@@ -387,10 +392,7 @@ def hub_from_covariances(
     -------
     Hub
     """
-    if method not in _HUB_METHODS:
-        raise InvalidInputError(f"method must be one of {_HUB_METHODS}, got {method!r}")
-    _check_weighting(weighting)
-    reg = _check_reg(reg)
+    reg = _check_hub_options(method, weighting, reg)
     N = len(models)
     dims = [mu.shape[0] for mu in means]
 
