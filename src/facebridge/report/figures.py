@@ -53,6 +53,27 @@ def _grid(n: int) -> tuple[int, int]:
     return math.ceil(n / cols), cols
 
 
+def _panel_grid(n: int) -> tuple[Any, list[Any], int]:
+    """A figure of ``n`` panels (one per source model), up to 3 a row, sharing the y axis.
+
+    Returns the figure, its panels in row-major order (spare ones included) and the column count.
+    """
+    rows, cols = _grid(n)
+    fig, axes = _plt().subplots(
+        rows, cols, figsize=(5.2 * cols, 3.9 * rows), squeeze=False, sharey=True
+    )
+    return fig, [axes[i // cols][i % cols] for i in range(rows * cols)], cols
+
+
+def _finish_panels(fig: Any, panels: list[Any], n: int, title: str) -> bytes:
+    """Hide the spare panels after the first ``n``, add the title, lay out; the PNG bytes."""
+    for ax in panels[n:]:
+        ax.axis("off")
+    fig.suptitle(title, fontsize=13)
+    fig.tight_layout()
+    return _png(fig)
+
+
 def matrix_figure(results: Mapping[str, Any], title: str = "") -> bytes:
     """Heat map of the cross-model matrix: rows From, columns To, cells ``mapped (unmapped)``."""
     plt = _plt()
@@ -112,15 +133,11 @@ def _sweep_figure(
     sweep = results.get(sweep_name)
     if not sweep:
         return None
-    plt = _plt()
     models = list(results["models"])
     colours = _colours(models)
-    rows, cols = _grid(len(models))
-    fig, axes = plt.subplots(
-        rows, cols, figsize=(5.2 * cols, 3.9 * rows), squeeze=False, sharey=True
-    )
+    fig, panels, cols = _panel_grid(len(models))
     for idx, a in enumerate(models):
-        ax = axes[idx // cols][idx % cols]
+        ax = panels[idx]
         for b in models:
             if a == b:
                 continue
@@ -155,11 +172,7 @@ def _sweep_figure(
         ax.legend(fontsize=8, title="to", title_fontsize=8, loc="lower right")
         if idx % cols == 0:
             ax.set_ylabel("accuracy %")
-    for idx in range(len(models), rows * cols):
-        axes[idx // cols][idx % cols].axis("off")
-    fig.suptitle(title, fontsize=13)
-    fig.tight_layout()
-    return _png(fig)
+    return _finish_panels(fig, panels, len(models), title)
 
 
 def pairs_sweep_figure(results: Mapping[str, Any]) -> bytes | None:
@@ -216,14 +229,10 @@ def roc_figure(results: Mapping[str, Any]) -> bytes | None:
     curves = {k: c for k, v in roc.items() if isinstance(v, Mapping) and (c := _roc_curve(v))}
     if not curves:
         return None
-    plt = _plt()
     colours = _colours(models)
-    rows, cols = _grid(len(models))
-    fig, axes = plt.subplots(
-        rows, cols, figsize=(5.2 * cols, 3.9 * rows), squeeze=False, sharey=True
-    )
+    fig, panels, cols = _panel_grid(len(models))
     for idx, a in enumerate(models):
-        ax = axes[idx // cols][idx % cols]
+        ax = panels[idx]
         for b in models:
             key = map_key(a, b)
             curve = curves.get(key) or (curves.get(a) if a == b else None)
@@ -243,8 +252,4 @@ def roc_figure(results: Mapping[str, Any]) -> bytes | None:
         ax.legend(fontsize=8, loc="lower right")
         if idx % cols == 0:
             ax.set_ylabel("true accept rate")
-    for idx in range(len(models), rows * cols):
-        axes[idx // cols][idx % cols].axis("off")
-    fig.suptitle("ROC of native and mapped comparisons", fontsize=13)
-    fig.tight_layout()
-    return _png(fig)
+    return _finish_panels(fig, panels, len(models), "ROC of native and mapped comparisons")
