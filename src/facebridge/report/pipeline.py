@@ -33,7 +33,11 @@ from facebridge.report.base import ModelInfo, ReportContext, ReportPaths, Sectio
 #: random subset per fold, as in the paper (Section 3.4); ``--draws 3`` gives smoother curves at
 #: three times the cost of the sweep, which dominates the run.
 FULL_SETTINGS: dict[str, Any] = {"n_points": 100, "n_draws": 1}
-QUICK_SETTINGS: dict[str, Any] = {"n_points": 12, "n_draws": 1, "pairs": False}  # labelled "quick run"
+QUICK_SETTINGS: dict[str, Any] = {
+    "n_points": 12,
+    "n_draws": 1,
+    "pairs": False,
+}  # labelled "quick run"
 
 #: Where the per-frame store of a YTF run lives inside the per-video store.
 YTF_FRAMES_SUBDIR = "_frames"
