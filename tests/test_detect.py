@@ -20,7 +20,12 @@ from facebridge.detect import (
     nms,
     read_image,
 )
-from facebridge.detect.align import margin_box, similarity_transform
+from facebridge.detect.align import (
+    DLIB_HOG_BOX_TEMPLATE,
+    dlib_box_from_points,
+    margin_box,
+    similarity_transform,
+)
 from facebridge.errors import ImageError, InvalidInputError, NoFaceError, WeightsError
 
 cv2 = pytest.importorskip("cv2")
@@ -190,6 +195,34 @@ def test_similarity_transform_recovers_a_planted_one(rng: np.random.Generator) -
         similarity_transform(src, dst[:3])
 
 
+def test_dlib_box_from_points_inverts_the_hog_box_template(rng: np.random.Generator) -> None:
+    # the template placed in a box [x, y, x + s, y + s] gives that box back
+    for x, y, s in [(0.0, 0.0, 1.0), (37.0, -12.5, 108.0), (400.0, 310.0, 62.0)]:
+        pts = DLIB_HOG_BOX_TEMPLATE * s + [x, y]
+        np.testing.assert_allclose(dlib_box_from_points(pts), [x, y, x + s, y + s], atol=1e-9)
+    # a rotated face keeps an axis-aligned square box of the same centre and side
+    th = 0.4
+    r = np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]])
+    pts = (DLIB_HOG_BOX_TEMPLATE - 0.5) @ r.T * 90 + [120, 130]
+    np.testing.assert_allclose(dlib_box_from_points(pts), [75, 85, 165, 175], atol=1e-9)
+    # a few pixels of landmark noise move the box by about as much, not more
+    pts = DLIB_HOG_BOX_TEMPLATE * 100 + [50, 60]
+    box = dlib_box_from_points(pts + rng.normal(0, 1.0, pts.shape))
+    assert np.abs(box - [50, 60, 150, 160]).max() < 4
+    with pytest.raises(InvalidInputError, match="5 points"):
+        dlib_box_from_points(np.zeros((68, 2)))
+
+
+def test_dlib_hog_box_template_is_a_face_in_dlib_point_order() -> None:
+    t = DLIB_HOG_BOX_TEMPLATE
+    assert t.shape == (5, 2)
+    assert ((t > 0) & (t < 1)).all()
+    # points 0-1: eye on the image's right (outer, inner); 2-3: eye on the left; 4: nose, below
+    assert t[0, 0] > t[1, 0] > t[3, 0] > t[2, 0]
+    assert t[4, 1] > t[:4, 1].max()
+    assert abs(t[4, 0] - 0.5) < 0.1
+
+
 def test_margin_box_clips_like_sandberg() -> None:
     assert margin_box(np.array([10.7, 20.2, 100.9, 120.5]), 32, (250, 250)) == (0, 4, 116, 136)
     assert margin_box(np.array([200, 200, 249, 249]), 32, (250, 250)) == (184, 184, 250, 250)
@@ -302,6 +335,35 @@ def test_mtcnn_on_a_huge_image_maps_back(fixture_images, mtcnn) -> None:
     d_big = mtcnn.detect(big)
     np.testing.assert_allclose(d_big.box / 10, d_small.box, atol=4)
     np.testing.assert_allclose(d_big.landmarks / 10, d_small.landmarks, atol=4)
+
+
+@pytest.mark.realdata
+@pytest.mark.weights
+@needs_mtcnn
+@needs_dlib_sp
+def test_dlib_box_from_points_matches_dlibs_hog_detector(fixture_images, mtcnn) -> None:
+    """The box re-derived from the 5 points lies where dlib's own HOG detector puts its box."""
+    dlib = pytest.importorskip("dlib")
+    from facebridge.detect._weights import weight_path
+
+    sp = dlib.shape_predictor(str(weight_path("dlib-shape-predictor-5.dat")))
+    hog = dlib.get_frontal_face_detector()
+    ious = []
+    for _, img in fixture_images[::3]:
+        found = hog(img, 1)
+        if not len(found):
+            continue
+        r = max(found, key=lambda r: r.area())
+        h = np.array([r.left(), r.top(), r.right(), r.bottom()], dtype=np.float64)
+        x1, y1, x2, y2 = (int(v) for v in np.rint(mtcnn.detect(img).box))
+        shape = sp(img, dlib.rectangle(x1, y1, x2, y2))
+        b = dlib_box_from_points(np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64))
+        iw = max(0.0, min(b[2], h[2]) - max(b[0], h[0]))
+        ih = max(0.0, min(b[3], h[3]) - max(b[1], h[1]))
+        inter = iw * ih
+        ious.append(inter / ((b[2] - b[0]) * (b[3] - b[1]) + (h[2] - h[0]) * (h[3] - h[1]) - inter))
+    assert len(ious) >= 8
+    assert np.median(ious) > 0.8
 
 
 @pytest.mark.realdata

@@ -13,7 +13,8 @@ from facebridge.models.registry import ModelSpec
 
 class DlibEmbedder(Embedder):
     """dlib-resnet: ``face_recognition_model_v1.compute_face_descriptor`` on 150x150 RGB chips
-    (made by ``dlib.get_face_chip(img, shape, size=150, padding=0.25)``), no jitter."""
+    (made by :func:`facebridge.detect.align.dlib_chip`: ``dlib.get_face_chip(img, shape,
+    size=150, padding=0.25)`` with the 5 points predicted in dlib's box convention), no jitter."""
 
     def __init__(self, spec: ModelSpec, model: Any, batch_size: int | None) -> None:
         super().__init__(spec, batch_size)

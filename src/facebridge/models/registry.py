@@ -10,7 +10,9 @@ Alignment names are those of :mod:`facebridge.detect`:
 * ``"facenet-160"``: MTCNN box + 32 px margin, crop, resize to 160x160;
 * ``"faceres-224"``: MTCNN box + 24 px margin, crop, resize to 224x224;
 * ``"arcface-112"``: 5-point similarity warp to the ArcFace 112x112 template;
-* ``"dlib-chip-150"``: dlib 5-point shape predictor + ``get_face_chip(size=150, padding=0.25)``.
+* ``"dlib-chip-150"``: dlib 5-point shape predictor (run twice: in the detector's box, then in the
+  box re-derived from its points in dlib's HOG-detector convention) +
+  ``get_face_chip(size=150, padding=0.25)``.
 
 Example::
 
