@@ -460,17 +460,17 @@ class _Engine:
         Pc = P - beta
         seg_num = np.add.reduceat(Pc[inverse] * Q, starts, axis=1)
         seg_nrm = np.add.reduceat(P * P - beta * beta, starts, axis=1)
-        cum_num = np.cumsum(seg_num, axis=1)
-        cum_nrm = np.cumsum(seg_nrm, axis=1)[inverse]
-        out = []
-        with np.errstate(invalid="ignore", divide="ignore"):
-            for i, _r in enumerate(partial):
-                num = cum_num[:, i] + by
-                nrm = np.sqrt(np.maximum(cum_nrm[:, i] + bb, 0.0)) * ynorm
-                out.append(
-                    np.clip(np.divide(num, nrm, out=np.zeros_like(num), where=nrm > 0), -1, 1)
-                )
-        return s, out
+        num = np.cumsum(seg_num, axis=1).T  # (ranks, n)
+        num += by
+        nrm = np.cumsum(seg_nrm, axis=1).T[:, inverse]
+        nrm += bb
+        np.maximum(nrm, 0.0, out=nrm)
+        np.sqrt(nrm, out=nrm)
+        nrm *= ynorm
+        out = np.zeros_like(num)
+        np.divide(num, nrm, out=out, where=nrm > 0)
+        np.clip(out, -1.0, 1.0, out=out)
+        return s, list(out)
 
 
 # -------------------------------------------------------------------------------- public API
