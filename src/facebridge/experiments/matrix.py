@@ -310,8 +310,6 @@ class _Engine:
         left = LeftIndex.of(data)
         rights = LeftIndex.of(data, "right")
         scorers = [FoldScorer(data.genuine, data.folds, data.valid, f) for f in range(k)]
-        right = {m: data.right[m].astype(np.float64) for m in data.models}
-        ynorm = {m: np.linalg.norm(right[m], axis=1) for m in data.models}
         mapped_pf: dict[tuple[str, str], np.ndarray] = {}
         mapped_thr: dict[tuple[str, str], np.ndarray] = {}
         oof: dict[tuple[str, str], np.ndarray] = {}
@@ -320,7 +318,15 @@ class _Engine:
         spectra: dict[tuple[str, str], np.ndarray] = {}
         n_src = len(data.models)
         done = 0
-        parts = RightParts(left, right)
+
+        def right_side(m: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            r = data.right[m].astype(np.float64)
+            return r, np.linalg.norm(r, axis=1), np.ascontiguousarray(r[rights.rows])
+
+        def shared(sides: dict[str, Any]) -> tuple[RightParts, dict[str, tuple]]:
+            got = {m: f.result() for m, f in sides.items()}
+            return RightParts(left, {m: g[0] for m, g in got.items()}), got
+
         plan: dict[str, tuple[list[str], np.ndarray, list[tuple[int, ...]] | None]] = {}
         for a in data.models:
             targets = [b for b in data.models if b != a]
@@ -348,6 +354,7 @@ class _Engine:
         def job(a: str, f: int, prep: Any) -> tuple[np.ndarray, np.ndarray, list, np.ndarray, list]:
             targets, offs, rls = plan[a]
             maps, L = prep.result()
+            parts, sides = common.result()
             W, bias = maps[f]
             M = L @ W
             M += bias
@@ -366,9 +373,9 @@ class _Engine:
                         M[:, sl],
                         W[:, sl],
                         bias[sl],
-                        right_distinct[b],
-                        right[b],
-                        ynorm[b],
+                        sides[b][2],
+                        sides[b][0],
+                        sides[b][1],
                         left.inverse,
                         rights.inverse,
                         rls[j],
@@ -379,10 +386,12 @@ class _Engine:
             acc, thr = scorers[f](np.asarray(rows))
             return acc, thr, spans, full_scores, svals
 
-        right_distinct = {m: np.ascontiguousarray(right[m][rights.rows]) for m in data.models}
         workers = n_workers(self.n_jobs)
         limits = threadpool_limits(limits=1)  # small BLAS calls: threads only add contention
         with limits, ThreadPoolExecutor(workers) as pool:
+            # the right-side arrays and each source's fold maps are built by the workers too
+            side_futs = {m: pool.submit(right_side, m) for m in data.models}
+            common = pool.submit(shared, side_futs)
             preps = {a: pool.submit(prepare, a) for a in data.models}
             futures = [
                 (a, f, pool.submit(job, a, f, preps[a])) for a in data.models for f in range(k)
