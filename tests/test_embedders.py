@@ -277,3 +277,30 @@ def test_embed_raw_output(toy: _Mean, rng: np.random.Generator) -> None:
     np.testing.assert_allclose(l2_normalise(raw), toy.embed(faces), atol=1e-7)
     assert get_spec("dlib-resnet").native_metric.startswith("euclidean")
     assert get_spec("sface").native_metric == "cosine"
+
+
+@pytest.mark.weights
+@pytest.mark.realdata
+def test_dlib_worker_processes_are_bit_identical(fixture_faces) -> None:
+    """threads=2 splits each chunk over 2 spawned workers: same bytes, same order as in-process;
+    a killed worker costs a warning and an in-process chunk, never a result."""
+    import os
+    import signal
+
+    pytest.importorskip("dlib")
+    faces = fixture_faces[0]["dlib-chip-150"]
+    single = get_embedder("dlib-resnet", threads=1)
+    assert single.workers == 1
+    ref = single.embed(faces, normalise=False)
+    with get_embedder("dlib-resnet", threads=2, batch_size=13) as pooled:
+        got = pooled.embed(faces, normalise=False)  # chunks 13, 13, 7 -> parts of 7/6, 4/3
+        assert pooled._pool is not None
+        np.testing.assert_array_equal(got, ref)
+        np.testing.assert_array_equal(pooled.embed(faces[:3], normalise=False), ref[:3])
+        os.kill(next(iter(pooled._pool._processes)), signal.SIGKILL)
+        with pytest.warns(RuntimeWarning, match="worker processes failed .*in-process"):
+            again = pooled.embed(faces[:8], normalise=False)
+        np.testing.assert_array_equal(again, ref[:8])
+        np.testing.assert_array_equal(pooled.embed(faces[8:12], normalise=False), ref[8:12])
+        assert pooled._pool is not None  # a fresh pool after the failure
+    assert pooled._pool is None  # closed by the with block

@@ -244,3 +244,39 @@ def test_damaged_cache_copy_is_refetched(tmp_path: Path, fake_table: dict) -> No
     (p,) = W.pull(["zipped.bin"], cache_dir=tmp_path, fetcher=fetcher)
     assert p.read_bytes() == PAYLOAD
     assert oct(os.stat(p).st_mode & 0o777) == "0o644"
+
+
+def test_verify_hashes_once_and_again_when_the_file_changes(
+    tmp_path: Path, fake_table: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[Path] = []
+    real = W.file_sha256
+
+    def counting(path: Path | str) -> str:
+        calls.append(Path(path))
+        return real(path)
+
+    monkeypatch.setattr(W, "file_sha256", counting)
+    f = tmp_path / "zipped.bin"
+    f.write_bytes(PAYLOAD)
+    W.verify("zipped.bin", f)
+    W.verify("zipped.bin", f)
+    assert len(calls) == 2  # just written: not remembered (timestamps may be coarse)
+    old = f.stat().st_mtime - 60
+    os.utime(f, (old, old))
+    for _ in range(3):
+        assert W.verify("zipped.bin", f) == f
+    assert len(calls) == 3  # settled: hashed once, then remembered
+    # altered in place, same size, even with the old mtime put back: hashed again and refused
+    f.write_bytes(PAYLOAD[:-1] + b"X")
+    os.utime(f, (old, old))
+    with pytest.raises(WeightsError, match="sha256"):
+        W.verify("zipped.bin", f)
+    assert len(calls) == 4
+    f.write_bytes(PAYLOAD[:-10])  # truncated
+    with pytest.raises(WeightsError, match="truncated"):
+        W.verify("zipped.bin", f)
+    f.write_bytes(PAYLOAD)  # repaired
+    os.utime(f, (old, old))
+    assert W.verify("zipped.bin", f) == f
+    assert len(calls) == 5

@@ -152,6 +152,19 @@ class Embedder:
 
     __call__ = embed
 
+    def close(self) -> None:
+        """Release what the embedder holds beyond its model (worker processes); idempotent.
+
+        A no-op here; the embedder stays usable (``DlibEmbedder`` restarts its pool on demand).
+        Also called by ``with embedder: ...``.
+        """
+
+    def __enter__(self) -> Embedder:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def _forward(self, faces: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 

@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -310,8 +311,23 @@ def _fix(name: str) -> str:
     return f"re-fetch it with `facebridge models pull --force {name}`"
 
 
+#: files already hashed in this process: (resolved path, device, inode, size, mtime_ns, ctime_ns)
+#: -> the sha256 they matched.  Any write, rename over, truncation or ``touch`` changes the key.
+_VERIFIED: dict[tuple[str, int, int, int, int, int], str] = {}
+
+#: a file modified less than this many seconds ago is hashed but not remembered: a same-size
+#: rewrite within the file system's timestamp granularity could otherwise keep the old key
+#: (git's "racy clean" problem).
+_SETTLED_S = 2.0
+
+
 def verify(name: str, path: Path | str) -> Path:
     """Check that ``path`` is the weight file ``name`` (size, then sha256); return the path.
+
+    The sha256 of a file is computed once per process: a file that passed is remembered by its
+    resolved path and its ``stat`` (device, inode, size, mtime, ctime) and is hashed again only
+    when one of those changes, i.e. when it was rewritten, replaced, truncated or touched.  Files
+    modified in the last :data:`_SETTLED_S` seconds are always hashed.
 
     Raises:
         WeightsError: the file is missing, truncated / too long, or its sha256 differs.
@@ -320,17 +336,29 @@ def verify(name: str, path: Path | str) -> Path:
     p = Path(path)
     if not p.is_file():
         raise WeightsError(f"weight file {name} not found at {p}; {_fix(name)}")
-    size = p.stat().st_size
-    if size != wf.size:
+    st = p.stat()
+    if st.st_size != wf.size:
         raise WeightsError(
-            f"weight file {name} at {p} has {size} bytes, expected {wf.size} (truncated or "
+            f"weight file {name} at {p} has {st.st_size} bytes, expected {wf.size} (truncated or "
             f"altered); {_fix(name)}"
         )
+    key = (
+        str(p.resolve()),
+        st.st_dev,
+        st.st_ino,
+        st.st_size,
+        st.st_mtime_ns,
+        st.st_ctime_ns,
+    )
+    if _VERIFIED.get(key) == wf.sha256:
+        return p
     got = file_sha256(p)
     if got != wf.sha256:
         raise WeightsError(
             f"weight file {name} at {p}: sha256 {got}, expected {wf.sha256}; {_fix(name)}"
         )
+    if time.time() - st.st_mtime > _SETTLED_S:
+        _VERIFIED[key] = got
     return p
 
 
