@@ -380,3 +380,27 @@ def test_all_alignments_on_a_real_face(fixture_images, mtcnn) -> None:
         "arcface-112": (112, 112, 3),
         "dlib-chip-150": (150, 150, 3),
     }
+
+
+def test_alignment_tag_records_revisions() -> None:
+    """A changed alignment gets a new tag, so a store refuses to mix crops of two revisions."""
+    from facebridge.detect.align import ALIGN_METHODS, ALIGNMENT_REVISIONS, alignment_tag
+
+    assert alignment_tag("dlib-chip-150") == "dlib-chip-150@2"
+    assert alignment_tag("arcface-112") == "arcface-112"
+    assert set(ALIGNMENT_REVISIONS) <= set(ALIGN_METHODS)
+
+
+def test_store_refuses_an_older_alignment_revision(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from facebridge.errors import StoreError
+    from facebridge.store import EmbeddingStore
+
+    store = EmbeddingStore.create(tmp_path / "s")
+    with store.writer(
+        "dlib-resnet", dim=2, weights_sha256="0" * 64, detector="mtcnn:dlib-chip-150"
+    ) as w:
+        w.add(["a/a_0001.jpg"], np.ones((1, 2), np.float32))
+    with pytest.raises(StoreError, match="dlib-chip-150@2"):
+        store.writer(
+            "dlib-resnet", dim=2, weights_sha256="0" * 64, detector="mtcnn:dlib-chip-150@2"
+        )

@@ -32,6 +32,7 @@ import numpy as np
 
 from facebridge.detect import Detection, FaceDetector, align, fallback_detection, get_detector
 from facebridge.detect import read_image as _read_image
+from facebridge.detect.align import alignment_tag
 from facebridge.errors import FacebridgeError, InvalidInputError
 
 #: File suffixes treated as images when walking a folder (case-insensitive).
@@ -363,7 +364,7 @@ def embed_detected(
                 key,
                 dim=int(emb.dim),
                 weights_sha256=_sha_of(emb),
-                detector=f"{detector_name}:{alignment}",
+                detector=f"{detector_name}:{alignment_tag(alignment)}",
                 extra={"detector": detector_name, "alignment": alignment},
             )
             done = store.done_ids(key)

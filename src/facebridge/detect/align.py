@@ -87,6 +87,20 @@ def margin_box(
     return x1, y1, x2, y2
 
 
+#: Revisions of alignment methods whose crops changed under the same name.  Extraction records
+#: ``<detector>:<alignment>@<revision>`` (see :func:`alignment_tag`) as a model's ``detector`` in
+#: the store manifest, and the store refuses to add to a model recorded with another value, so a
+#: resumed run never mixes crops of two revisions in one model.  ``dlib-chip-150`` revision 2:
+#: the 5-point predictor runs a second time in dlib's box convention (:func:`dlib_chip`).
+ALIGNMENT_REVISIONS: dict[str, int] = {"dlib-chip-150": 2}
+
+
+def alignment_tag(method: str) -> str:
+    """``method``, or ``method@N`` for revision ``N >= 2`` (:data:`ALIGNMENT_REVISIONS`)."""
+    rev = ALIGNMENT_REVISIONS.get(method, 1)
+    return method if rev == 1 else f"{method}@{rev}"
+
+
 #: dlib's 5 points (``shape_predictor_5_face_landmarks``: outer and inner corner of the eye on the
 #: image's right, outer and inner corner of the eye on the image's left, base of the nose) in the
 #: unit square of the box dlib's HOG face detector returns for that face (median over 1,489 LFW
