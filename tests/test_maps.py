@@ -375,3 +375,18 @@ def test_one_dimensional_y_like_sklearn():
 )
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+def test_analysis_import_does_not_load_sklearn() -> None:
+    """``reproduce``/``evaluate`` use the pure map functions; the sklearn estimators (1.2 s to
+    import) load on first use only, and still resolve from ``facebridge.maps``."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, facebridge.experiments, facebridge.report; "
+        "print('sklearn' in sys.modules); "
+        "from facebridge.maps import RidgeMap; print('sklearn' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]
