@@ -4,7 +4,7 @@ Run by hand (not a test; one dlib process, ~13 faces/s on one core):
 
     FACEBRIDGE_DATA=../shared/data OMP_NUM_THREADS=1 \\
         python benchmarks/dlib_preprocessing.py [--folds 1,2,3] [--variants base,map,...] \\
-        [--cache /tmp/dlibpp]
+        [--cache DIR]   (default: <FACEBRIDGE_CACHE>/bench-dlib-preprocessing)
 
 Every variant starts from the MTCNN detections of the shipped store (no re-detection) and differs
 only in the box handed to dlib's 5-point shape predictor and in the chip padding:
@@ -261,14 +261,23 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--folds", default="1,2,3", help="1-based LFW folds, or 'all'")
     ap.add_argument("--variants", default=",".join(VARIANTS))
-    ap.add_argument("--cache", default="/tmp/dlibpp", help="per-variant descriptor cache")
+    ap.add_argument(
+        "--cache",
+        default=None,
+        help="per-variant descriptor cache (default: <FACEBRIDGE_CACHE>/bench-dlib-preprocessing)",
+    )
     ap.add_argument("--fit", action="store_true", help="refit and print the box constants")
     ap.add_argument("--fit-n", type=int, default=1500)
     a = ap.parse_args()
     folds = None if a.folds == "all" else [int(x) for x in a.folds.split(",")]
     root, genuine, fold_ids, left, right, items, others, dets = _setup(folds)
     print(f"{len(genuine)} pairs, {len(items)} images, folds {a.folds}")
-    cache = Path(a.cache)
+    if a.cache is None:
+        from facebridge.config import cache_dir
+
+        cache = cache_dir() / "bench-dlib-preprocessing"
+    else:
+        cache = Path(a.cache)
     cache.mkdir(parents=True, exist_ok=True)
     if a.fit:
         fit(root, others if others else items, dets, a.fit_n)
