@@ -259,17 +259,20 @@ def top_right_singular(W: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 class RightParts:
-    """Per model, the right embeddings of the pairs split as :class:`PairScorer` reads them
-    (pairs that first use their left item / the other pairs) with their norms; built once and
-    shared by every source."""
+    """Per model, the right embeddings of the pairs split as :class:`PairScorer` and the pairs
+    sweep read them (pairs that first use their left item / the other pairs, the latter grouped
+    by left item) with their norms; built once and shared by every source."""
 
     def __init__(self, left: LeftIndex, right: dict[str, np.ndarray]) -> None:
         n = left.inverse.size
         self.first = left.rows  # pair index of each distinct row's first use
         is_first = np.zeros(n, dtype=bool)
         is_first[self.first] = True
-        self.extra = np.flatnonzero(~is_first)
+        extra = np.flatnonzero(~is_first)
+        # grouped by distinct row (stable), so a block of rows has a contiguous run of extras
+        self.extra = extra[np.argsort(left.inverse[extra], kind="stable")]
         self.extra_row = left.inverse[self.extra]
+        self.u = int(left.rows.size)
         self.n_pairs = n
         self.R_first = {m: np.ascontiguousarray(r[self.first]) for m, r in right.items()}
         self.R_extra = {m: np.ascontiguousarray(r[self.extra]) for m, r in right.items()}

@@ -43,7 +43,7 @@ import scipy.linalg
 from threadpoolctl import threadpool_limits
 
 from facebridge.errors import InvalidInputError
-from facebridge.experiments._fast import Corr, FoldScorer, LeftIndex, build_corr
+from facebridge.experiments._fast import Corr, FoldScorer, LeftIndex, RightParts, build_corr
 from facebridge.experiments.core import PairData
 from facebridge.experiments.matrix import _check_settings, fold_maps, map_key, n_workers
 
@@ -239,22 +239,12 @@ class _BlockScorer:
     quarter on LFW) gather it.  The right-side arrays are per model, shared by every source.
     """
 
-    def __init__(self, left: LeftIndex, right: dict[str, np.ndarray], block: int = 128) -> None:
-        n = left.inverse.size
-        self.u = int(left.rows.size)
-        self.first = left.rows  # the pair holding each distinct row (its first use)
-        is_first = np.zeros(n, dtype=bool)
-        is_first[self.first] = True
-        extra = np.flatnonzero(~is_first)
-        extra = extra[np.argsort(left.inverse[extra], kind="stable")]
-        self.extra = extra
-        self.extra_row = left.inverse[extra]
-        self.R_first = {m: np.ascontiguousarray(r[self.first]) for m, r in right.items()}
-        self.R_extra = {m: np.ascontiguousarray(r[extra]) for m, r in right.items()}
-        yn = {m: np.linalg.norm(r, axis=1) for m, r in right.items()}
-        self.yn_first = {m: v[self.first] for m, v in yn.items()}
-        self.yn_extra = {m: v[extra] for m, v in yn.items()}
-        self.n_pairs = n
+    def __init__(self, parts: RightParts, block: int = 128) -> None:
+        self.u = parts.u
+        self.first, self.extra, self.extra_row = parts.first, parts.extra, parts.extra_row
+        self.R_first, self.R_extra = parts.R_first, parts.R_extra
+        self.yn_first, self.yn_extra = parts.yn_first, parts.yn_extra
+        self.n_pairs = parts.n_pairs
         step = max(1, int(block))
         self.blocks = [(r0, min(r0 + step, self.u)) for r0 in range(0, self.u, step)]
         self.extra_spans = [
@@ -439,7 +429,7 @@ def pairs_sweep(
             )
     scorers = [FoldScorer(data.genuine, data.folds, data.valid, f) for f in range(k)]
     right = {mm: data.right[mm].astype(np.float64) for mm in data.models}
-    scorer = _BlockScorer(LeftIndex.of(data), right, block_rows)
+    scorer = _BlockScorer(RightParts(LeftIndex.of(data), right), block_rows)
     left_rows = scorer.first
     orders = {(f, d): sweep_order(corr, f, d, seed) for f in range(k) for d in range(int(n_draws))}
     acc = {
