@@ -19,6 +19,7 @@ with ``fit_ridge`` / ``LinearMap.truncate``) -- tested to 1e-6 -- but share the 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -356,7 +357,13 @@ class _Engine:
             maps, L = prep.result()
             parts, sides = common.result()
             W, bias = maps[f]
-            M = L @ W
+            # one reused buffer per worker thread: a fresh 40-70 MB array per job is a fresh
+            # mmap, and its page faults cost about a second of system time over the run
+            size = L.shape[0] * W.shape[1]
+            buf = getattr(local, "M", None)
+            if buf is None or buf.size < size:
+                buf = local.M = np.empty(max(size, max_m))
+            M = np.matmul(L, W, out=buf[:size].reshape(L.shape[0], W.shape[1]))
             M += bias
             full_scores = np.empty((len(targets), data.n_pairs))
             PairScorer(parts, targets)(M, full_scores)
@@ -386,6 +393,8 @@ class _Engine:
             acc, thr = scorers[f](np.asarray(rows))
             return acc, thr, spans, full_scores, svals
 
+        local = threading.local()
+        max_m = left.rows.size * max(int(plan[a][1][-1]) for a in data.models)
         workers = n_workers(self.n_jobs)
         limits = threadpool_limits(limits=1)  # small BLAS calls: threads only add contention
         with limits, ThreadPoolExecutor(workers) as pool:
