@@ -7,7 +7,7 @@
   choice and counted as errors).  Tested against ``kfold_accuracy`` itself.
 * :class:`Corr` -- training correspondences of every model with a block id per row, so that
   fold Gram matrices are formed once and the training Gram of fold ``f`` is ``total - block f``.
-* :func:`ridge_solve` -- ridge with an unpenalised intercept from Gram sums (Cholesky), one
+* :func:`ridge_solve` -- ridge with an unpenalised intercept from Gram sums (one LU solve), one
   factorisation for all targets.
 * :func:`top_right_singular` -- the leading right singular vectors of a map weight.
 

@@ -205,6 +205,40 @@ def _block_sums(
     return G, C, sx, sy, cnt
 
 
+@dataclass(frozen=True)
+class FoldFactors:
+    """Fold maps of one source written as the all-rows map plus a low-rank fold correction.
+
+    Removing block ``f`` (``n_f`` rows ``X_f``) from the training rows changes the centred ridge
+    system only in the span of ``U_f = [X_f^T, sum x]`` (``d_a x (n_f + 1)``), so, exactly,
+    ``W_f = W_all + Z_f K_f`` with ``Z_f = A_f^{-1} U_f`` and
+    ``K_f = [X_f W_all - Y_f + 1 c_f^T ; (b_all - c_f)^T]``, ``c_f = my_f - mx_f W_all``
+    (``mx_f``, ``my_f``: the fold's training means).  The mapped distinct left items of fold
+    ``f`` are then ``M_all + (L Z_f) K_f + (b_f - b_all)``: ``u (n_f + 1)(d_a + sum d_b)``
+    flops instead of ``u d_a sum d_b`` -- fewer when ``d_a`` is large (faceres: 1024 -> 1088
+    columns with ``n_f + 1 = 301``).
+    """
+
+    weight: np.ndarray  # W_all (d_a, sum d_b)
+    bias: np.ndarray  # b_all (sum d_b,)
+    parts: list[tuple[np.ndarray, np.ndarray]]  # per fold (Z_f, K_f)
+
+
+def _factored_pays(u: int, d_a: int, d_y: int, ranks: Sequence[int]) -> bool:
+    """Whether :class:`FoldFactors` needs clearly fewer flops than one product per fold."""
+    direct = len(ranks) * (u + d_a) * d_a * d_y
+    factored = (u + d_a) * d_a * d_y + sum(
+        r * (u * (d_a + d_y) + d_a * d_a + d_a * d_y) for r in ranks
+    )
+    return factored < 0.85 * direct
+
+
+def _ridge_system(G: np.ndarray, sx: np.ndarray, n: int, alpha: float) -> np.ndarray:
+    A = G - np.outer(sx, sx / n)
+    A.flat[:: A.shape[0] + 1] += alpha
+    return A
+
+
 def fold_maps(
     data: PairData,
     corr: Corr,
@@ -218,6 +252,20 @@ def fold_maps(
     Target columns are stacked in the order of ``targets``.  Fold ``f``'s map sees only the
     correspondence rows with ``block != f``.
     """
+    return _fold_maps(data, corr, source, targets, alpha, kind)[0]
+
+
+def _fold_maps(
+    data: PairData,
+    corr: Corr,
+    source: str,
+    targets: Sequence[str],
+    alpha: float = 1.0,
+    kind: str = "ridge",
+    n_left: int = 0,
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], FoldFactors | None]:
+    """:func:`fold_maps`, and :class:`FoldFactors` when ``kind == "ridge"``, ``alpha > 0`` and
+    mapping ``n_left`` items with them costs clearly less than with each fold's weight."""
     X = corr.src[source]
     Y = np.concatenate([corr.tgt[t] for t in targets], axis=1)
     k = data.n_folds
@@ -227,16 +275,25 @@ def fold_maps(
             rows = corr.rows_for(f)
             mp = fit_lstsq(X[rows], Y[rows])
             out.append((np.asarray(mp.weight), np.asarray(mp.bias)))
-        return out
+        return out, None
     G, C, sx, sy, cnt = _block_sums(X, Y, corr.block, corr.n_blocks)
     Gt, Ct, sxt, syt, nt = G.sum(0), C.sum(0), sx.sum(0), sy.sum(0), int(cnt.sum())
     for f in range(k):
-        n = nt - int(cnt[f])
-        if n == 0:
+        if nt - int(cnt[f]) == 0:
             raise InvalidInputError(
                 f"fold {f + 1} has no training correspondence for {source}; every other fold "
                 f"lacks valid genuine pairs"
             )
+    d_a, d_y = X.shape[1], Y.shape[1]
+    if (
+        kind == "ridge"
+        and alpha > 0
+        and n_left > 0
+        and _factored_pays(n_left, d_a, d_y, [int(cnt[f]) + 1 for f in range(k)])
+    ):
+        return _factored_maps(X, Y, corr.block, G, C, sx, sy, cnt, alpha, k)
+    for f in range(k):
+        n = nt - int(cnt[f])
         if kind == "ridge":
             W, b = ridge_solve(Gt - G[f], Ct - C[f], sxt - sx[f], syt - sy[f], n, alpha)
         elif kind == "procrustes":
@@ -253,7 +310,40 @@ def fold_maps(
         else:
             raise InvalidInputError(f"map must be one of {MAP_KINDS}, got {kind!r}")
         out.append((W, b))
-    return out
+    return out, None
+
+
+def _factored_maps(
+    X: np.ndarray,
+    Y: np.ndarray,
+    block: np.ndarray,
+    G: np.ndarray,
+    C: np.ndarray,
+    sx: np.ndarray,
+    sy: np.ndarray,
+    cnt: np.ndarray,
+    alpha: float,
+    k: int,
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], FoldFactors]:
+    """Every fold's ridge map from the all-rows map and a rank-``(n_f + 1)`` correction
+    (see :class:`FoldFactors`); equal to the direct solve to rounding."""
+    Gt, Ct, sxt, syt, nt = G.sum(0), C.sum(0), sx.sum(0), sy.sum(0), int(cnt.sum())
+    W_all, b_all = ridge_solve(Gt, Ct, sxt, syt, nt, alpha)
+    maps: list[tuple[np.ndarray, np.ndarray]] = []
+    parts: list[tuple[np.ndarray, np.ndarray]] = []
+    for f in range(k):
+        rows = np.flatnonzero(block == f)
+        n = nt - rows.size
+        mx, my = (sxt - sx[f]) / n, (syt - sy[f]) / n
+        c = my - mx @ W_all
+        U = np.concatenate((X[rows].T, sxt[:, None]), axis=1)
+        K = np.concatenate((X[rows] @ W_all - Y[rows] + c, (b_all - c)[None]), axis=0)
+        Z = np.linalg.solve(_ridge_system(Gt - G[f], sxt - sx[f], n, alpha), U)
+        W = Z @ K
+        W += W_all
+        maps.append((W, my - mx @ W))
+        parts.append((Z, K))
+    return maps, FoldFactors(W_all, b_all, parts)
 
 
 # ------------------------------------------------------------------------------------- engine
@@ -348,13 +438,20 @@ class _Engine:
             rls = [rank_list[(a, b)] for b in targets] if self.ranks is not False else None
             plan[a] = (targets, offs, rls)
 
-        def prepare(a: str) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
-            maps = fold_maps(data, corr, a, plan[a][0], self.alpha, self.kind)
-            return maps, data.left[a][left.rows].astype(np.float64)
+        def prepare(a: str) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray, Any]:
+            L = data.left[a][left.rows].astype(np.float64)
+            maps, fac = _fold_maps(
+                data, corr, a, plan[a][0], self.alpha, self.kind, n_left=L.shape[0]
+            )
+            if fac is None:
+                return maps, L, None
+            M_all = L @ fac.weight
+            M_all += fac.bias
+            return maps, L, (M_all, fac)
 
         def job(a: str, f: int, prep: Any) -> tuple[np.ndarray, np.ndarray, list, np.ndarray, list]:
             targets, offs, rls = plan[a]
-            maps, L = prep.result()
+            maps, L, factored = prep.result()
             parts, sides = common.result()
             W, bias = maps[f]
             # one reused buffer per worker thread: a fresh 40-70 MB array per job is a fresh
@@ -363,8 +460,16 @@ class _Engine:
             buf = getattr(local, "M", None)
             if buf is None or buf.size < size:
                 buf = local.M = np.empty(max(size, max_m))
-            M = np.matmul(L, W, out=buf[:size].reshape(L.shape[0], W.shape[1]))
-            M += bias
+            M = buf[:size].reshape(L.shape[0], W.shape[1])
+            if factored is None:
+                np.matmul(L, W, out=M)
+                M += bias
+            else:  # M_all + (L Z_f) K_f + (b_f - b_all), see FoldFactors
+                M_all, fac = factored
+                Z, K = fac.parts[f]
+                np.matmul(L @ Z, K, out=M)
+                M += M_all
+                M += bias - fac.bias
             full_scores = np.empty((len(targets), data.n_pairs))
             PairScorer(parts, targets)(M, full_scores)
             rows: list[np.ndarray] = []
