@@ -60,6 +60,8 @@ __all__ = [
 
 MAP_KINDS: tuple[str, ...] = ("ridge", "lstsq", "procrustes")
 
+_PAIR_CHUNK = 1024  # pairs per chunk of the rank scores' element-wise products
+
 Progress = Callable[[str, int, int], None]
 
 
@@ -184,11 +186,12 @@ class MatrixResult:
 
 
 def _block_sums(
-    X: np.ndarray, Y: np.ndarray, block: np.ndarray, n_blocks: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    X: np.ndarray, Y: np.ndarray, block: np.ndarray, n_blocks: int, cross: bool = True
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray, np.ndarray]:
+    """Per block: ``X^T X``, ``X^T Y`` (``None`` unless ``cross``), ``sum x``, ``sum y``, rows."""
     d_a, d_y = X.shape[1], Y.shape[1]
     G = np.zeros((n_blocks, d_a, d_a))
-    C = np.zeros((n_blocks, d_a, d_y))
+    C = np.zeros((n_blocks, d_a, d_y)) if cross else None
     sx = np.zeros((n_blocks, d_a))
     sy = np.zeros((n_blocks, d_y))
     cnt = np.zeros(n_blocks, dtype=np.int64)
@@ -198,7 +201,8 @@ def _block_sums(
             continue
         Xk, Yk = X[idx], Y[idx]
         G[k] = Xk.T @ Xk
-        C[k] = Xk.T @ Yk
+        if C is not None:
+            C[k] = Xk.T @ Yk
         sx[k] = Xk.sum(axis=0)
         sy[k] = Yk.sum(axis=0)
         cnt[k] = idx.size
@@ -276,10 +280,9 @@ def _fold_maps(
             mp = fit_lstsq(X[rows], Y[rows])
             out.append((np.asarray(mp.weight), np.asarray(mp.bias)))
         return out, None
-    G, C, sx, sy, cnt = _block_sums(X, Y, corr.block, corr.n_blocks)
-    Gt, Ct, sxt, syt, nt = G.sum(0), C.sum(0), sx.sum(0), sy.sum(0), int(cnt.sum())
+    cnt = np.bincount(corr.block, minlength=corr.n_blocks)
     for f in range(k):
-        if nt - int(cnt[f]) == 0:
+        if int(cnt.sum()) - int(cnt[f]) == 0:
             raise InvalidInputError(
                 f"fold {f + 1} has no training correspondence for {source}; every other fold "
                 f"lacks valid genuine pairs"
@@ -291,7 +294,10 @@ def _fold_maps(
         and n_left > 0
         and _factored_pays(n_left, d_a, d_y, [int(cnt[f]) + 1 for f in range(k)])
     ):
-        return _factored_maps(X, Y, corr.block, G, C, sx, sy, cnt, alpha, k)
+        return _factored_maps(X, Y, corr.block, corr.n_blocks, alpha, k)
+    G, C, sx, sy, cnt = _block_sums(X, Y, corr.block, corr.n_blocks)
+    assert C is not None
+    Gt, Ct, sxt, syt, nt = G.sum(0), C.sum(0), sx.sum(0), sy.sum(0), int(cnt.sum())
     for f in range(k):
         n = nt - int(cnt[f])
         if kind == "ridge":
@@ -317,17 +323,15 @@ def _factored_maps(
     X: np.ndarray,
     Y: np.ndarray,
     block: np.ndarray,
-    G: np.ndarray,
-    C: np.ndarray,
-    sx: np.ndarray,
-    sy: np.ndarray,
-    cnt: np.ndarray,
+    n_blocks: int,
     alpha: float,
     k: int,
 ) -> tuple[list[tuple[np.ndarray, np.ndarray]], FoldFactors]:
     """Every fold's ridge map from the all-rows map and a rank-``(n_f + 1)`` correction
-    (see :class:`FoldFactors`); equal to the direct solve to rounding."""
-    Gt, Ct, sxt, syt, nt = G.sum(0), C.sum(0), sx.sum(0), sy.sum(0), int(cnt.sum())
+    (see :class:`FoldFactors`); equal to the direct solve to rounding.  Needs the per-block
+    ``X^T X`` but not the per-block ``X^T Y``."""
+    G, _, sx, sy, cnt = _block_sums(X, Y, block, n_blocks, cross=False)
+    Gt, Ct, sxt, syt, nt = G.sum(0), X.T @ Y, sx.sum(0), sy.sum(0), int(cnt.sum())
     W_all, b_all = ridge_solve(Gt, Ct, sxt, syt, nt, alpha)
     maps: list[tuple[np.ndarray, np.ndarray]] = []
     parts: list[tuple[np.ndarray, np.ndarray]] = []
@@ -410,13 +414,18 @@ class _Engine:
         n_src = len(data.models)
         done = 0
 
-        def right_side(m: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        def right_side(m: str) -> list[np.ndarray | None]:
+            """``[all right rows (dropped once RightParts has them), distinct right rows,
+            norms of all right rows]``, float64."""
             r = data.right[m].astype(np.float64)
-            return r, np.linalg.norm(r, axis=1), np.ascontiguousarray(r[rights.rows])
+            return [r, np.ascontiguousarray(r[rights.rows]), np.linalg.norm(r, axis=1)]
 
-        def shared(sides: dict[str, Any]) -> tuple[RightParts, dict[str, tuple]]:
+        def shared(sides: dict[str, Any]) -> tuple[RightParts, dict[str, list]]:
             got = {m: f.result() for m, f in sides.items()}
-            return RightParts(left, {m: g[0] for m, g in got.items()}), got
+            parts = RightParts(left, {m: g[0] for m, g in got.items()})
+            for g in got.values():
+                g[0] = None  # the 6,000-row copies are not needed after the split
+            return parts, got
 
         plan: dict[str, tuple[list[str], np.ndarray, list[tuple[int, ...]] | None]] = {}
         for a in data.models:
@@ -454,40 +463,42 @@ class _Engine:
             maps, L, factored = prep.result()
             parts, sides = common.result()
             W, bias = maps[f]
-            # one reused buffer per worker thread: a fresh 40-70 MB array per job is a fresh
-            # mmap, and its page faults cost about a second of system time over the run
-            size = L.shape[0] * W.shape[1]
-            buf = getattr(local, "M", None)
-            if buf is None or buf.size < size:
-                buf = local.M = np.empty(max(size, max_m))
-            M = buf[:size].reshape(L.shape[0], W.shape[1])
-            if factored is None:
-                np.matmul(L, W, out=M)
-                M += bias
-            else:  # M_all + (L Z_f) K_f + (b_f - b_all), see FoldFactors
+            u = L.shape[0]
+            if factored is not None:  # M_all + (L Z_f) K_f + (b_f - b_all), see FoldFactors
                 M_all, fac = factored
                 Z, K = fac.parts[f]
-                np.matmul(L @ Z, K, out=M)
-                M += M_all
-                M += bias - fac.bias
+                LZ = L @ Z
+            # one reused buffer per worker thread for one target's mapped vectors, scored while
+            # they are in cache; fresh large arrays cost page faults (about a second of system
+            # time over the run when every job allocated its own)
+            buf = getattr(local, "M", None)
+            if buf is None:
+                buf = local.M = np.empty(max_m)
             full_scores = np.empty((len(targets), data.n_pairs))
-            PairScorer(parts, targets)(M, full_scores)
             rows: list[np.ndarray] = []
             spans: list[tuple[int, int]] = []
             svals: list[np.ndarray] = []
             for j, b in enumerate(targets):
                 sl = slice(int(offs[j]), int(offs[j + 1]))
+                Mb = buf[: u * (sl.stop - sl.start)].reshape(u, sl.stop - sl.start)
+                if factored is None:
+                    np.matmul(L, W[:, sl], out=Mb)
+                    Mb += bias[sl]
+                else:
+                    np.matmul(LZ, K[:, sl], out=Mb)
+                    Mb += M_all[:, sl]
+                    Mb += bias[sl] - fac.bias[sl]
+                PairScorer(parts, [b])(Mb, full_scores[j : j + 1])
                 start = len(rows)
                 rows.append(full_scores[j])
                 if rls is not None:
                     sv, extra = self._rank_scores(
                         L,
-                        M[:, sl],
+                        Mb,
                         W[:, sl],
                         bias[sl],
-                        sides[b][2],
-                        sides[b][0],
                         sides[b][1],
+                        sides[b][2],
                         left.inverse,
                         rights.inverse,
                         rls[j],
@@ -499,19 +510,26 @@ class _Engine:
             return acc, thr, spans, full_scores, svals
 
         local = threading.local()
-        max_m = left.rows.size * max(int(plan[a][1][-1]) for a in data.models)
+        max_m = left.rows.size * max(data.dim(m) for m in data.models)
         workers = n_workers(self.n_jobs)
         limits = threadpool_limits(limits=1)  # small BLAS calls: threads only add contention
         with limits, ThreadPoolExecutor(workers) as pool:
             # the right-side arrays and each source's fold maps are built by the workers too
             side_futs = {m: pool.submit(right_side, m) for m in data.models}
             common = pool.submit(shared, side_futs)
-            preps = {a: pool.submit(prepare, a) for a in data.models}
-            futures = [
-                (a, f, pool.submit(job, a, f, preps[a])) for a in data.models for f in range(k)
-            ]
+            # a source's fold maps are prepared while the previous source's jobs run (not all
+            # at the start): at most about two sources' maps are held at a time
+            models = list(data.models)
+            preps = {models[0]: pool.submit(prepare, models[0])}
+            futures: list[tuple[str, int, Any]] = []
+            for i, a in enumerate(models):
+                if i + 1 < len(models):
+                    preps[models[i + 1]] = pool.submit(prepare, models[i + 1])
+                futures.extend((a, f, pool.submit(job, a, f, preps[a])) for f in range(k))
             for a, f, fut in futures:
                 acc, thr, spans, full_scores, svals = fut.result()
+                if f == k - 1:
+                    del preps[a]  # its fold maps are no longer needed (jobs run in order)
                 targets = plan[a][0]
                 te = data.folds == f
                 for j, b in enumerate(targets):
@@ -559,7 +577,6 @@ class _Engine:
         Wb: np.ndarray,
         bias: np.ndarray,
         R_distinct: np.ndarray,
-        R: np.ndarray,
         ynorm: np.ndarray,
         inverse: np.ndarray,
         right_inverse: np.ndarray,
@@ -575,14 +592,25 @@ class _Engine:
         d_a, d_b = Wb.shape
         beta = bias @ V
         P = Mb @ V if d_b <= d_a else L @ (Wb @ V) + beta  # (u, kmax) = m V
-        Q = (R_distinct @ V)[right_inverse]  # (n, kmax), each distinct right item once
-        by = R @ bias
+        Qd = R_distinct @ V  # (u_r, kmax), each distinct right item once
+        by = (R_distinct @ bias)[right_inverse]
         bb = float(bias @ bias)
         # sums over the rank segments [r_{i-1}, r_i) only, then a running sum over segments
         starts = np.array([0, *partial[:-1]])
-        Pc = P - beta
-        seg_num = np.add.reduceat(Pc[inverse] * Q, starts, axis=1)
-        seg_nrm = np.add.reduceat(P * P - beta * beta, starts, axis=1)
+        sq = np.square(P)
+        sq -= beta * beta
+        seg_nrm = np.add.reduceat(sq, starts, axis=1)
+        del sq
+        P -= beta  # P - beta from here on
+        n = inverse.size
+        seg_num = np.empty((n, len(starts)))
+        # pair-level products in chunks: no (n, kmax) temporaries, whose allocation churns
+        # glibc's per-thread heaps (fresh, zeroed pages every time)
+        for c0 in range(0, n, _PAIR_CHUNK):
+            c = slice(c0, c0 + _PAIR_CHUNK)
+            g = P[inverse[c]]
+            g *= Qd[right_inverse[c]]
+            seg_num[c] = np.add.reduceat(g, starts, axis=1)
         num = np.cumsum(seg_num, axis=1).T  # (ranks, n)
         num += by
         nrm = np.cumsum(seg_nrm, axis=1).T[:, inverse]
