@@ -109,6 +109,17 @@ def test_fit_procrustes_equals_scipy(fit_intercept):
     np.testing.assert_allclose(m.weight, R, atol=1e-10)
 
 
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_procrustes_map_estimator_equals_scipy(fit_intercept):
+    X, Y = _data(80, 12, 12, seed=8)
+    est = ProcrustesMap(fit_intercept=fit_intercept).fit(X, Y)
+    mx, my = (X.mean(0), Y.mean(0)) if fit_intercept else (np.zeros(12), np.zeros(12))
+    R, _ = scipy.linalg.orthogonal_procrustes(X - mx, Y - my)
+    np.testing.assert_allclose(est.coef_.T, R, atol=1e-10)
+    np.testing.assert_allclose(est.intercept_, my - mx @ R, atol=1e-10)
+    np.testing.assert_allclose(est.predict(X), (X - mx) @ R + my, atol=1e-10)
+
+
 @pytest.mark.parametrize("scale", [False, True])
 def test_procrustes_recovers_planted_rotation(scale):
     rng = np.random.default_rng(1)

@@ -237,3 +237,20 @@ def test_reproduce_ytf_needs_frames(tmp_path: Path, capsys: pytest.CaptureFixtur
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert "--protocol ytf needs --frames DIR" in err[0]
+
+
+def test_default_is_the_mean_of_the_first_100_frames_by_number(tmp_path: Path) -> None:
+    """Without --frames-per-video the first 100 frames by frame number are chosen (the paper);
+    ordering is numeric, and frames from 101 on are never embedded."""
+    import inspect
+
+    from facebridge.report.pipeline import embed_ytf_videos, ytf_frame_items
+
+    d = tmp_path / "Some_One" / "3"
+    d.mkdir(parents=True)
+    for f in np.random.default_rng(0).permutation(np.arange(1, 131)):
+        (d / f"aligned_detect_3.{f}.jpg").write_bytes(b"")
+    got = ytf_frame_items(tmp_path, ["Some_One/3"]).frames["Some_One/3"]
+    assert got == [f"Some_One/3/aligned_detect_3.{f}.jpg" for f in range(1, 101)]
+    assert inspect.signature(embed_ytf_videos).parameters["frames_per_video"].default == 100
+    assert inspect.signature(ytf_frame_items).parameters["frames_per_video"].default == 100
