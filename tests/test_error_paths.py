@@ -282,3 +282,49 @@ def test_error_path(
 ) -> None:
     with pytest.raises(exc, match=match):
         call(tmp_path)
+
+
+# ------------------------------------------------- inputs that used to escape as numpy errors
+
+
+def _lfw_pairs_file(tmp: Path, first_pair: str) -> Path:
+    p = tmp / "pairs.txt"
+    p.write_text(f"1\t1\n{first_pair}\nB\t1\tC\t2\n", encoding="utf-8")
+    return p
+
+
+@pytest.mark.parametrize(
+    ("call", "exc", "match"),
+    [
+        (lambda tmp: kfold_accuracy(np.zeros(0), np.zeros(0, bool), np.zeros(0, int)),
+         InvalidInputError, r"scores is empty"),
+        (lambda tmp: kfold_accuracy(np.array(["0.1", "0.2", "0.3", "0.4"]), G4, F4),
+         InvalidInputError, r"scores must be real numbers, got dtype <U3"),
+        (lambda tmp: canonical_correlations(np.ones((10, 3)), Y, reg=0.1),
+         InvalidInputError, r"X is constant"),
+        (lambda tmp: canonical_correlations(X, np.ones((10, 2)), reg=0.1),
+         InvalidInputError, r"Y is constant"),
+    ],
+    ids=["kfold empty", "kfold numeric strings", "cca constant X", "cca constant Y"],
+)  # fmt: skip
+def test_error_path_formerly_numpy(
+    tmp_path: Path, call: Callable[[Path], Any], exc: type[FacebridgeError], match: str
+) -> None:
+    with pytest.raises(exc, match=match):
+        call(tmp_path)
+
+
+def test_unicode_digits_in_protocol_files_name_file_and_line(tmp_path: Path) -> None:
+    from facebridge.errors import ProtocolError
+    from facebridge.protocols import load_csv_pairs, load_lfw_pairs, load_ytf_splits
+
+    with pytest.raises(ProtocolError, match=r"pairs.txt:2: expected image number .* got '²'"):
+        load_lfw_pairs(_lfw_pairs_file(tmp_path, "A\t\u00b2\t3"))
+    csv = tmp_path / "p.csv"
+    csv.write_text("a,b,1,\u00b2\n", encoding="utf-8")
+    with pytest.raises(ProtocolError, match=r"p.csv:1: expected fold as a non-negative integer"):
+        load_csv_pairs(csv)
+    ytf = tmp_path / "splits.txt"
+    ytf.write_text("1x, 1, A/1, A/2, 1\n", encoding="utf-8")
+    with pytest.raises(ProtocolError, match=r"splits.txt:1: expected split number"):
+        load_ytf_splits(ytf)

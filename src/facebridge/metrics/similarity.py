@@ -134,7 +134,8 @@ def canonical_correlations(
     Raises
     ------
     DimensionError, InvalidInputError
-        As :func:`linear_cka`; ``reg`` outside ``[0, 1)``.
+        As :func:`linear_cka`; ``reg`` negative or not finite; with ``reg > 0``, a constant
+        ``X`` or ``Y`` (no variance to whiten).
     """
     if not (np.isfinite(reg) and reg >= 0.0):
         raise InvalidInputError(f"reg must be a number >= 0, got {reg}; 0 means no regularisation")
@@ -145,6 +146,12 @@ def canonical_correlations(
         rho = np.linalg.svd(Qx.T @ Qy, compute_uv=False)
         return np.clip(rho, 0.0, 1.0)
     n = Xc.shape[0]
+    for name, Z in (("X", Xc), ("Y", Yc)):
+        if not np.any(Z):
+            raise InvalidInputError(
+                f"{name} is constant (every row the same): no direction to correlate; "
+                f"pass varying embeddings"
+            )
     Wx = _inv_sqrt_shrunk(Xc.T @ Xc / n, reg)
     Wy = _inv_sqrt_shrunk(Yc.T @ Yc / n, reg)
     rho = np.linalg.svd(Wx @ (Xc.T @ Yc / n) @ Wy, compute_uv=False)

@@ -96,6 +96,8 @@ def _check_folds(folds: Any, n: int) -> tuple[np.ndarray, int]:
             f"folds must be integer fold ids 0..K-1, got dtype {f.dtype}; pass protocol.fold_array()"
         )
     f = f.astype(np.int64, copy=False)
+    if f.size == 0:
+        raise InvalidInputError("folds is empty; pass one fold id per pair")
     if f.min() < 0:
         raise InvalidInputError(f"folds must be >= 0 (0-based), got {int(f.min())}")
     k = int(f.max()) + 1
@@ -352,9 +354,13 @@ def kfold_accuracy(scores: Any, genuine: Any, folds: Any, valid: Any = None) -> 
         Arrays of different lengths.
     """
     s_raw = np.asarray(scores)
+    if s_raw.dtype.kind not in "fiu":  # before any float conversion: "0.1" is not a score
+        raise InvalidInputError(f"scores must be real numbers, got dtype {s_raw.dtype}")
     if s_raw.ndim != 1:
         raise DimensionError(f"scores must be 1-D (n_pairs,), got shape {s_raw.shape}")
     n = s_raw.shape[0]
+    if n == 0:
+        raise InvalidInputError("scores is empty; pass at least one scored pair")
     v = _check_valid(valid, (n,))
     g = _check_genuine(genuine, n)
     f, k = _check_folds(folds, n)

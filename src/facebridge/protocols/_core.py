@@ -153,8 +153,13 @@ def _read_lines(path: Path) -> list[str]:
     return lines
 
 
+def _is_uint(tok: str) -> bool:
+    """ASCII digits only (``str.isdigit`` also accepts digits such as "²" that ``int`` rejects)."""
+    return tok.isascii() and tok.isdigit()
+
+
 def _positive_int(tok: str, path: Path, lineno: int, what: str) -> int:
-    if not tok.isdigit() or int(tok) < 1:
+    if not _is_uint(tok) or int(tok) < 1:
         raise ProtocolError(f"{path}:{lineno}: expected {what} as a positive integer, got {tok!r}")
     return int(tok)
 
@@ -225,7 +230,7 @@ def load_lfw_pairs(path: str | Path, name: str = "lfw-view2") -> PairProtocol:
     path = Path(path)
     lines = _read_lines(path)
     head = lines[0].split()
-    if len(head) != 2 or not all(t.isdigit() and int(t) > 0 for t in head):
+    if len(head) != 2 or not all(_is_uint(t) and int(t) > 0 for t in head):
         raise ProtocolError(
             f"{path}:1: expected header 'n_folds<TAB>n_per_fold' (e.g. '10\\t300'), got {lines[0]!r}; "
             "use load_lfw_dev_pairs for pairsDevTrain/Test.txt"
@@ -276,7 +281,7 @@ def load_lfw_dev_pairs(path: str | Path, name: str | None = None) -> PairProtoco
     path = Path(path)
     lines = _read_lines(path)
     head = lines[0].split()
-    if len(head) != 1 or not head[0].isdigit() or int(head[0]) < 1:
+    if len(head) != 1 or not _is_uint(head[0]) or int(head[0]) < 1:
         raise ProtocolError(
             f"{path}:1: expected header 'N' (number of matched pairs, e.g. '1100'), got {lines[0]!r}; "
             "use load_lfw_pairs for the 10-fold View 2 pairs.txt"
@@ -330,8 +335,8 @@ def load_ytf_splits(path: str | Path, name: str = "ytf") -> PairProtocol:
         if not line.strip():
             continue
         parts = [t.strip() for t in line.split(",")]
-        if k == 0 and not parts[0].isdigit():
-            continue  # header
+        if k == 0 and not any(c.isdigit() for c in parts[0]):
+            continue  # header ("split number, pair number, ..."); "1x, ..." is a bad row
         if len(parts) != 5:
             raise ProtocolError(
                 f"{path}:{lineno}: expected 5 comma-separated fields 'split, pair, Name/video, "
@@ -436,7 +441,7 @@ def load_csv_pairs(path: str | Path, name: str | None = None) -> PairProtocol:
             )
         fold: int | None = None
         if len(row) == 4:
-            if not row[3].isdigit():
+            if not _is_uint(row[3]):
                 raise ProtocolError(
                     f"{path}:{lineno}: expected fold as a non-negative integer (0-based), got {row[3]!r}"
                 )
