@@ -5,6 +5,9 @@ Run from the repository root::
     python benchmarks/bench_analysis.py                # full analysis, 100 points, 3 draws
     python benchmarks/bench_analysis.py --draws 1      # one random draw per fold
     python benchmarks/bench_analysis.py --quick        # a smoke run (small sweep, small naive sample)
+    python benchmarks/bench_analysis.py --matrix-runs 5 --pause 12
+        # matrix + rank sweep alone, 5 times, each the first call in a fresh process (as in
+        # `facebridge reproduce`), 12 s idle before each: wall, CPU, user and system time
 
 Data: the packaged LFW store (``facebridge.store.default_store()``) with the real LFW View 2 pairs
 when it is present; otherwise planted synthetic embeddings with the six real dims
@@ -165,7 +168,56 @@ def run_naive(data: Any, args: argparse.Namespace, ps: np.ndarray) -> dict[str, 
     }
 
 
+def _one_matrix_run() -> int:
+    """Child of ``--matrix-runs``: load, time one ``matrix_and_ranks`` call, print JSON."""
+    import json
+
+    from facebridge.experiments.matrix import matrix_and_ranks
+
+    data, _ = load_data()
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.perf_counter()
+    matrix_and_ranks(data)
+    wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    user, system = r1.ru_utime - r0.ru_utime, r1.ru_stime - r0.ru_stime
+    print(json.dumps({"wall": wall, "user": user, "sys": system}))
+    return 0
+
+
+def matrix_runs(n: int, pause: float) -> int:
+    """``n`` first-call timings of the matrix + rank sweep, each in a fresh process."""
+    import json
+
+    print(
+        f"machine: {_cpu_model()}; {len(__import__('os').sched_getaffinity(0))} CPUs available; "
+        f"python {platform.python_version()}, numpy {np.__version__}"
+    )
+    print(f"matrix + rank sweep, {n} fresh processes, {pause:g} s idle before each")
+    walls = []
+    for i in range(n):
+        time.sleep(pause)
+        load = __import__("os").getloadavg()[0]
+        out = subprocess.run(
+            [sys.executable, __file__, "--_one-matrix"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        r = json.loads(out.strip().splitlines()[-1])
+        walls.append(r["wall"])
+        print(
+            f"  run {i + 1}: {r['wall']:5.2f} s wall, {r['user'] + r['sys']:5.2f} s CPU "
+            f"(user {r['user']:.2f}, system {r['sys']:.2f}); load average before {load:.1f}"
+        )
+    w = np.array(walls)
+    print(f"wall: min {w.min():.2f}, median {np.median(w):.2f}, max {w.max():.2f} s")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    if argv is None and sys.argv[1:] == ["--_one-matrix"]:
+        return _one_matrix_run()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--points", type=int, default=100, help="p values in the pairs sweep")
     ap.add_argument("--draws", type=int, default=3, help="random draws per fold")
@@ -175,7 +227,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--naive-p", type=int, default=5, help="p values of the naive sweep sample")
     ap.add_argument("--skip-naive", action="store_true")
     ap.add_argument("--quick", action="store_true", help="smoke run: 10 points, 1 draw, 2 p")
+    ap.add_argument(
+        "--matrix-runs",
+        type=int,
+        default=0,
+        metavar="N",
+        help="only time the matrix + rank sweep, N times, each in a fresh process",
+    )
+    ap.add_argument(
+        "--pause", type=float, default=12.0, help="seconds idle before each --matrix-runs run"
+    )
     args = ap.parse_args(argv)
+    if args.matrix_runs:
+        return matrix_runs(args.matrix_runs, args.pause)
     if args.quick:
         args.points, args.draws, args.naive_p = 10, 1, 2
 

@@ -102,7 +102,7 @@ def test_reproduce_on_shipped_store(tmp_path: Path, capsys: pytest.CaptureFixtur
 def test_reproduce_six_models_on_shipped_store(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """All six shipped models, exactly as a user runs it (minutes on 2 busy cores)."""
+    """All six shipped models, exactly as a user runs it (about 55 s on 2 idle cores)."""
     _needs_analysis()
     out = tmp_path / "tmp"
     assert main(["reproduce", "--out", str(out), "--points", "8", "--no-progress"]) == 0
