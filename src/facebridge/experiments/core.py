@@ -584,17 +584,12 @@ def mapped_scores(
         mp = fit(X, Y)
         maps.append(mp)
         sc = _row_cosine(mp.apply(L), R)
-        if score == "symmetric":
+        if score == "symmetric":  # the same two templates, each mapped into the other's space
             X2, Y2 = training_correspondences(
                 data, t, s, mask, correspondence, symmetric=symmetric_pairs
             )
             back = fit(X2, Y2)
-            sc = 0.5 * (
-                sc
-                + _row_cosine(
-                    back.apply(data.left[t].astype(np.float64)), data.right[s].astype(np.float64)
-                )
-            )
+            sc = 0.5 * (sc + _row_cosine(back.apply(R), L))
         out[f] = sc
     return out, maps
 
@@ -627,8 +622,10 @@ def mapped_accuracy(
         Default: ``fit_ridge`` with ``alpha=1`` (the paper's map).
     correspondence : {"matched-pairs", "same-image"}
     score : {"cosine", "symmetric"}
-        ``"symmetric"``: mean of the ``source->target`` cosine and the ``target->source`` one
-        (the target's left item mapped into the source space vs the source's right item).
+        ``"symmetric"``: on the same two templates (the source's embedding of the left image,
+        the target's of the right), the mean of ``cos(M_st left, right)`` and
+        ``cos(left, M_ts right)`` with ``M_ts`` fitted target->source on the same folds -- the
+        definition ``compare-maps`` and :mod:`~facebridge.experiments.crossfit` use.
     fit_target : str, optional
         Model whose embeddings are the regression targets when fitting (default ``target``); it
         must have ``target``'s dimension.  Scores are always against ``target``.
