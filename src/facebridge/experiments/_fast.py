@@ -30,6 +30,7 @@ __all__ = [
     "LeftIndex",
     "build_corr",
     "ridge_solve",
+    "ridge_system",
     "rowwise_cosine",
     "top_right_singular",
 ]
@@ -208,6 +209,14 @@ def build_corr(data: PairData, mode: str = "matched-pairs", symmetric: bool = Fa
 # -------------------------------------------------------------------------------------- ridge
 
 
+def ridge_system(G: np.ndarray, sx: np.ndarray, n: int, alpha: float) -> np.ndarray:
+    """The centred, penalised normal matrix ``G - sx sx^T / n + alpha I`` of ridge with an
+    unpenalised intercept (``G``: sum of ``x^T x``; ``sx``: sum of ``x``; ``n`` rows)."""
+    A = G - np.outer(sx, sx / n)
+    A.flat[:: A.shape[0] + 1] += alpha
+    return A
+
+
 def ridge_solve(
     G: np.ndarray, C: np.ndarray, sx: np.ndarray, sy: np.ndarray, n: int, alpha: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -223,8 +232,7 @@ def ridge_solve(
     weight ``(d_a, d_b)`` and bias ``(d_b,)`` equal to ``fit_ridge(X, Y, alpha)``.
     """
     mx, my = sx / n, sy / n
-    A = G - np.outer(sx, mx)
-    A.flat[:: A.shape[0] + 1] += alpha
+    A = ridge_system(G, sx, n, alpha)
     B = C - np.outer(sx, my)
     # numpy's LAPACK calls release the GIL (scipy's wrappers hold it, which stalls the other
     # worker thread); LU on this symmetric positive definite system costs about what

@@ -34,9 +34,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import scipy.linalg
 
 from facebridge.errors import InvalidInputError
+from facebridge.experiments._fast import ridge_solve
 from facebridge.experiments.core import (
     CORRESPONDENCES,
     SCORES,
@@ -167,17 +167,7 @@ class _Moments:
             tot - part[out].sum(0)
             for tot, part in zip(self.totals, (self.G, self.C, self.sx, self.sy), strict=True)
         )
-        mx, my = sx / n, sy / n
-        A = G - np.outer(sx, mx)
-        A.flat[:: A.shape[0] + 1] += alpha
-        B = C - np.outer(sx, my)
-        try:
-            W = scipy.linalg.cho_solve(
-                scipy.linalg.cho_factor(A, check_finite=False), B, check_finite=False
-            )
-        except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):  # alpha == 0, rank-deficient
-            W = scipy.linalg.lstsq(A, B, check_finite=False)[0]
-        return W, my - mx @ W
+        return ridge_solve(G, C, sx, sy, n, alpha)
 
 
 # ----------------------------------------------------------------------------------- engine

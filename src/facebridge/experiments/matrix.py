@@ -38,6 +38,7 @@ from facebridge.experiments._fast import (
     RightParts,
     build_corr,
     ridge_solve,
+    ridge_system,
     top_right_singular,
 )
 from facebridge.experiments.core import (
@@ -238,12 +239,6 @@ def _factored_pays(u: int, d_a: int, d_y: int, ranks: Sequence[int]) -> bool:
     return factored < 0.9 * direct
 
 
-def _ridge_system(G: np.ndarray, sx: np.ndarray, n: int, alpha: float) -> np.ndarray:
-    A = G - np.outer(sx, sx / n)
-    A.flat[:: A.shape[0] + 1] += alpha
-    return A
-
-
 def fold_maps(
     data: PairData,
     corr: Corr,
@@ -343,7 +338,7 @@ def _factored_maps(
         c = my - mx @ W_all
         U = np.concatenate((X[rows].T, sxt[:, None]), axis=1)
         K = np.concatenate((X[rows] @ W_all - Y[rows] + c, (b_all - c)[None]), axis=0)
-        Z = np.linalg.solve(_ridge_system(Gt - G[f], sxt - sx[f], n, alpha), U)
+        Z = np.linalg.solve(ridge_system(Gt - G[f], sxt - sx[f], n, alpha), U)
         W = Z @ K
         W += W_all
         maps.append((W, my - mx @ W))
