@@ -328,3 +328,17 @@ def test_unicode_digits_in_protocol_files_name_file_and_line(tmp_path: Path) -> 
     ytf.write_text("1x, 1, A/1, A/2, 1\n", encoding="utf-8")
     with pytest.raises(ProtocolError, match=r"splits.txt:1: expected split number"):
         load_ytf_splits(ytf)
+
+
+def test_csv_first_row_header_or_bad_data(tmp_path: Path) -> None:
+    from facebridge.errors import ProtocolError
+    from facebridge.protocols import load_csv_pairs
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a.jpg,b.jpg,ture\na.jpg,c.jpg,0\n", encoding="utf-8")
+    with pytest.raises(ProtocolError, match=r"bad.csv:1: "):
+        load_csv_pairs(bad)
+    for head in ("left,right,genuine", "img1,img2,match"):
+        ok = tmp_path / "ok.csv"
+        ok.write_text(f"{head}\nx/a.jpg,x/b.jpg,1\nx/a.jpg,y/c.jpg,0\n", encoding="utf-8")
+        assert len(load_csv_pairs(ok).pairs) == 2

@@ -387,10 +387,22 @@ def _genuine_token(tok: str) -> bool | None:
     return None
 
 
+_PATH_LIKE = re.compile(r"[/\\]|\.(jpe?g|png|bmp|webp|tiff?|ppm|pgm)$", re.IGNORECASE)
+
+
+def _is_csv_header(row: list[str]) -> bool:
+    """A first row is a header when its third field is not a genuine value and none of its
+    fields looks like an image path ("a.jpg,b.jpg,ture" is a bad data row, not a header)."""
+    if len(row) < 3 or _genuine_token(row[2]) is not None:
+        return False
+    return not any(_PATH_LIKE.search(c.strip()) for c in row)
+
+
 def load_csv_pairs(path: str | Path, name: str | None = None) -> PairProtocol:
     """Load a user pair list ``left,right,genuine[,fold]``.
 
-    A header row is optional (detected when its third field is not a genuine value). ``genuine``
+    A header row is optional (detected when its third field is not a genuine value and no field
+    looks like an image path, so a mistyped first data row is reported, not skipped). ``genuine``
     accepts ``1/0``, ``true/false``, ``same/different`` (case-insensitive). ``fold`` is 0-based
     and must cover ``0..K-1``; without a fold column every pair is in fold 0.
 
@@ -409,7 +421,7 @@ def load_csv_pairs(path: str | Path, name: str | None = None) -> PairProtocol:
     lines = _read_lines(path)
     rows = list(csv.reader(lines))
     start = 0
-    if rows and len(rows[0]) >= 3 and _genuine_token(rows[0][2]) is None:
+    if rows and _is_csv_header(rows[0]):
         start = 1  # header row
     width: int | None = None
     raw: list[tuple[str, str, bool, int | None]] = []
