@@ -278,7 +278,7 @@ def test_csv_without_header_or_folds(tmp_path: Path) -> None:
         ("a,b\n", r"c\.csv:1: expected 3 or 4 columns 'left,right,genuine\[,fold\]', got 2"),
         (
             "a,b,1\nc,d,maybe\n",
-            r"c\.csv:2: expected genuine as 1/0, true/false or same/different, got 'maybe'",
+            r"c\.csv:2: expected genuine as 1/0, true/false, same/different or yes/no, got 'maybe'",
         ),
         ("a,b,1,0\nc,d,0\n", r"c\.csv:2: expected 4 columns like the rows above, got 3"),
         ("a,,1\n", r"c\.csv:1: empty item id"),

@@ -448,7 +448,7 @@ def load_csv_pairs(path: str | Path, name: str | None = None) -> PairProtocol:
         g = _genuine_token(row[2])
         if g is None:
             raise ProtocolError(
-                f"{path}:{lineno}: expected genuine as 1/0, true/false or same/different, "
+                f"{path}:{lineno}: expected genuine as 1/0, true/false, same/different or yes/no, "
                 f"got {row[2]!r}"
             )
         fold: int | None = None
