@@ -626,3 +626,158 @@ def test_detections_writer_rejects_bad_extra_and_key(store: EmbeddingStore) -> N
         store.detections_writer("mtcnn", extra={"x": {1, 2}})
     with pytest.raises(InvalidInputError, match="detector key must start with a letter"):
         store.detections_writer("a/b")
+
+
+# ------------------------------------------------------------------------------ trust
+
+
+def test_finite_float64_that_overflows_float32_is_refused(store: EmbeddingStore) -> None:
+    v = np.zeros((2, 8))
+    v[1, 3] = 1e39  # finite as float64, inf once saved as float32
+    with store.writer("m", dim=8, weights_sha256=SHA, detector="d") as w:
+        with pytest.raises(
+            InvalidInputError,
+            match=r"vectors of id 'P001/P001_0001.jpg' exceed the float32 range .* stored as inf",
+        ):
+            w.add(_ids(2), v)
+        assert w.pending == 0
+    with store.detections_writer("det") as dw, pytest.raises(InvalidInputError, match="float32"):
+        dw.add(_ids(1), np.full((1, 4), 1e40), np.zeros((1, 5, 2)), np.ones(1))
+    assert store.done_ids("m") == set()
+
+
+def test_edited_manifest_dim_blames_the_manifest(store: EmbeddingStore) -> None:
+    with store.writer("m", dim=8, weights_sha256=SHA, detector="d") as w:
+        w.add(_ids(2), _vecs(2))
+        w.flush()
+        w.add(_ids(2, start=2), _vecs(2))
+    man = store.root / "m" / "manifest.json"
+    obj = json.loads(man.read_text())
+    obj["dim"] = 16
+    man.write_text(json.dumps(obj))
+    with pytest.raises(StoreError) as e:
+        store.load("m")
+    msg = str(e.value)
+    assert msg.startswith(f"manifest {man} says dim=16 but all 2 chunk(s) hold 8-dimensional")
+    assert 'set "dim": 8' in msg
+    assert "delete" not in msg
+    assert "\n" not in msg
+
+
+def test_deleted_manifest_is_named_not_hidden(store: EmbeddingStore) -> None:
+    for m in ("a", "b"):
+        with store.writer(m, dim=8, weights_sha256=SHA, detector="d") as w:
+            w.add(_ids(3), _vecs(3))
+    (store.root / "b" / "manifest.json").unlink()
+    assert list(store.orphans()) == [store.root / "b"]
+    fix = r"holds 1 chunk file\(s\) but no manifest\.json; restore .*facebridge embed --models b"
+    with pytest.raises(StoreError, match=fix):
+        store.models()
+    with pytest.raises(StoreError, match=fix):
+        store.load("b")
+    with pytest.raises(StoreError, match="refusing to write a new manifest over data"):
+        store.writer("b", dim=4, weights_sha256=SHA, detector="d")
+    assert store.load("a").ids == tuple(_ids(3))  # the healthy model still loads
+
+
+def _unit(n: int, dim: int = 8, seed: int = 0) -> np.ndarray:
+    v = _vecs(n, dim, seed)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def test_scaled_chunk_is_flagged_and_normalised(store: EmbeddingStore) -> None:
+    from facebridge.store import NonUnitVectorsWarning
+
+    with store.writer("m", dim=8, weights_sha256=SHA, detector="d") as w:
+        w.add(_ids(6), _unit(6))
+        w.flush()
+        w.add(_ids(2, start=6), 1000 * _unit(2, seed=1))
+    with pytest.warns(
+        NonUnitVectorsWarning, match=r"2 rows of 'm' have norms 1000\.\.1000.*chunk-000001\.npz"
+    ):
+        emb = store.load("m")
+    np.testing.assert_allclose(np.linalg.norm(emb.vectors, axis=1), 1.0, atol=1e-6)
+    assert emb.manifest["non_unit_rows"] == 2
+    with pytest.raises(StoreError, match=r"2 rows of 'm' have norms .* delete chunk-000001\.npz"):
+        store.load("m", on_non_unit="raise")
+    raw = store.load("m", on_non_unit="ignore")
+    assert raw.manifest["non_unit_rows"] == 0
+    assert np.linalg.norm(raw.vectors[-1]) > 999
+
+
+def test_whole_model_scaled_is_flagged_when_declared_unit(store: EmbeddingStore) -> None:
+    from facebridge.store import NonUnitVectorsWarning
+
+    with store.writer("m", dim=8, weights_sha256=SHA, detector="d", unit_norm=True) as w:
+        w.add(_ids(4), 1000 * _unit(4))
+    assert json.loads((store.root / "m" / "manifest.json").read_text())["unit_norm"] is True
+    with pytest.warns(NonUnitVectorsWarning, match="4 rows"):
+        store.load("m")
+
+
+def test_replaced_item_newest_record_wins_and_keeps_its_source(store: EmbeddingStore) -> None:
+    with store.writer("m", dim=8, weights_sha256=SHA, detector="d") as w:
+        w.add(_ids(2), _vecs(2), sources=["1:1:aa", "1:1:bb"])
+    with store.writer("m", dim=8, weights_sha256=SHA, detector="d") as w:
+        w.add(_ids(1), _vecs(1, seed=5), sources=["2:2:cc"])
+        w.add_failure(_ids(2)[1], "unreadable image: truncated", source="3:3:dd")
+    emb = store.load("m")
+    assert emb.ids == (_ids(1)[0],)
+    np.testing.assert_array_equal(emb.vectors[0], _vecs(1, seed=5)[0])
+    assert emb.sources == {_ids(1)[0]: "2:2:cc", _ids(2)[1]: "3:3:dd"}
+    rec = store.records("m")
+    assert rec[_ids(1)[0]].source == "2:2:cc"
+    assert not rec[_ids(1)[0]].failed
+    assert rec[_ids(2)[1]].failed
+    assert rec[_ids(2)[1]].source == "3:3:dd"
+    store.compact("m", dtype="float32")  # the superseded rows go, the sources stay
+    assert store.load("m").sources == emb.sources
+    assert store.records("m")[_ids(2)[1]].source == "3:3:dd"
+
+
+def test_os_errors_are_one_line_store_errors(
+    store: EmbeddingStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(
+        StoreError, match=r"cannot create directory .*file/st: .*is a file, not a directory"
+    ) as e:
+        EmbeddingStore.create(tmp_path / "file" / "st")
+    assert isinstance(e.value.__cause__, OSError)
+    with store.writer("m", dim=8, weights_sha256=SHA, detector="d") as w:
+        w.add(_ids(1), _vecs(1))
+    real = os.replace
+
+    def full(src, dst):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full)
+    w = store.writer("m", dim=8, weights_sha256=SHA, detector="d")
+    w.add(_ids(1, start=1), _vecs(1))
+    with pytest.raises(
+        StoreError, match=r"cannot write .*chunk-000001\.npz: No space left on device; free space"
+    ):
+        w.flush()
+    monkeypatch.setattr(os, "replace", real)
+    w.close()  # the buffered row is written once space is back
+    assert not list((store.root / "m").glob("*.tmp"))  # nothing half-written
+    assert len(store.load("m")) == 2
+
+
+def test_missing_pairs_are_classified_by_cause(store: EmbeddingStore) -> None:
+    from facebridge.store import missing_pairs
+
+    with store.writer("m", dim=8, weights_sha256=SHA, detector="d") as w:
+        w.add(["a.jpg", "b.jpg"], _unit(2))
+        w.add_failure("c.jpg", "no face")
+    pairs = [("a.jpg", "b.jpg"), ("a.jpg", "c.jpg"), ("b.jpg", "d.jpg"), ("a.jpg", "zz.jpg")]
+    r = missing_pairs(store, pairs, ["m"], images=["a.jpg", "b.jpg", "c.jpg", "d.jpg"])["m"]
+    assert (r.n_pairs, r.n_missing) == (4, 3)
+    assert r.counts == {"failed": 1, "never_embedded": 1, "unknown_id": 1}
+    assert r.examples["failed"] == ["c.jpg"]
+    assert r.reasons == {"no face": 1}
+    assert r.examples["unknown_id"] == ["zz.jpg"]
+    assert r.examples["never_embedded"] == ["d.jpg"]
+    assert "3 of 4 pairs" in r.summary()

@@ -5,12 +5,15 @@ See docs/ARCHITECTURE.md.
 
 from __future__ import annotations
 
+from facebridge.store._chunks import MISSING, Record, source_signature
+from facebridge.store._missing import MISSING_CAUSES, MissingPairs, missing_pairs
 from facebridge.store._store import (
     DETECTIONS_DIR,
     Detections,
     DetectionWriter,
     Embeddings,
     EmbeddingStore,
+    NonUnitVectorsWarning,
     StoreWriter,
     default_store,
     default_store_path,
@@ -18,11 +21,18 @@ from facebridge.store._store import (
 
 __all__ = [
     "DETECTIONS_DIR",
+    "MISSING",
+    "MISSING_CAUSES",
     "DetectionWriter",
     "Detections",
     "EmbeddingStore",
     "Embeddings",
+    "MissingPairs",
+    "NonUnitVectorsWarning",
+    "Record",
     "StoreWriter",
     "default_store",
     "default_store_path",
+    "missing_pairs",
+    "source_signature",
 ]

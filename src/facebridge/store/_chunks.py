@@ -9,7 +9,19 @@ the next writer.
 
 Duplicate ids: chunks are replayed in sequence order and the **later record wins** (a
 re-embedded item replaces its old vector; a later success clears an earlier failure and vice
-versa). A writer holds an exclusive ``fcntl`` lock on ``writer.lock`` (released by the kernel if
+versa).  An item is replaced by appending a new record, never by editing an old chunk: the old
+row stays on disk, superseded, until :meth:`~facebridge.store.EmbeddingStore.compact` drops it,
+so a kill during a replacement leaves either the old or the new record in force.
+
+Optional per-record arrays ``sources`` (one per row) and ``failed_sources`` (one per failure)
+hold the signature of the image the record was made from (see :func:`source_signature`):
+``"<size>:<mtime_ns>:<sha256>"``, ``"missing"`` for an absent file, ``""`` when unknown.  Chunks
+without them read as unknown signatures.
+
+Operating-system errors while writing (no space left, read-only file system, a path component
+that is a file) are raised as one-line :class:`~facebridge.errors.StoreError` messages naming
+the path and the fix (the ``OSError`` is chained); the temporary file is removed, so nothing is
+half-written. A writer holds an exclusive ``fcntl`` lock on ``writer.lock`` (released by the kernel if
 the process dies), so two writers never interleave in one directory.
 """
 
@@ -17,6 +29,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import errno
+import hashlib
 import json
 import os
 import re
@@ -34,7 +48,66 @@ MANIFEST = "manifest.json"
 LOCK = "writer.lock"
 FORMAT = "facebridge-store/1"
 _CHUNK = re.compile(r"^chunk-(\d{6,})\.npz$")
-_RESERVED = {"ids", "failed_ids", "failed_reasons"}
+_RESERVED = {"ids", "failed_ids", "failed_reasons", "sources", "failed_sources"}
+#: Signature of an item whose image file does not exist.
+MISSING = "missing"
+
+
+def os_error(exc: OSError, path: Path, doing: str, option: str = "--store") -> StoreError:
+    """A one-line :class:`StoreError` for an ``OSError`` met while ``doing`` something to ``path``.
+
+    The message names the path, the operating system's reason and the fix for the common
+    causes (no space left, read-only or forbidden location, a path component that is a file).
+    Raise it ``from exc`` so the ``OSError`` stays chained.
+    """
+    code = exc.errno
+    reason = exc.strerror or type(exc).__name__
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        fix = f"free space on that disk (or pass another {option}) and re-run; the run resumes"
+    elif code in (errno.EROFS, errno.EACCES, errno.EPERM):
+        fix = f"the location is not writable: choose a writable {option} or fix its permissions"
+    elif code == errno.ENOTDIR:
+        fix = f"a component of the path is a file, not a directory: pass another {option}"
+    elif code == errno.EISDIR:
+        fix = f"the path is a directory where a file is expected: pass another {option}"
+    elif code == errno.ENOENT:
+        fix = f"a parent directory does not exist: create it or pass another {option}"
+    else:
+        fix = f"check the path and the disk, or pass another {option}"
+    return StoreError(f"cannot {doing} {path}: {reason}; {fix}")
+
+
+def source_signature(path: Path, previous: str = "") -> str:
+    """``"<size>:<mtime_ns>:<sha256>"`` of the file at ``path`` (``"missing"`` when absent).
+
+    When ``previous`` has the same size and modification time the file is not read again and
+    ``previous`` is returned (a changed file has a new size or mtime; a touched but equal file
+    is hashed and keeps its content hash).
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return MISSING
+    except OSError:
+        return ""
+    stamp = f"{st.st_size}:{st.st_mtime_ns}:"
+    if previous.startswith(stamp) and len(previous) > len(stamp):
+        return previous
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    except OSError:
+        return ""
+    return stamp + h.hexdigest()
+
+
+def same_content(a: str, b: str) -> bool:
+    """Whether two signatures describe the same content; unknown (``""``) matches anything."""
+    if not a or not b:
+        return True
+    return a.rsplit(":", 1)[-1] == b.rsplit(":", 1)[-1]
 
 
 def now_iso() -> str:
@@ -59,9 +132,11 @@ def atomic_write_bytes(path: Path, write: Any) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(exc, OSError):
+            raise os_error(exc, path, "write") from exc
         raise
     fsync_dir(path.parent)
 
@@ -114,13 +189,27 @@ def chunk_name(seq: int) -> str:
     return f"chunk-{seq:06d}.npz"
 
 
-def read_chunk(path: Path, fields: list[Field]) -> dict[str, np.ndarray]:
-    """Load and validate one chunk (``allow_pickle=False``)."""
+class ShapeMismatch(StoreError):
+    """A chunk's field has another trailing shape than the manifest promises."""
+
+    def __init__(self, message: str, field: str, shape: tuple[int, ...]) -> None:
+        super().__init__(message)
+        self.field = field
+        self.shape = shape
+
+
+def read_chunk(path: Path, fields: list[Field], sources: bool = False) -> dict[str, np.ndarray]:
+    """Load and validate one chunk (``allow_pickle=False``).
+
+    With ``sources=True`` the optional ``sources`` / ``failed_sources`` arrays are read too
+    (filled with ``""`` when the chunk has none).
+    """
     fix = f"delete {path.name} (its items will be redone on resume) and re-run"
     need = {"ids", "failed_ids", "failed_reasons"} | {f.name for f in fields}
+    optional = {"sources", "failed_sources"} if sources else set()
     try:
         with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files if k in need}  # read only what is asked for
+            arrays = {k: z[k] for k in z.files if k in need | optional}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
         raise StoreError(f"corrupt chunk {path} ({e}); {fix}") from None
     missing = sorted(need - set(arrays))
@@ -133,12 +222,19 @@ def read_chunk(path: Path, fields: list[Field]) -> dict[str, np.ndarray]:
     for f in fields:
         a = arrays[f.name]
         if a.shape != (n, *f.shape):
-            raise StoreError(
-                f"corrupt chunk {path}: {f.name} has shape {a.shape}, expected {(n, *f.shape)}; {fix}"
+            raise ShapeMismatch(
+                f"corrupt chunk {path}: {f.name} has shape {a.shape}, expected {(n, *f.shape)}; {fix}",
+                f.name,
+                tuple(a.shape[1:]),
             )
     fi, fr = arrays["failed_ids"], arrays["failed_reasons"]
     if fi.ndim != 1 or fr.shape != fi.shape:
         raise StoreError(f"corrupt chunk {path}: failed_ids/failed_reasons disagree; {fix}")
+    if sources:
+        for key, like in (("sources", ids), ("failed_sources", fi)):
+            src = arrays.get(key)
+            if src is None or src.shape != like.shape or (src.size and src.dtype.kind != "U"):
+                arrays[key] = np.full(like.shape, "", dtype="<U1")
     return arrays
 
 
@@ -152,29 +248,45 @@ class Merged:
     ids: list[str]
     fields: dict[str, np.ndarray]
     failures: dict[str, str]
+    sources: dict[str, str]
+    #: per row of ``ids``: the chunk file its record comes from
+    origins: list[Path]
 
 
 def merge_chunks(directory: Path, fields: list[Field]) -> Merged:
     """Replay every chunk in order (later wins) into arrays sorted by id."""
     where: dict[str, int] = {}  # id -> row in the concatenation of all chunks
     failures: dict[str, str] = {}
+    sources: dict[str, str] = {}
     parts: dict[str, list[np.ndarray]] = {f.name: [] for f in fields}
+    starts: list[tuple[int, Path]] = []
     offset = 0
     for _, path in chunk_files(directory):
-        arrays = read_chunk(path, fields)
-        for row, i in enumerate(arrays["ids"].tolist()):
+        arrays = read_chunk(path, fields, sources=True)
+        starts.append((offset, path))
+        for row, (i, src) in enumerate(
+            zip(arrays["ids"].tolist(), arrays["sources"].tolist(), strict=True)
+        ):
             where[i] = offset + row
+            sources[i] = src
             failures.pop(i, None)
-        for i, reason in zip(
-            arrays["failed_ids"].tolist(), arrays["failed_reasons"].tolist(), strict=True
+        for i, reason, src in zip(
+            arrays["failed_ids"].tolist(),
+            arrays["failed_reasons"].tolist(),
+            arrays["failed_sources"].tolist(),
+            strict=True,
         ):
             failures[i] = reason
+            sources[i] = src
             where.pop(i, None)
         for f in fields:
             parts[f.name].append(arrays[f.name])
         offset += len(arrays["ids"])
     ids = sorted(where)
     rows = np.fromiter((where[i] for i in ids), dtype=np.int64, count=len(ids))
+    first = np.array([o for o, _ in starts], dtype=np.int64)
+    which = np.searchsorted(first, rows, side="right") - 1 if len(first) else rows
+    origins = [starts[int(k)][1] for k in which]
     out: dict[str, np.ndarray] = {}
     for f in fields:
         dt = np.float32 if np.dtype(f.dtype).kind == "f" else np.dtype(f.dtype)
@@ -182,7 +294,41 @@ def merge_chunks(directory: Path, fields: list[Field]) -> Merged:
             out[f.name] = np.concatenate(parts[f.name])[rows].astype(dt, copy=False)
         else:
             out[f.name] = np.empty((0, *f.shape), dtype=dt)
-    return Merged(ids, out, dict(sorted(failures.items())))
+    return Merged(ids, out, dict(sorted(failures.items())), sources, origins)
+
+
+@dataclass(frozen=True)
+class Record:
+    """The newest record of one item: whether it failed, and the signature of its source."""
+
+    failed: bool
+    source: str
+
+
+def records(directory: Path) -> dict[str, Record]:
+    """The newest record of every item (later chunks win), reading only ids and signatures."""
+    out: dict[str, Record] = {}
+    for _, path in chunk_files(directory):
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                ids, fids = z["ids"].tolist(), z["failed_ids"].tolist()
+                src = z["sources"].tolist() if "sources" in z.files else [""] * len(ids)
+                fsrc = (
+                    z["failed_sources"].tolist()
+                    if "failed_sources" in z.files
+                    else [""] * len(fids)
+                )
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as e:
+            raise StoreError(
+                f"corrupt chunk {path} ({e}); delete {path.name} (its items will be redone) and re-run"
+            ) from None
+        if len(src) != len(ids) or len(fsrc) != len(fids):
+            src, fsrc = [""] * len(ids), [""] * len(fids)
+        for i, s in zip(ids, src, strict=True):
+            out[i] = Record(False, str(s))
+        for i, s in zip(fids, fsrc, strict=True):
+            out[i] = Record(True, str(s))
+    return out
 
 
 def done_ids(directory: Path) -> set[str]:
@@ -200,6 +346,13 @@ def done_ids(directory: Path) -> set[str]:
     return out
 
 
+def orphan_chunks(directory: Path) -> list[Path]:
+    """Chunk files of ``directory`` when it has no manifest (``[]`` when it has one)."""
+    if (directory / MANIFEST).is_file():
+        return []
+    return [p for _, p in chunk_files(directory)]
+
+
 class DirLock:
     """Exclusive advisory lock on ``directory/writer.lock`` (no-op where fcntl is absent)."""
 
@@ -208,7 +361,10 @@ class DirLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise os_error(exc, self.path, "create the writer lock") from exc
         try:
             import fcntl
         except ImportError:  # pragma: no cover - Windows

@@ -75,22 +75,54 @@ def _check_ids(ids: Sequence[str], what: str) -> list[str]:
 
 
 def _check_rows(
-    name: str, arr: Any, n: int, shape: tuple[int, ...], ids: list[str], finite: bool = True
+    name: str,
+    arr: Any,
+    n: int,
+    shape: tuple[int, ...],
+    ids: list[str],
+    finite: bool = True,
+    dtype: str | None = None,
 ) -> np.ndarray:
+    """Validate rows; with ``dtype`` return them cast to it, finite *after* the cast."""
     a = np.asarray(arr)
     if a.shape != (n, *shape):
         raise DimensionError(
             f"{name} must have shape {(n, *shape)} for {n} ids, got {a.shape}; "
             "give one row per id with the store's dimension"
         )
+    if a.size and a.dtype.kind not in "fiub":
+        raise InvalidInputError(f"{name} must be numeric, got dtype {a.dtype}")
     if finite and a.size and a.dtype.kind in "fc" and not np.isfinite(a).all():
         bad = int(np.flatnonzero(~np.isfinite(a.reshape(n, -1)).all(axis=1))[0])
         raise InvalidInputError(
             f"{name} of id {ids[bad]!r} contains NaN or inf; record it with add_failure instead"
         )
-    if a.size and a.dtype.kind not in "fiub":
-        raise InvalidInputError(f"{name} must be numeric, got dtype {a.dtype}")
+    if dtype is not None:
+        if a.dtype.kind == "c":
+            raise InvalidInputError(f"{name} must be real, got dtype {a.dtype}")
+        with np.errstate(over="ignore", invalid="ignore"):
+            cast = a.astype(dtype)
+        if finite and cast.size and cast.dtype.kind == "f" and not np.isfinite(cast).all():
+            bad = int(np.flatnonzero(~np.isfinite(cast.reshape(n, -1)).all(axis=1))[0])
+            top = float(np.finfo(cast.dtype).max)
+            raise InvalidInputError(
+                f"{name} of id {ids[bad]!r} exceed the {cast.dtype} range (|x| <= {top:.4g}) and "
+                f"would be stored as inf; rescale them (embeddings are unit vectors) or record "
+                "the item with add_failure"
+            )
+        a = cast
     return a
+
+
+def _check_sources(sources: Sequence[str] | None, n: int) -> list[str]:
+    if sources is None:
+        return [""] * n
+    out = list(sources)
+    if len(out) != n or not all(isinstance(x, str) for x in out):
+        raise InvalidInputError(
+            f"sources must be {n} strings (one signature per id), got {sources!r}"
+        )
+    return out
 
 
 # ------------------------------------------------------------------------------------ results
@@ -110,6 +142,11 @@ class Embeddings:
     failures : dict
         item id -> reason, for items that could not be embedded.
     manifest : dict
+        The manifest, plus ``n_items``, ``failures`` and ``non_unit_rows`` (rows found with a
+        norm other than 1, see :meth:`EmbeddingStore.load`).
+    sources : dict
+        item id -> signature ``"<size>:<mtime_ns>:<sha256>"`` of the image each newest record
+        (embedded or failed) was made from (``""`` where unknown).
     """
 
     model: str
@@ -117,6 +154,7 @@ class Embeddings:
     vectors: np.ndarray
     failures: dict[str, str]
     manifest: dict[str, Any]
+    sources: dict[str, str] = field(default_factory=dict, repr=False)
     _index: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
 
     def __len__(self) -> int:
@@ -204,6 +242,7 @@ class _ChunkWriter:
         self._flush_every = flush_every
         self._rows: dict[str, tuple[np.ndarray, ...]] = {}
         self._failed: dict[str, str] = {}
+        self._sources: dict[str, str] = {}
         self._lock = ch.DirLock(directory)
         self._lock.acquire()
         ch.remove_stray_tmp(directory)
@@ -243,23 +282,35 @@ class _ChunkWriter:
         """Number of buffered (not yet flushed) records."""
         return len(self._rows) + len(self._failed)
 
-    def _add_rows(self, ids: list[str], columns: list[np.ndarray]) -> None:
+    def _add_rows(
+        self, ids: list[str], columns: list[np.ndarray], sources: Sequence[str] | None = None
+    ) -> None:
         self._check_open()
+        src = _check_sources(sources, len(ids))
         for k, i in enumerate(ids):
             self._failed.pop(i, None)
+            self._rows.pop(i, None)  # a re-added id moves to the end, like a new record
             self._rows[i] = tuple(c[k] for c in columns)
+            self._sources[i] = src[k]
             self._maybe_flush()  # a large add is split into chunks of flush_every
 
-    def add_failure(self, item_id: str, reason: str) -> None:
-        """Record that ``item_id`` could not be processed, and why (skipped on resume)."""
+    def add_failure(self, item_id: str, reason: str, source: str = "") -> None:
+        """Record that ``item_id`` could not be processed, and why (skipped on resume).
+
+        ``source`` is the signature of the image the attempt read (see
+        :func:`facebridge.store.source_signature`); ``""`` when unknown.
+        """
         self._check_open()
         (item_id,) = _check_ids([item_id], "add_failure")
         if not isinstance(reason, str) or not reason.strip():
             raise InvalidInputError(
                 f"add_failure({item_id!r}): reason must be a non-empty string, got {reason!r}"
             )
+        (src,) = _check_sources([source], 1)
         self._rows.pop(item_id, None)
+        self._failed.pop(item_id, None)
         self._failed[item_id] = reason.strip()
+        self._sources[item_id] = src
         self._maybe_flush()
 
     def _maybe_flush(self) -> None:
@@ -280,12 +331,15 @@ class _ChunkWriter:
             arrays[f.name] = arr
         arrays["failed_ids"] = ch.str_array(list(self._failed))
         arrays["failed_reasons"] = ch.str_array(list(self._failed.values()))
+        arrays["sources"] = ch.str_array([self._sources.get(i, "") for i in ids])
+        arrays["failed_sources"] = ch.str_array([self._sources.get(i, "") for i in self._failed])
         ch.write_chunk(self.directory / ch.chunk_name(self._seq), arrays)
         self._seq += 1
         self.n_written += len(ids)
         self.n_failed += len(self._failed)
         self._rows.clear()
         self._failed.clear()
+        self._sources.clear()
 
 
 class StoreWriter(_ChunkWriter):
@@ -306,31 +360,45 @@ class StoreWriter(_ChunkWriter):
     def __enter__(self) -> StoreWriter:
         return self
 
-    def add(self, ids: Sequence[str], vectors: np.ndarray) -> None:
+    def add(
+        self, ids: Sequence[str], vectors: np.ndarray, sources: Sequence[str] | None = None
+    ) -> None:
         """Buffer embeddings.
 
         Parameters
         ----------
         ids : sequence of str, length n
         vectors : array (n, dim)
-            Finite values; stored as the store's dtype, returned as float32.
+            Finite values, finite also once cast to the store's dtype; returned as float32.
+        sources : sequence of str, optional
+            Signature of the image each row was made from (see
+            :func:`facebridge.store.source_signature`); default unknown (``""``).
 
         Raises
         ------
         DimensionError
             ``vectors`` is not ``(n, dim)``.
         InvalidInputError
-            NaN/inf values, empty or repeated ids.
+            NaN/inf values (also values such as ``1e39`` that overflow the store's dtype),
+            empty or repeated ids.
         """
         self._check_open()
         ids_ = _check_ids(ids, f"add to {self.model!r}")
-        v = _check_rows("vectors", vectors, len(ids_), (self.dim,), ids_)
-        if self._fields[0].dtype == "float16" and v.size and np.abs(v).max() > 65504:
-            raise InvalidInputError(
-                f"vectors of {self.model!r} exceed the float16 range of this store; "
-                "store them in a float32 store"
-            )
-        self._add_rows(ids_, [v])
+        dtype = self._fields[0].dtype
+        if dtype == "float16":
+            a = np.asarray(vectors)
+            if (
+                a.size
+                and a.dtype.kind in "fiu"
+                and np.all(np.isfinite(a))
+                and np.abs(a).max() > 65504
+            ):
+                raise InvalidInputError(
+                    f"vectors of {self.model!r} exceed the float16 range of this store; "
+                    "store them in a float32 store"
+                )
+        v = _check_rows("vectors", vectors, len(ids_), (self.dim,), ids_, dtype=dtype)
+        self._add_rows(ids_, [v], sources)
 
 
 class DetectionWriter(_ChunkWriter):
@@ -359,6 +427,7 @@ class DetectionWriter(_ChunkWriter):
         landmarks: np.ndarray,
         scores: np.ndarray,
         fallback: np.ndarray | Sequence[bool] | None = None,
+        sources: Sequence[str] | None = None,
     ) -> None:
         """Buffer detections.
 
@@ -372,19 +441,21 @@ class DetectionWriter(_ChunkWriter):
         scores : array (n,)
         fallback : array (n,) of bool, optional
             Default all ``False``.
+        sources : sequence of str, optional
+            Signature of each image (see :func:`facebridge.store.source_signature`).
         """
         self._check_open()
         ids_ = _check_ids(ids, f"add to detections {self.detector!r}")
         n = len(ids_)
-        b = _check_rows("boxes", boxes, n, (4,), ids_)
-        lm = _check_rows("landmarks", landmarks, n, (N_LANDMARKS, 2), ids_)
-        s = _check_rows("scores", scores, n, (), ids_)
+        b = _check_rows("boxes", boxes, n, (4,), ids_, dtype="float32")
+        lm = _check_rows("landmarks", landmarks, n, (N_LANDMARKS, 2), ids_, dtype="float32")
+        s = _check_rows("scores", scores, n, (), ids_, dtype="float32")
         fb = np.zeros(n, dtype=bool) if fallback is None else np.asarray(fallback)
         if fb.shape != (n,) or (fb.size and fb.dtype != bool):
             raise DimensionError(
                 f"fallback must be a bool array of shape ({n},), got {fb.dtype} {fb.shape}"
             )
-        self._add_rows(ids_, [b, lm, s, fb])
+        self._add_rows(ids_, [b, lm, s, fb], sources)
 
 
 # ------------------------------------------------------------------------------------ the store
@@ -410,25 +481,71 @@ class EmbeddingStore:
         """Open ``root``, creating the directory (and parents) if needed."""
         p = Path(root)
         if p.exists() and not p.is_dir():
-            raise StoreError(f"store path {p} exists and is not a directory; choose another path")
-        p.mkdir(parents=True, exist_ok=True)
+            raise StoreError(f"store path {p} exists and is not a directory; pass another --store")
+        _mkdir(p)
         return cls(p)
 
     # ---------------------------------------------------------------------------------- models
     def models(self) -> list[str]:
-        """Model keys with a manifest, sorted (``[]`` for an empty or absent store)."""
+        """Model keys with a manifest, sorted (``[]`` for an empty or absent store).
+
+        Raises
+        ------
+        StoreError
+            A model directory holds chunk files but no ``manifest.json`` (see :meth:`orphans`):
+            its data would otherwise be silently left out of every analysis.
+        """
         if not self.root.is_dir():
             return []
+        orphans = self.orphans()
+        if orphans:
+            d, chunks = next(iter(orphans.items()))
+            more = f" (and {len(orphans) - 1} more directories)" if len(orphans) > 1 else ""
+            raise StoreError(
+                f"{d} holds {len(chunks)} chunk file(s) but no {ch.MANIFEST}{more}; restore "
+                f"{d / ch.MANIFEST} from a backup, or move {d} out of the store and re-embed "
+                f"that model with `facebridge embed --models {d.name}`"
+            )
         return sorted(
             p.name
             for p in self.root.iterdir()
             if p.is_dir() and _KEY.match(p.name) and (p / ch.MANIFEST).is_file()
         )
 
+    def orphans(self) -> dict[Path, list[Path]]:
+        """Model or detector directories with chunk files but no manifest: directory -> chunks.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> EmbeddingStore(tempfile.mkdtemp()).orphans()
+        {}
+        """
+        out: dict[Path, list[Path]] = {}
+        if not self.root.is_dir():
+            return out
+        dirs = [p for p in self.root.iterdir() if p.is_dir() and p.name != DETECTIONS_DIR]
+        det = self.root / DETECTIONS_DIR
+        if det.is_dir():
+            dirs += [p for p in det.iterdir() if p.is_dir()]
+        for d in sorted(dirs):
+            chunks = ch.orphan_chunks(d)
+            if chunks:
+                out[d] = chunks
+        return out
+
     def _model_dir(self, model: str) -> Path:
         return self.root / _check_key(model, "model")
 
     def _unknown(self, model: str) -> StoreError:
+        d = self.root / model
+        orphan = ch.orphan_chunks(d) if d.is_dir() else []
+        if orphan:
+            return StoreError(
+                f"{d} holds {len(orphan)} chunk file(s) but no {ch.MANIFEST}; restore "
+                f"{d / ch.MANIFEST} from a backup, or move {d} out of the store and re-embed "
+                f"with `facebridge embed --models {model}`"
+            )
         present = self.models()
         if not self.root.is_dir():
             return StoreError(
@@ -466,6 +583,14 @@ class EmbeddingStore:
         """Items already embedded or failed for ``model`` (skip them on resume); empty if none."""
         return ch.done_ids(self._model_dir(model))
 
+    def records(self, model: str) -> dict[str, ch.Record]:
+        """The newest record of each item of ``model``: ``Record(failed, source)``; empty if none.
+
+        ``source`` is the signature of the image the record was made from (``""`` unknown), so
+        a caller can tell a failure from a success and a changed image from an unchanged one.
+        """
+        return ch.records(self._model_dir(model))
+
     def writer(
         self,
         model: str,
@@ -475,6 +600,7 @@ class EmbeddingStore:
         detector: str,
         extra: Mapping[str, Any] | None = None,
         flush_every: int | None = None,
+        unit_norm: bool | None = None,
     ) -> StoreWriter:
         """Open a writer for ``model`` (creating the store and the model entry if needed).
 
@@ -492,6 +618,9 @@ class EmbeddingStore:
             JSON-serialisable metadata kept in the manifest (first writer's copy is kept).
         flush_every : int, optional
             Flush automatically once this many records are buffered.
+        unit_norm : bool, optional
+            Record in a new manifest whether the model's vectors are unit length (see
+            :meth:`load`); ``None`` leaves it to :meth:`load` to infer.
 
         Raises
         ------
@@ -510,9 +639,16 @@ class EmbeddingStore:
         if not isinstance(detector, str) or not detector.strip():
             raise InvalidInputError(f"detector must be a non-empty string, got {detector!r}")
         sha = weights_sha256.strip().lower()
-        d.mkdir(parents=True, exist_ok=True)
+        _mkdir(d)
         man_path = d / ch.MANIFEST
         with ch.locked(d):
+            orphan = ch.orphan_chunks(d)
+            if orphan:
+                raise StoreError(
+                    f"{d} holds {len(orphan)} chunk file(s) but no {ch.MANIFEST}; refusing to "
+                    f"write a new manifest over data of unknown dimension: restore "
+                    f"{man_path} from a backup, or move {d} out of the store and re-run"
+                )
             if man_path.is_file():
                 man = ch.read_json(man_path)
                 for key, new in (("dim", dim), ("weights_sha256", sha), ("detector", detector)):
@@ -534,36 +670,66 @@ class EmbeddingStore:
                     "dtype": "float32",
                     "extra": dict(extra or {}),
                 }
+                if unit_norm is not None:
+                    man["unit_norm"] = bool(unit_norm)
                 try:
                     ch.write_json(man_path, man)
                 except TypeError as e:
                     raise InvalidInputError(f"extra must be JSON-serialisable: {e}") from None
         return StoreWriter(d, model, dim, str(man.get("dtype", "float32")), flush_every)
 
-    def load(self, model: str) -> Embeddings:
+    def load(self, model: str, on_non_unit: str = "normalize") -> Embeddings:
         """All embeddings of ``model`` (later records win over earlier ones for the same id).
+
+        Embeddings are unit vectors (every model L2-normalises its output, and the maps and
+        scores assume it).  A model is held to that contract when its manifest says
+        ``"unit_norm": true`` or, without that key, when the median row norm is within 1e-2 of
+        1.  Rows of such a model whose norm differs from 1 by more than 1e-2 (a hand-scaled or
+        corrupted chunk) are *non-unit*: with ``on_non_unit="normalize"`` (default) they are
+        rescaled to unit length and a :class:`NonUnitVectorsWarning` names the model, the count,
+        the norms and the chunk files; ``"raise"`` refuses with a :class:`StoreError`;
+        ``"ignore"`` returns them as stored.  ``manifest["non_unit_rows"]`` holds the count.
+
+        Parameters
+        ----------
+        model : str
+        on_non_unit : {"normalize", "raise", "ignore"}
 
         Raises
         ------
         StoreError
-            Unknown model (lists the models present), corrupt manifest or chunk.
+            Unknown model (lists the models present), corrupt manifest or chunk, a manifest
+            ``dim`` that disagrees with every chunk (the message names the manifest), or
+            non-unit rows with ``on_non_unit="raise"``.
         """
         d = self._model_dir(model)
         if not (d / ch.MANIFEST).is_file():
             raise self._unknown(model)
+        if on_non_unit not in _NON_UNIT:
+            raise InvalidInputError(
+                f"on_non_unit must be one of {', '.join(_NON_UNIT)}, got {on_non_unit!r}"
+            )
         man = ch.read_json(d / ch.MANIFEST)
         dim = man.get("dim")
-        if not isinstance(dim, int) or dim < 1:
+        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
             raise StoreError(f"corrupt manifest {d / ch.MANIFEST}: dim={dim!r}; delete {d}")
-        merged = ch.merge_chunks(d, [ch.Field("vectors", (dim,), "float32")])
+        try:
+            merged = ch.merge_chunks(d, [ch.Field("vectors", (dim,), "float32")])
+        except ch.ShapeMismatch as e:
+            raise _blame_dim(d, dim, e) from None
+        vectors = merged.fields["vectors"]
         man["n_items"] = len(merged.ids)
         man["failures"] = dict(merged.failures)
+        vectors, man["non_unit_rows"] = _check_unit(
+            model, vectors, merged.origins, man, on_non_unit
+        )
         return Embeddings(
             model=model,
             ids=tuple(merged.ids),
-            vectors=merged.fields["vectors"],
+            vectors=vectors,
             failures=merged.failures,
             manifest=man,
+            sources=dict(sorted(merged.sources.items())),
         )
 
     def compact(self, model: str, dtype: str = "float16") -> Path:
@@ -589,7 +755,7 @@ class EmbeddingStore:
         if not (d / ch.MANIFEST).is_file():
             raise self._unknown(model)
         with ch.locked(d):
-            emb = self.load(model)
+            emb = self.load(model, on_non_unit="ignore")
             vec = emb.vectors
             if dtype == "float16" and vec.size and np.abs(vec).max() > 65504:
                 raise InvalidInputError(
@@ -606,6 +772,8 @@ class EmbeddingStore:
                     "vectors": vec.astype(dtype),
                     "failed_ids": ch.str_array(list(emb.failures)),
                     "failed_reasons": ch.str_array(list(emb.failures.values())),
+                    "sources": ch.str_array([emb.sources.get(i, "") for i in emb.ids]),
+                    "failed_sources": ch.str_array([emb.sources.get(i, "") for i in emb.failures]),
                 },
             )
             man = ch.read_json(d / ch.MANIFEST)
@@ -635,7 +803,7 @@ class EmbeddingStore:
     ) -> DetectionWriter:
         """Open a writer for the detections of ``detector`` under ``_detections/<detector>/``."""
         d = self._det_dir(detector)
-        d.mkdir(parents=True, exist_ok=True)
+        _mkdir(d)
         man_path = d / ch.MANIFEST
         with ch.locked(d):
             if not man_path.is_file():
@@ -658,6 +826,10 @@ class EmbeddingStore:
     def done_detection_ids(self, detector: str) -> set[str]:
         """Items already detected or failed for ``detector``; empty if none."""
         return ch.done_ids(self._det_dir(detector))
+
+    def detection_records(self, detector: str) -> dict[str, ch.Record]:
+        """The newest detection record of each item: ``Record(failed, source)``; empty if none."""
+        return ch.records(self._det_dir(detector))
 
     def load_detections(self, detector: str) -> Detections:
         """All detections of ``detector`` (later records win).
@@ -684,6 +856,7 @@ class EmbeddingStore:
         m = ch.merge_chunks(d, fields)
         man["n_items"] = len(m.ids)
         man["failures"] = dict(m.failures)
+        man["sources"] = dict(m.sources)
         return Detections(
             detector=detector,
             ids=tuple(m.ids),
@@ -694,6 +867,92 @@ class EmbeddingStore:
             failures=m.failures,
             manifest=man,
         )
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+_NON_UNIT = ("normalize", "raise", "ignore")
+_UNIT_TOL = 1e-2
+
+
+class NonUnitVectorsWarning(UserWarning):
+    """Stored embeddings that should be unit vectors are not (they were rescaled on load)."""
+
+
+def _mkdir(d: Path) -> None:
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as exc:
+        raise StoreError(
+            f"cannot create directory {d}: a file of that name is in the way; pass another --store"
+        ) from exc
+    except OSError as exc:
+        raise ch.os_error(exc, d, "create directory") from exc
+
+
+def _blame_dim(d: Path, dim: int, err: ch.ShapeMismatch) -> StoreError:
+    """Whether the manifest or a chunk is wrong when a chunk's dimension disagrees with it."""
+    shapes: dict[tuple[int, ...], list[str]] = {}
+    for _, path in ch.chunk_files(d):
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                shape = tuple(z["vectors"].shape[1:])
+        except Exception:  # unreadable chunks are reported by the normal path
+            return err
+        shapes.setdefault(shape, []).append(path.name)
+    # the manifest is to blame when every chunk agrees on another dimension and either several
+    # chunks say so or the manifest was written after them (a hand edit); otherwise the
+    # disagreeing chunk is reported
+    if len(shapes) == 1:
+        (shape,) = shapes
+        names = shapes[shape]
+        try:
+            edited = (d / ch.MANIFEST).stat().st_mtime_ns >= max(
+                (d / n).stat().st_mtime_ns for n in names
+            )
+        except OSError:
+            edited = False
+        if len(shape) == 1 and shape[0] != dim and (len(names) > 1 or edited):
+            return StoreError(
+                f"manifest {d / ch.MANIFEST} says dim={dim} but all {len(shapes[shape])} chunk(s) "
+                f"hold {shape[0]}-dimensional vectors: the manifest is wrong, not the chunks; "
+                f'set "dim": {shape[0]} in it (keep the chunks)'
+            )
+    return err
+
+
+def _check_unit(
+    model: str, vectors: np.ndarray, origins: list[Path], man: dict[str, Any], mode: str
+) -> tuple[np.ndarray, int]:
+    if not len(vectors) or mode == "ignore":
+        return vectors, 0
+    norms = np.linalg.norm(vectors.astype(np.float64), axis=1)
+    declared = man.get("unit_norm")
+    if declared is False:
+        return vectors, 0
+    if declared is not True and abs(float(np.median(norms)) - 1.0) > _UNIT_TOL:
+        return vectors, 0
+    bad = np.flatnonzero(np.abs(norms - 1.0) > _UNIT_TOL)
+    if not bad.size:
+        return vectors, 0
+    files = sorted({origins[int(k)].name for k in bad})
+    shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+    where = f"rows of {model!r} have norms {norms[bad].min():.4g}..{norms[bad].max():.4g}"
+    fix = f"delete {shown} in {origins[int(bad[0])].parent} and re-run `facebridge embed`"
+    if mode == "raise":
+        raise StoreError(f"{bad.size} {where} instead of 1 (embeddings are unit vectors); {fix}")
+    import warnings
+
+    out = vectors.copy()
+    nz = bad[norms[bad] > 0]
+    out[nz] /= norms[nz, None].astype(out.dtype)
+    warnings.warn(
+        f"{bad.size} {where} instead of 1 (chunks {shown}); they were rescaled to unit length. "
+        f"To store them correctly, {fix}",
+        NonUnitVectorsWarning,
+        stacklevel=3,
+    )
+    return out, int(bad.size)
 
 
 # ------------------------------------------------------------------------------------ default
