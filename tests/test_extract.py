@@ -356,3 +356,161 @@ def test_cli_end_to_end_with_real_mtcnn_and_sface(tiny_lfw_dir: Path, tmp_path: 
     assert scores[genuine].mean() > scores[~genuine].mean() + 0.3
     assert main(argv) == 0  # resume: nothing to do
     assert len(_chunk_ids(store_root, "sface")) == len(proto.items())
+
+
+# ---------------------------------------------------------------------------------- re-runs
+
+
+def _replace_with_other_photo(image_tree: Path, item: str, other: str) -> None:
+    """Put another photo's bytes under ``item``'s name (size and content change)."""
+    (image_tree / item).write_bytes((image_tree / other).read_bytes())
+
+
+def _assert_equal_stores(a: Path, b: Path, keys=("fake-a", "fake-b")) -> None:
+    for key in keys:
+        got, want = EmbeddingStore(a).load(key), EmbeddingStore(b).load(key)
+        assert got.ids == want.ids, key
+        np.testing.assert_allclose(got.vectors, want.vectors, atol=1e-6)
+        assert got.failures == want.failures, key
+
+
+@pytest.mark.realdata
+def test_replaced_photo_is_redetected_and_reembedded(image_tree: Path, tmp_path: Path) -> None:
+    store_root = tmp_path / "store"
+    run = dict(detector=FakeDetector(), alignments=ALIGN, progress=False)
+    embed_images(image_tree, store_root, embedders=_fakes(), **run)
+    ids = list_images(image_tree)
+    item, other = ids[0], ids[3]
+    before = EmbeddingStore(store_root).load("fake-a")
+    _replace_with_other_photo(image_tree, item, other)
+    s = embed_images(image_tree, store_root, embedders=_fakes(), **run)
+    assert (s.detection.redone, s.detection.done, s.detection.skipped) == (1, 1, len(ids) - 1)
+    for key in ("fake-a", "fake-b"):
+        assert (s.models[key].redone, s.models[key].done) == (1, 1), key
+    after = EmbeddingStore(store_root).load("fake-a")
+    k = after.index()[item]
+    assert not np.allclose(after.vectors[k], before.vectors[before.index()[item]])
+    np.testing.assert_allclose(after.vectors[k], after.vectors[after.index()[other]], atol=1e-6)
+    ref = tmp_path / "ref"
+    embed_images(image_tree, ref, embedders=_fakes(), **run)
+    _assert_equal_stores(store_root, ref)
+    # a third run finds nothing changed
+    s3 = embed_images(image_tree, store_root, embedders=_fakes(), **run)
+    assert s3.detection.done == 0
+    assert all(m.done == 0 for m in s3.models.values())
+
+
+@pytest.mark.realdata
+def test_interrupted_replacement_resumes_to_a_clean_store(image_tree: Path, tmp_path: Path) -> None:
+    store_root = tmp_path / "store"
+    run = dict(detector=FakeDetector(), alignments=ALIGN, progress=False)
+    embed_images(image_tree, store_root, embedders=_fakes(), **run)
+    ids = list_images(image_tree)
+    _replace_with_other_photo(image_tree, ids[1], ids[4])
+    fakes = {"fake-a": InterruptingEmbedder("fake-a", 16, seed=1, limit=0)}
+    fakes["fake-b"] = FakeEmbedder("fake-b", 8, seed=2)
+    with pytest.raises(KeyboardInterrupt):  # killed after re-detecting, before re-embedding
+        embed_images(image_tree, store_root, embedders=fakes, **run)
+    s = embed_images(image_tree, store_root, embedders=_fakes(), **run)
+    assert s.detection.done == 0  # the new detection was kept
+    assert s.models["fake-a"].redone == 1
+    ref = tmp_path / "ref"
+    embed_images(image_tree, ref, embedders=_fakes(), **run)
+    _assert_equal_stores(store_root, ref)
+
+
+@pytest.mark.realdata
+def test_failures_are_retried_when_recopied_or_asked(image_tree: Path, tmp_path: Path) -> None:
+    store_root = tmp_path / "store"
+    run = dict(detector=FakeDetector(), alignments=ALIGN, progress=False)
+    s1 = embed_images(image_tree, store_root, embedders=_fakes(), **run)
+    assert s1.detection.failed == 2
+    # by default a failure is kept ...
+    s2 = embed_images(image_tree, store_root, embedders=_fakes(), **run)
+    assert s2.detection.done == 0
+    # ... retry_failed redoes it (still unreadable: recorded again, once)
+    s3 = embed_images(image_tree, store_root, embedders=_fakes(), retry_failed=True, **run)
+    assert (s3.detection.redone, s3.detection.failed) == (2, 2)
+    assert all((m.redone, m.failed) == (2, 2) for m in s3.models.values())
+    assert s3.failed_items().keys() == {CORRUPT + ".jpg", EMPTY + ".jpg"}
+    # "re-copy it": the fixed file is picked up without any option
+    good = list_images(image_tree)[0]
+    _replace_with_other_photo(image_tree, CORRUPT + ".jpg", good)
+    s4 = embed_images(image_tree, store_root, embedders=_fakes(), **run)
+    assert (s4.detection.redone, s4.detection.ok) == (1, 1)
+    assert s4.store_totals["fake-a"] == {"embedded": 8, "fallback": 1, "failed": 1}
+    emb = EmbeddingStore(store_root).load("fake-a")
+    assert CORRUPT + ".jpg" in emb.index()
+    assert CORRUPT + ".jpg" not in emb.failures
+
+
+@pytest.mark.realdata
+def test_summary_counts_a_bad_image_once(image_tree: Path, tmp_path: Path) -> None:
+    s = embed_images(
+        image_tree, tmp_path / "st", detector=FakeDetector(), embedders=_fakes(),
+        alignments=ALIGN, progress=False,
+    )  # fmt: skip
+    failed = s.failed_items()
+    assert sorted(failed) == [CORRUPT + ".jpg", EMPTY + ".jpg"]  # not 2 x (1 + 2 models)
+    assert failed[EMPTY + ".jpg"].startswith("unreadable image")
+    assert s.as_dict()["failed_items"] == failed
+
+
+def _huge_png(path: Path, side: int = 20000) -> None:
+    """A grey side x side PNG of a few hundred KB (zeros compress well), written row by row."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    z = zlib.compressobj(9)
+    row = bytes(side + 1)
+    idat = b"".join(z.compress(row) for _ in range(side)) + z.flush()
+    ihdr = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.realdata
+def test_decompression_bomb_is_refused_before_decoding(image_tree: Path, tmp_path: Path) -> None:
+    from facebridge.detect.image import image_size
+    from facebridge.errors import ImageError
+
+    bomb = image_tree / "Odd_Person" / "Odd_Person_0006.png"
+    _huge_png(bomb)
+    assert bomb.stat().st_size < 1_000_000
+    with pytest.raises(
+        ImageError,
+        match=r"refusing image .*20000x20000 = 400\.0 megapixels exceeds the limit of 40",
+    ):
+        read_image(bomb)
+    s = embed_images(
+        image_tree, tmp_path / "st", detector=FakeDetector(), embedders=_fakes(),
+        alignments=ALIGN, progress=False,
+    )  # fmt: skip
+    assert "megapixels exceeds the limit" in s.detection.failures["Odd_Person/Odd_Person_0006.png"]
+    with pytest.raises(ImageError, match=r"exceeds the limit of 0\.0001 megapixels"):
+        read_image(image_tree / list_images(image_tree)[0], max_pixels=100)
+    # header sizes agree with the decoded sizes
+    decodable = [i for i in list_images(image_tree) if i not in s.detection.failures]
+    assert len(decodable) == 8
+    for item in decodable:
+        w, h = image_size((image_tree / item).read_bytes())
+        assert read_image(image_tree / item).shape[:2] == (h, w), item
+    with pytest.raises(InvalidInputError, match="max_pixels must be a positive integer"):
+        embed_images(image_tree, tmp_path / "x", embedders=_fakes(), max_pixels=0)
+
+
+def test_store_on_a_file_is_one_line(tmp_path: Path, tiny_lfw_dir: Path) -> None:
+    from facebridge.errors import StoreError
+
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(StoreError, match=r"cannot create directory .*: .*pass another --store"):
+        embed_images(
+            tiny_lfw_dir / "images", tmp_path / "file" / "store", detector=FakeDetector(),
+            embedders=_fakes(), alignments=ALIGN, progress=False,
+        )  # fmt: skip

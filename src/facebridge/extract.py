@@ -14,13 +14,24 @@ LFW layout) in sorted order; item ids are POSIX paths relative to ``images_root`
    or whose embedding raised, is recorded as a failure of that model with its reason.
 
 Both passes flush the store after every batch and skip what the store already holds
-(:meth:`~facebridge.store.EmbeddingStore.done_detection_ids`, ``done_ids``): after a kill (even
+(:meth:`~facebridge.store.EmbeddingStore.detection_records`, ``records``): after a kill (even
 ``kill -9``) re-running the same call resumes, losing at most one batch of work and duplicating
 nothing.
+
+**Changed and failed images.**  Every record keeps the signature of the image it was made from
+(size, modification time and sha256, see :func:`facebridge.store.source_signature`).  On a
+re-run an item is redone when its file's content differs from the recorded one (a photo
+replaced under the same name, a re-copied file that was unreadable or missing): the detection
+pass re-detects it, and every model whose record was made from other content re-embeds it.  The
+new record is appended and wins over the old one (the store's later-wins replay), so a kill
+between the two leaves the old record in force and the next run redoes the item.  A file whose
+size and modification time are unchanged is not read again.  Recorded failures are kept unless
+``retry_failed=True``, which redoes them (detection and embedding) once more.
 """
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -33,7 +44,10 @@ import numpy as np
 from facebridge.detect import Detection, FaceDetector, align, fallback_detection, get_detector
 from facebridge.detect import read_image as _read_image
 from facebridge.detect.align import alignment_tag
+from facebridge.detect.image import MAX_PIXELS
 from facebridge.errors import FacebridgeError, InvalidInputError
+from facebridge.store import source_signature
+from facebridge.store._chunks import same_content
 
 #: File suffixes treated as images when walking a folder (case-insensitive).
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
@@ -66,6 +80,8 @@ class StageSummary:
 
     ``done`` counts items processed in this call (``ok + fallback + failed``); ``skipped`` those
     already in the store.  ``fallback`` items were embedded from the no-face fallback crop.
+    ``redone`` counts the items of ``done`` that had a record already (an image whose content
+    changed, or a failure retried with ``retry_failed``): their new record replaces the old one.
     """
 
     name: str
@@ -75,6 +91,7 @@ class StageSummary:
     skipped: int = 0
     seconds: float = 0.0
     failures: dict[str, str] = field(default_factory=dict)
+    redone: int = 0
 
     @property
     def done(self) -> int:
@@ -92,6 +109,7 @@ class StageSummary:
             "fallback": self.fallback,
             "failed": self.failed,
             "skipped": self.skipped,
+            "redone": self.redone,
             "seconds": round(self.seconds, 3),
             "rate": round(self.rate, 3),
             "failures": dict(self.failures),
@@ -119,6 +137,18 @@ class ExtractionSummary:
     models: dict[str, StageSummary]
     store_totals: dict[str, dict[str, int]] = field(default_factory=dict)
 
+    def failed_items(self) -> dict[str, str]:
+        """Each item that failed in this call, once, with the reason of its first failing stage.
+
+        An unreadable image fails the detection pass and then every model; it is one bad image,
+        counted once here (its reason is the detection failure).
+        """
+        out: dict[str, str] = dict(self.detection.failures)
+        for st in self.models.values():
+            for item, reason in st.failures.items():
+                out.setdefault(item, f"{st.name}: {reason}")
+        return dict(sorted(out.items()))
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "n_items": self.n_items,
@@ -126,6 +156,7 @@ class ExtractionSummary:
             "detection": self.detection.as_dict(),
             "models": {k: v.as_dict() for k, v in self.models.items()},
             "store_totals": self.store_totals,
+            "failed_items": self.failed_items(),
         }
 
     def table(self) -> str:
@@ -218,17 +249,29 @@ def detect_images(
     batch_size: int = 16,
     progress: bool = True,
     read_image=_read_image,
+    retry_failed: bool = False,
 ) -> StageSummary:
     """The detection pass: detect every item not yet in ``store``'s detections for ``detector``.
 
     Writes one row per readable image (the chosen face, or the fallback with ``fallback=True``)
-    and a failure with its reason per unreadable one; flushes after every batch.
+    and a failure with its reason per unreadable one, each with the image's signature; flushes
+    after every batch.  An item whose image content changed since its record is detected again;
+    with ``retry_failed`` so is an item whose record is a failure.
     """
     root = Path(images_root)
     name = detector.name
     summary = StageSummary(name)
-    done = store.done_detection_ids(name)
-    todo = [i for i in items if i not in done]
+    recs = store.detection_records(name)
+    sig: dict[str, str] = {}
+    todo: list[str] = []
+    for i in items:
+        rec = recs.get(i)
+        sig[i] = source_signature(root / i, rec.source if rec is not None else "")
+        if rec is None:
+            todo.append(i)
+        elif (retry_failed and rec.failed) or not same_content(rec.source, sig[i]):
+            todo.append(i)
+            summary.redone += 1
     summary.skipped = len(items) - len(todo)
     if not todo:  # do not take the detections lock: other runs may embed from the same store
         return summary
@@ -245,10 +288,10 @@ def detect_images(
                     images.append(read_image(root / item))
                     ids.append(item)
                 except FacebridgeError as exc:
-                    writer.add_failure(item, f"unreadable image: {exc}")
+                    writer.add_failure(item, f"unreadable image: {exc}", source=sig[item])
                     summary.failed += 1
                     summary.failures[item] = f"unreadable image: {exc}"
-            found = _detect_batch(detector, images, ids, summary, writer)
+            found = _detect_batch(detector, images, ids, summary, writer, sig)
             dets: list[Detection] = []
             kept: list[str] = []
             for item, img, faces in zip(ids, images, found, strict=True):
@@ -268,6 +311,7 @@ def detect_images(
                     np.stack([d.landmarks for d in dets]),
                     np.array([d.score for d in dets], dtype=np.float32),
                     np.array([d.fallback for d in dets], dtype=bool),
+                    sources=[sig[i] for i in kept],
                 )
             writer.flush()
             bar.update(len(batch))
@@ -284,7 +328,7 @@ def _detector_settings(detector: FaceDetector) -> dict[str, Any]:
     return out
 
 
-def _detect_batch(detector, images, ids, summary: StageSummary, writer) -> list:
+def _detect_batch(detector, images, ids, summary: StageSummary, writer, sig) -> list:
     """detect_batch, isolating a failing image by retrying one by one; None marks a failure."""
     if not images:
         return []
@@ -298,7 +342,7 @@ def _detect_batch(detector, images, ids, summary: StageSummary, writer) -> list:
             out.append(detector.detect_all(img))
         except Exception as exc:  # a detector crash on one image must not end the run
             reason = f"detector error: {_reason(exc)}"
-            writer.add_failure(item, reason)
+            writer.add_failure(item, reason, source=sig[item])
             summary.failed += 1
             summary.failures[item] = reason
             out.append(None)
@@ -332,8 +376,9 @@ class _ModelRun:
     embedder: Any
     alignment: str
     writer: Any
-    done: set[str]
+    done: set[str]  # items this model skips in this call
     summary: StageSummary
+    sources: dict[str, str] = field(default_factory=dict)  # item -> its detection's signature
 
 
 def embed_detected(
@@ -348,14 +393,19 @@ def embed_detected(
     progress: bool = True,
     read_image=_read_image,
     weights_dir: str | Path | None = None,
+    retry_failed: bool = False,
 ) -> dict[str, StageSummary]:
     """The embedding pass: every model embeds every stored detection it does not have yet.
 
-    One pass over the images: each image is read once per batch and aligned per model.
+    One pass over the images: each image is read once per batch and aligned per model.  A
+    model also redoes an item whose record was made from other image content than the current
+    detection (the image changed and was detected again) and, with ``retry_failed``, an item
+    whose record is a failure; the new record replaces the old one.
     """
     root = Path(images_root)
     dets = store.load_detections(detector_name)
     index = dets.index()
+    det_src = {i: r.source for i, r in store.detection_records(detector_name).items()}
     runs: list[_ModelRun] = []
     try:
         for key, emb in embedders.items():
@@ -366,10 +416,24 @@ def embed_detected(
                 weights_sha256=_sha_of(emb),
                 detector=f"{detector_name}:{alignment_tag(alignment)}",
                 extra={"detector": detector_name, "alignment": alignment},
+                unit_norm=True,
             )
-            done = store.done_ids(key)
-            s = StageSummary(key, skipped=sum(1 for i in items if i in done))
-            runs.append(_ModelRun(key, emb, alignment, w, done, s))
+            recs = store.records(key)
+            s = StageSummary(key)
+            done: set[str] = set()
+            for i in items:
+                rec = recs.get(i)
+                if rec is None:
+                    continue
+                # stale: the detection was redone from other content than this record's
+                ds = det_src.get(i, "")
+                stale = bool(ds) and not (rec.source and same_content(rec.source, ds))
+                if (retry_failed and rec.failed) or stale:
+                    s.redone += 1
+                else:
+                    done.add(i)
+            s.skipped = len(done)
+            runs.append(_ModelRun(key, emb, alignment, w, done, s, det_src))
         todo = [i for i in items if any(i not in r.done for r in runs)]
         with _progress(len(todo), "embed " + ",".join(embedders), progress) as bar:
             for batch in _batches(todo, batch_size):
@@ -435,11 +499,11 @@ def _embed_model_batch(r, batch, dets, index, images, read_fail, weights_dir) ->
         else:
             r.summary.ok += 1
     if ok_ids:
-        r.writer.add(ok_ids, np.stack(ok_vecs))
+        r.writer.add(ok_ids, np.stack(ok_vecs), sources=[r.sources.get(i, "") for i in ok_ids])
 
 
 def _fail(r: _ModelRun, item: str, reason: str) -> None:
-    r.writer.add_failure(item, reason)
+    r.writer.add_failure(item, reason, source=r.sources.get(item, ""))
     r.summary.failed += 1
     r.summary.failures[item] = reason
 
@@ -504,6 +568,8 @@ def embed_images(
     weights_dir: str | Path | None = None,
     threads: int | None = None,
     detect_batch_size: int = 16,
+    retry_failed: bool = False,
+    max_pixels: int | None = MAX_PIXELS,
 ) -> ExtractionSummary:
     """Detect once, then embed with every model, into the store at ``store_root`` (resumable).
 
@@ -522,6 +588,11 @@ def embed_images(
         weights_dir: a folder of weight files used instead of the cache.
         threads: torch threads for MTCNN (default: torch's own setting).
         detect_batch_size: images per detection batch (one flush per batch).
+        retry_failed: redo items whose record is a failure (detection and every model), e.g.
+            after re-copying unreadable files; by default failures are kept and skipped.  Items
+            whose image content changed are redone either way.
+        max_pixels: refuse (record as a failure) an image whose header declares more pixels
+            than this, before decoding it; ``None`` for no limit.
 
     Returns:
         :class:`ExtractionSummary` with per-stage counts, failures and the store totals.
@@ -553,9 +624,21 @@ def embed_images(
         det = get_detector(detector, **kw)
     else:
         det = detector
+    if max_pixels is not None and (isinstance(max_pixels, bool) or int(max_pixels) < 1):
+        raise InvalidInputError(
+            f"max_pixels must be a positive integer or None, got {max_pixels!r}"
+        )
+    reader = functools.partial(_read_image, max_pixels=max_pixels)
     store = EmbeddingStore.create(store_root)
     det_summary = detect_images(
-        root, store, ids, det, batch_size=detect_batch_size, progress=progress
+        root,
+        store,
+        ids,
+        det,
+        batch_size=detect_batch_size,
+        progress=progress,
+        read_image=reader,
+        retry_failed=retry_failed,
     )
     model_summaries: dict[str, StageSummary] = {}
     if embedders:
@@ -568,7 +651,9 @@ def embed_images(
             alignments=alignments,
             batch_size=batch_size,
             progress=progress,
+            read_image=reader,
             weights_dir=weights_dir,
+            retry_failed=retry_failed,
         )
     summary = ExtractionSummary(len(ids), det.name, det_summary, model_summaries)
     summary.store_totals = _store_totals(store, det.name, list(model_summaries), ids)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,10 @@ from facebridge.errors import ImageError, MissingDependencyError
 
 #: Images whose longer side exceeds this are downscaled before detection (see :func:`detection_view`).
 MAX_DETECT_SIDE = 1600
+
+#: Images whose header declares more pixels than this are refused before decoding (40 megapixels:
+#: a 20000 x 20000 PNG of a few hundred kilobytes would otherwise take gigabytes to decode).
+MAX_PIXELS = 40_000_000
 
 
 def _cv2():
@@ -22,15 +27,102 @@ def _cv2():
     return cv2
 
 
-def read_image(path: str | Path) -> np.ndarray:
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    i, n = 2, len(data)
+    while i + 4 <= n:
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            i += 2
+            continue
+        (length,) = struct.unpack(">H", data[i + 2 : i + 4])
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            if i + 9 > n:
+                return None
+            h, w = struct.unpack(">HH", data[i + 5 : i + 9])
+            return w, h
+        i += 2 + length
+    return None
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` declared by an image file's header, without decoding its pixels.
+
+    Reads PNG, JPEG, BMP, GIF and WebP headers directly; other formats through Pillow when it is
+    installed.  ``None`` when the size cannot be told.
+
+    Examples
+    --------
+    >>> import struct, zlib
+    >>> ihdr = struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0)
+    >>> png = bytes.fromhex("89504e470d0a1a0a") + struct.pack(">I", 13) + b"IHDR" + ihdr
+    >>> image_size(png)
+    (20000, 20000)
+    """
+    try:
+        if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
+            return struct.unpack(">II", data[16:24])
+        if data[:3] == b"\xff\xd8\xff":
+            return _jpeg_size(data)
+        if data[:2] == b"BM" and len(data) >= 26:
+            w, h = struct.unpack("<ii", data[18:26])
+            return abs(w), abs(h)
+        if data[:6] in (b"GIF87a", b"GIF89a"):
+            return struct.unpack("<HH", data[6:10])
+        if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+            kind = data[12:16]
+            if kind == b"VP8X":
+                w = int.from_bytes(data[24:27], "little") + 1
+                h = int.from_bytes(data[27:30], "little") + 1
+                return w, h
+            if kind == b"VP8L":
+                b = int.from_bytes(data[21:25], "little")
+                return (b & 0x3FFF) + 1, ((b >> 14) & 0x3FFF) + 1
+            if kind == b"VP8 ":
+                w, h = struct.unpack("<HH", data[26:30])
+                return w & 0x3FFF, h & 0x3FFF
+    except struct.error:
+        return None
+    try:
+        import io
+        import warnings
+
+        from PIL import Image
+    except ImportError:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            saved = Image.MAX_IMAGE_PIXELS
+            Image.MAX_IMAGE_PIXELS = None
+            try:
+                with Image.open(io.BytesIO(data)) as im:  # reads the header only
+                    return tuple(im.size)  # type: ignore[return-value]
+            finally:
+                Image.MAX_IMAGE_PIXELS = saved
+    except Exception:
+        return None
+
+
+def read_image(path: str | Path, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
     """Read an image file as RGB ``uint8`` of shape ``(H, W, 3)``.
 
     Grayscale becomes 3 identical channels, an alpha channel is dropped, 16-bit (and other
     high-bit-depth) images are rescaled to 8 bits, and a JPEG's EXIF orientation is applied
     (OpenCV's ``IMREAD_COLOR`` does this).
 
+    Args:
+        path: the image file.
+        max_pixels: refuse an image whose header (read before decoding, see :func:`image_size`)
+            declares more pixels than this; ``None`` for no limit.  Default :data:`MAX_PIXELS`.
+
     Raises:
-        ImageError: the file is missing, empty, not an image, or corrupt (the message names the path).
+        ImageError: the file is missing, empty, not an image, corrupt, or larger than
+            ``max_pixels`` (the message names the path).
     """
     cv2 = _cv2()
     p = Path(path)
@@ -40,6 +132,15 @@ def read_image(path: str | Path) -> np.ndarray:
         raise ImageError(f"cannot read image {p}: {exc.strerror or exc}; check the path") from exc
     if not data:
         raise ImageError(f"cannot read image {p}: the file is empty (0 bytes); re-copy it")
+    if max_pixels is not None:
+        size = image_size(data)
+        if size is not None and size[0] * size[1] > max_pixels:
+            w, h = size
+            raise ImageError(
+                f"refusing image {p}: {w}x{h} = {w * h / 1e6:.1f} megapixels exceeds the limit of "
+                f"{max_pixels / 1e6:g} megapixels (decoding would take about "
+                f"{w * h * 3 / 2**30:.1f} GiB); downscale it, or raise the limit with --max-pixels"
+            )
     buf = np.frombuffer(data, dtype=np.uint8)
     if data[:3] == b"\xff\xd8\xff":
         # libjpeg decodes a truncated file into a grey-filled image: refuse it instead
@@ -52,6 +153,12 @@ def read_image(path: str | Path) -> np.ndarray:
     else:
         # PNG / TIFF / ...: keep 16-bit samples and alpha as stored, handled below
         img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    if max_pixels is not None and img is not None and img.shape[0] * img.shape[1] > max_pixels:
+        h, w = img.shape[:2]
+        raise ImageError(
+            f"refusing image {p}: {w}x{h} exceeds the limit of {max_pixels / 1e6:g} megapixels; "
+            "downscale it, or raise the limit with --max-pixels"
+        )
     if img is None or img.size == 0:
         raise ImageError(
             f"cannot read image {p}: not a decodable image (corrupt or unsupported format); "
