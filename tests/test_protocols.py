@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+import posixpath
 from collections import Counter
 from importlib.resources import files
 from pathlib import Path
@@ -371,7 +372,11 @@ _NAME = st.text(alphabet="abcXYZ_/.0123456789-", min_size=1, max_size=12).filter
 @settings(max_examples=50, deadline=None)
 @given(
     rows=st.lists(
-        st.tuples(_NAME, _NAME, st.booleans(), st.integers(0, 3)), min_size=1, max_size=20
+        st.tuples(_NAME, _NAME, st.booleans(), st.integers(0, 3)).filter(
+            lambda r: posixpath.normpath(r[0]) != posixpath.normpath(r[1])
+        ),
+        min_size=1,
+        max_size=20,
     ),
     header=st.booleans(),
     words=st.sampled_from([("1", "0"), ("true", "false"), ("same", "different"), ("TRUE", "No")]),
@@ -394,3 +399,66 @@ def test_csv_roundtrip(
     assert [(q.left, q.right, q.genuine, q.fold) for q in p] == [
         (a, b, g, dense[f]) for a, b, g, f in rows
     ]
+
+
+# ------------------------------------------------------------------------------ degenerate input
+
+
+def test_directory_given_as_protocol_names_the_files_inside(tmp_path: Path) -> None:
+    _write(tmp_path, "pairs.txt", "1\t1\na\t1\t2\nb\t1\tc\t1\n")
+    with pytest.raises(
+        ProtocolError, match=r"is a directory, not a protocol file; it holds pairs\.txt: pass one"
+    ):
+        load_protocol("lfw", tmp_path)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ProtocolError, match=r"is a directory.*pass the pairs file itself"):
+        load_csv_pairs(empty)
+
+
+@pytest.mark.parametrize("row", ["a/1.jpg,a/1.jpg,1", "a/1.jpg,./a/1.jpg,0", "x.jpg , x.jpg, same"])
+def test_csv_pair_of_an_image_with_itself_is_refused(tmp_path: Path, row: str) -> None:
+    path = _write(tmp_path, "p.csv", f"left,right,genuine\na/1.jpg,a/2.jpg,1\n{row}\n")
+    with pytest.raises(ProtocolError, match=r"p\.csv:3: pair compares .* with itself") as e:
+        load_csv_pairs(path)
+    assert "\n" not in str(e.value)
+
+
+def test_ytf_pair_of_a_video_with_itself_is_refused(tmp_path: Path) -> None:
+    path = _write(tmp_path, "splits.txt", "1, 1, A/1, A/2, 1\n1, 2, B/3, B/3, 1\n")
+    with pytest.raises(
+        ProtocolError, match=r"splits\.txt:2: pair compares video 'B/3' with itself"
+    ):
+        load_ytf_splits(path)
+
+
+def test_csv_without_folds_is_dealt_into_balanced_folds(tmp_path: Path) -> None:
+    from facebridge.metrics.verification import kfold_accuracy
+
+    rows = [f"g{k}/1.jpg,g{k}/2.jpg,1" for k in range(25)]
+    rows += [f"g{k}/1.jpg,g{k + 1}/1.jpg,0" for k in range(24)]
+    path = _write(tmp_path, "p.csv", "\n".join(rows) + "\n")
+    p = load_csv_pairs(path)
+    assert p.n_folds == 10
+    assert p == load_csv_pairs(path)  # deterministic
+    counts = p.fold_counts()
+    assert all(g >= 2 and i >= 2 for g, i in counts)
+    assert sum(g for g, _ in counts) == 25
+    assert p.fold_array()[:12].tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]
+    assert load_csv_pairs(path, n_folds=3).n_folds == 3
+    # such a protocol can be evaluated (k-fold accuracy needs >= 2 folds)
+    scores = np.where(p.genuine_array(), 0.9, 0.1)
+    assert kfold_accuracy(scores, p.genuine_array(), p.fold_array()).mean == 1.0
+    with pytest.raises(InvalidInputError, match="n_folds must be a positive integer"):
+        load_csv_pairs(path, n_folds=0)
+
+
+def test_header_errors_name_the_option_not_a_function(tmp_path: Path) -> None:
+    with pytest.raises(
+        ProtocolError, match=r"use the kind 'lfw-dev' \(--pairs-kind lfw-dev\)"
+    ) as e:
+        load_lfw_pairs(_write(tmp_path, "pairs.txt", "300\na\t1\t2\n"))
+    assert "load_" not in str(e.value)
+    with pytest.raises(ProtocolError, match=r"use the kind 'lfw' \(--pairs-kind lfw\)") as e:
+        load_lfw_dev_pairs(_write(tmp_path, "pairsDevTest.txt", "10\t300\n"))
+    assert "load_" not in str(e.value)

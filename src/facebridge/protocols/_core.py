@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import numbers
+import posixpath
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -133,8 +134,23 @@ def lfw_item_id(name: str, number: int) -> str:
     return f"{name}/{name}_{number:04d}.jpg"
 
 
+def _looks_like_protocol(q: Path) -> bool:
+    low = q.name.lower()
+    return low.endswith(".csv") or (low.endswith(".txt") and low.startswith(("pairs", "splits")))
+
+
 def _read_lines(path: Path) -> list[str]:
     path = Path(path)
+    if path.is_dir():
+        found = sorted(q.name for q in path.iterdir() if q.is_file() and _looks_like_protocol(q))[
+            :4
+        ]
+        hint = (
+            f"; it holds {', '.join(found)}: pass one of them, e.g. {path / found[0]}"
+            if found
+            else "; pass the pairs file itself (pairs.txt, pairsDevTest.txt, splits.txt or a CSV)"
+        )
+        raise ProtocolError(f"{path} is a directory, not a protocol file{hint}")
     if not path.is_file():
         raise ProtocolError(
             f"protocol file not found: {path}; give the path of an existing pairs/splits file"
@@ -233,7 +249,7 @@ def load_lfw_pairs(path: str | Path, name: str = "lfw-view2") -> PairProtocol:
     if len(head) != 2 or not all(_is_uint(t) and int(t) > 0 for t in head):
         raise ProtocolError(
             f"{path}:1: expected header 'n_folds<TAB>n_per_fold' (e.g. '10\\t300'), got {lines[0]!r}; "
-            "use load_lfw_dev_pairs for pairsDevTrain/Test.txt"
+            "for pairsDevTrain.txt / pairsDevTest.txt use the kind 'lfw-dev' (--pairs-kind lfw-dev)"
         )
     n_folds, n_per = int(head[0]), int(head[1])
     expected = n_folds * 2 * n_per
@@ -284,7 +300,7 @@ def load_lfw_dev_pairs(path: str | Path, name: str | None = None) -> PairProtoco
     if len(head) != 1 or not _is_uint(head[0]) or int(head[0]) < 1:
         raise ProtocolError(
             f"{path}:1: expected header 'N' (number of matched pairs, e.g. '1100'), got {lines[0]!r}; "
-            "use load_lfw_pairs for the 10-fold View 2 pairs.txt"
+            "for the 10-fold View 2 pairs.txt use the kind 'lfw' (--pairs-kind lfw)"
         )
     n = int(head[0])
     body = lines[1:]
@@ -352,6 +368,11 @@ def load_ytf_splits(path: str | Path, name: str = "ytf") -> PairProtocol:
                 )
         if parts[4] not in ("0", "1"):
             raise ProtocolError(f"{path}:{lineno}: expected is_same 0 or 1, got {parts[4]!r}")
+        if parts[2] == parts[3]:
+            raise ProtocolError(
+                f"{path}:{lineno}: pair compares video {parts[2]!r} with itself; a pair needs two "
+                "different videos"
+            )
         if (split, num) in seen:
             raise ProtocolError(
                 f"{path}:{lineno}: split {split} pair {num} already given on line "
@@ -398,13 +419,30 @@ def _is_csv_header(row: list[str]) -> bool:
     return not any(_PATH_LIKE.search(c.strip()) for c in row)
 
 
-def load_csv_pairs(path: str | Path, name: str | None = None) -> PairProtocol:
+def _same_image(a: str, b: str) -> bool:
+    return posixpath.normpath(a.replace("\\", "/")) == posixpath.normpath(b.replace("\\", "/"))
+
+
+def load_csv_pairs(path: str | Path, name: str | None = None, n_folds: int = 10) -> PairProtocol:
     """Load a user pair list ``left,right,genuine[,fold]``.
 
     A header row is optional (detected when its third field is not a genuine value and no field
     looks like an image path, so a mistyped first data row is reported, not skipped). ``genuine``
-    accepts ``1/0``, ``true/false``, ``same/different`` (case-insensitive). ``fold`` is 0-based
-    and must cover ``0..K-1``; without a fold column every pair is in fold 0.
+    accepts ``1/0``, ``true/false``, ``same/different``, ``yes/no`` (case-insensitive). ``fold``
+    is 0-based and must cover ``0..K-1``.
+
+    **Without a fold column** the pairs are dealt into ``K = min(n_folds, n_genuine,
+    n_impostor)`` folds (at least 1), in file order, genuine and impostor pairs separately: the
+    k-th genuine pair goes to fold ``k % K``, and so does the k-th impostor pair.  Every fold
+    then has both kinds of pair and the split is the same on every run.  These folds are not
+    identity-disjoint (LFW's are): give a fold column to control them.
+
+    Parameters
+    ----------
+    path : str or Path
+    name : str, optional
+    n_folds : int
+        Folds to deal the pairs into when the file has no fold column (default 10, as LFW).
 
     Returns
     -------
@@ -415,8 +453,20 @@ def load_csv_pairs(path: str | Path, name: str | None = None) -> PairProtocol:
     ------
     ProtocolError
         Wrong number of columns, an empty item, an unknown genuine value, a non-integer or
-        non-0-based fold (the message names file and line).
+        non-0-based fold, a pair that compares an image with itself (the message names file and
+        line).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "p.csv"
+    >>> rows = ["a/1.jpg,a/2.jpg,1", "b/1.jpg,b/2.jpg,1", "a/1.jpg,b/1.jpg,0", "a/2.jpg,b/2.jpg,0"]
+    >>> _ = f.write_text("\\n".join(rows))
+    >>> load_csv_pairs(f).fold_array().tolist()
+    [0, 1, 0, 1]
     """
+    if isinstance(n_folds, bool) or not isinstance(n_folds, numbers.Integral) or n_folds < 1:
+        raise InvalidInputError(f"n_folds must be a positive integer, got {n_folds!r}")
     path = Path(path)
     lines = _read_lines(path)
     rows = list(csv.reader(lines))
@@ -445,6 +495,11 @@ def load_csv_pairs(path: str | Path, name: str | None = None) -> PairProtocol:
         left, right = row[0], row[1]
         if not left or not right:
             raise ProtocolError(f"{path}:{lineno}: empty item id in {lines[k]!r}; give both items")
+        if _same_image(left, right):
+            raise ProtocolError(
+                f"{path}:{lineno}: pair compares {left!r} with itself; a pair needs two different "
+                "images (a protocol of such pairs measures nothing)"
+            )
         g = _genuine_token(row[2])
         if g is None:
             raise ProtocolError(
@@ -467,8 +522,17 @@ def load_csv_pairs(path: str | Path, name: str | None = None) -> PairProtocol:
             f"{path}: folds must be 0-based and cover 0..K-1, got {folds[:12]}"
             f"{'...' if len(folds) > 12 else ''}; renumber them from 0 (subtract 1 from 1-based folds)"
         )
-    pairs = tuple(Pair(a, b, g, f or 0) for a, b, g, f in raw)
-    return PairProtocol(name or f"csv:{path.name}", pairs, len(folds))
+    if width == 4:
+        pairs = tuple(Pair(a, b, g, f or 0) for a, b, g, f in raw)
+        return PairProtocol(name or f"csv:{path.name}", pairs, len(folds))
+    n_gen = sum(1 for _, _, g, _ in raw if g)
+    k = max(1, min(int(n_folds), n_gen, len(raw) - n_gen))
+    seen = {True: 0, False: 0}
+    dealt = []
+    for a, b, g, _ in raw:
+        dealt.append(Pair(a, b, g, seen[g] % k))
+        seen[g] += 1
+    return PairProtocol(name or f"csv:{path.name}", tuple(dealt), k)
 
 
 def ytf_video_frames(
