@@ -514,3 +514,11 @@ def test_store_on_a_file_is_one_line(tmp_path: Path, tiny_lfw_dir: Path) -> None
             tiny_lfw_dir / "images", tmp_path / "file" / "store", detector=FakeDetector(),
             embedders=_fakes(), alignments=ALIGN, progress=False,
         )  # fmt: skip
+
+
+def test_images_path_that_is_a_file_is_named(tmp_path: Path) -> None:
+    (tmp_path / "a.jpg").write_bytes(b"x")
+    with pytest.raises(InvalidInputError, match=r"--images .*a\.jpg is a file, not a folder"):
+        list_images(tmp_path / "a.jpg")
+    with pytest.raises(InvalidInputError, match="is a file, not a folder"):
+        embed_images(tmp_path / "a.jpg", tmp_path / "st", embedders=_fakes(), items=["a.jpg"])

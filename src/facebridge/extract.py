@@ -180,19 +180,35 @@ def list_images(images_root: str | Path) -> list[str]:
     Raises:
         InvalidInputError: the folder does not exist or holds no image.
     """
-    root = Path(images_root)
-    if not root.is_dir():
-        raise InvalidInputError(f"image folder {root} does not exist; pass --images DIR")
-    ids = sorted(
-        p.relative_to(root).as_posix()
-        for p in root.rglob("*")
-        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-    )
+    root = _check_image_folder(images_root)
+    try:
+        ids = sorted(
+            p.relative_to(root).as_posix()
+            for p in root.rglob("*")
+            if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+        )
+    except OSError as exc:
+        where = exc.filename or root
+        raise InvalidInputError(
+            f"cannot list images under {where}: {exc.strerror or exc}; fix its permissions or "
+            "pass another --images"
+        ) from exc
     if not ids:
         raise InvalidInputError(
             f"no image files ({', '.join(IMAGE_SUFFIXES)}) under {root}; check --images"
         )
     return ids
+
+
+def _check_image_folder(images_root: str | Path) -> Path:
+    root = Path(images_root)
+    if root.is_dir():
+        return root
+    if root.exists():
+        raise InvalidInputError(
+            f"--images {root} is a file, not a folder; pass the folder that holds the images"
+        )
+    raise InvalidInputError(f"image folder {root} does not exist; pass --images DIR")
 
 
 def protocol_items(path: str | Path, kind: str = "auto") -> list[str]:
@@ -608,9 +624,7 @@ def embed_images(
             f"batch sizes must be >= 1, got batch_size={batch_size}, "
             f"detect_batch_size={detect_batch_size}"
         )
-    root = Path(images_root)
-    if not root.is_dir():
-        raise InvalidInputError(f"image folder {root} does not exist; pass --images DIR")
+    root = _check_image_folder(images_root)
     ids = _check_items(items) if items is not None else list_images(root)
     if not ids:
         raise InvalidInputError("no items to process; check --images / --pairs")
