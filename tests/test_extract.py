@@ -522,3 +522,33 @@ def test_images_path_that_is_a_file_is_named(tmp_path: Path) -> None:
         list_images(tmp_path / "a.jpg")
     with pytest.raises(InvalidInputError, match="is a file, not a folder"):
         embed_images(tmp_path / "a.jpg", tmp_path / "st", embedders=_fakes(), items=["a.jpg"])
+
+
+@pytest.mark.realdata
+def test_disk_full_mid_run_is_one_line_and_resumes(
+    image_tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import os
+
+    from facebridge.errors import StoreError
+
+    store_root = tmp_path / "store"
+    run = dict(detector=FakeDetector(), alignments=ALIGN, progress=False, batch_size=2)
+    real, calls = os.replace, []
+
+    def replace(src, dst):
+        calls.append(dst)
+        if len(calls) > 4:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(StoreError, match=r"cannot write .*chunk-\d+\.npz: No space left on device"):
+        embed_images(image_tree, store_root, embedders=_fakes(), **run)
+    monkeypatch.setattr(os, "replace", real)
+    assert not list(store_root.rglob("*.tmp"))  # nothing half-written
+    embed_images(image_tree, store_root, embedders=_fakes(), **run)
+    ref = tmp_path / "ref"
+    embed_images(image_tree, ref, embedders=_fakes(), **run)
+    _assert_equal_stores(store_root, ref)

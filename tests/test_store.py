@@ -781,3 +781,20 @@ def test_missing_pairs_are_classified_by_cause(store: EmbeddingStore) -> None:
     assert r.examples["unknown_id"] == ["zz.jpg"]
     assert r.examples["never_embedded"] == ["d.jpg"]
     assert "3 of 4 pairs" in r.summary()
+
+
+def test_unreadable_chunk_is_not_called_corrupt(
+    store: EmbeddingStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with store.writer("m", dim=8, weights_sha256=SHA, detector="d") as w:
+        w.add(_ids(1), _vecs(1))
+
+    def denied(*a, **k):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(np, "load", denied)
+    with pytest.raises(
+        StoreError, match=r"cannot read .*chunk-000000\.npz: permission denied"
+    ) as e:
+        store.load("m")
+    assert "corrupt" not in str(e.value).split(";")[0]

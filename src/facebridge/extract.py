@@ -458,9 +458,20 @@ def embed_detected(
                     r.writer.flush()
                 bar.update(len(batch))
     finally:
-        for r in runs:
-            r.writer.close()
+        _close_all([r.writer for r in runs])
     return {r.key: r.summary for r in runs}
+
+
+def _close_all(writers: list[Any]) -> None:
+    """Close every writer (each releases its lock) even when one fails; raise the first error."""
+    first: BaseException | None = None
+    for w in writers:
+        try:
+            w.close()
+        except BaseException as exc:  # re-raised below, once the others are closed
+            first = first or exc
+    if first is not None:
+        raise first
 
 
 def _embed_batch(root, batch, dets, index, runs, read_image, weights_dir) -> None:

@@ -210,6 +210,11 @@ def read_chunk(path: Path, fields: list[Field], sources: bool = False) -> dict[s
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files if k in need | optional}
+    except PermissionError as e:
+        raise StoreError(
+            f"cannot read {path}: permission denied; fix its permissions (the chunk is not "
+            "corrupt, do not delete it)"
+        ) from e
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
         raise StoreError(f"corrupt chunk {path} ({e}); {fix}") from None
     missing = sorted(need - set(arrays))
