@@ -15,7 +15,7 @@ __all__ = ["MISSING_CAUSES", "MissingPairs", "missing_pairs"]
 MISSING_CAUSES = ("unknown_id", "failed", "never_embedded")
 
 _WORDS = {
-    "unknown_id": "unknown id (not in the image list)",
+    "unknown_id": "unknown id (in neither the image list nor the store)",
     "failed": "failed to embed",
     "never_embedded": "never embedded",
 }
