@@ -410,6 +410,8 @@ def test_directory_given_as_protocol_names_the_files_inside(tmp_path: Path) -> N
         ProtocolError, match=r"is a directory, not a protocol file; it holds pairs\.txt: pass one"
     ):
         load_protocol("lfw", tmp_path)
+    with pytest.raises(ProtocolError, match=r"is a directory, not a protocol file"):
+        load_protocol("auto", tmp_path)
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(ProtocolError, match=r"is a directory.*pass the pairs file itself"):

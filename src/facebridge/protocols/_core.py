@@ -642,6 +642,8 @@ def load_protocol(kind: str, path: str | Path) -> PairProtocol:
         A malformed file.
     """
     path = Path(path)
+    if path.is_dir():
+        _read_lines(path)  # raises: a directory, with the protocol files inside it
     k = kind.strip().lower()
     if k == "auto":
         k = _guess_kind(path)
