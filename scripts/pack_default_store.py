@@ -50,11 +50,13 @@ def main() -> None:
             weights_sha256=man["weights_sha256"],
             detector=man["detector"],
             extra={**man.get("extra", {}), "source_created": man.get("created")},
+            unit_norm=man.get("unit_norm", True),
         ) as w:
-            w.add([str(i) for i in ids[mask]], emb.vectors[mask])
+            kept = [str(i) for i in ids[mask]]
+            w.add(kept, emb.vectors[mask], sources=[emb.sources.get(i, "") for i in kept])
             for item, reason in sorted(emb.failures.items()):
                 if keep is None or item in keep:
-                    w.add_failure(item, reason)
+                    w.add_failure(item, reason, source=emb.sources.get(item, ""))
         dst.compact(model, dtype=args.dtype)
         print(f"{model}: {int(mask.sum())} embeddings, {len(emb.failures)} failures")
     for detector in src.detectors():
