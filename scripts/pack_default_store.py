@@ -74,7 +74,9 @@ def main() -> None:
             for item, reason in sorted(det.failures.items()):
                 if keep is None or item in keep:
                     w.add_failure(item, reason)
-        print(f"detections {detector}: {int(mask.sum())} ({int(det.fallback[mask].sum())} fallback)")
+        print(
+            f"detections {detector}: {int(mask.sum())} ({int(det.fallback[mask].sum())} fallback)"
+        )
     for lock in tmp.rglob("writer.lock"):
         lock.unlink()
     if args.out.exists():
