@@ -798,3 +798,24 @@ def test_unreadable_chunk_is_not_called_corrupt(
     ) as e:
         store.load("m")
     assert "corrupt" not in str(e.value).split(";")[0]
+
+
+def test_read_only_store_is_one_line(
+    store: EmbeddingStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    real = os.open
+
+    def ro(path, flags, *a):
+        if str(path).endswith("writer.lock"):
+            raise OSError(errno.EROFS, "Read-only file system")
+        return real(path, flags, *a)
+
+    monkeypatch.setattr(os, "open", ro)
+    with pytest.raises(
+        StoreError,
+        match=r"cannot create the writer lock .*writer\.lock: Read-only file system; the location is not writable",
+    ) as e:
+        store.writer("m", dim=8, weights_sha256=SHA, detector="d")
+    assert isinstance(e.value.__cause__, OSError)

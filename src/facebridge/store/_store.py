@@ -926,7 +926,7 @@ def _check_unit(
 ) -> tuple[np.ndarray, int]:
     if not len(vectors) or mode == "ignore":
         return vectors, 0
-    norms = np.linalg.norm(vectors.astype(np.float64), axis=1)
+    norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors, dtype=np.float64))
     declared = man.get("unit_norm")
     if declared is False:
         return vectors, 0
