@@ -552,3 +552,42 @@ def test_disk_full_mid_run_is_one_line_and_resumes(
     ref = tmp_path / "ref"
     embed_images(image_tree, ref, embedders=_fakes(), **run)
     _assert_equal_stores(store_root, ref)
+
+
+_KILL_ON_FIRST = textwrap.dedent(
+    """
+    import os, signal, sys
+    sys.path.insert(0, {tests!r})
+    from test_extract import ALIGN, FakeDetector
+    from facebridge.extract import embed_images
+    from facebridge.testing import FakeEmbedder
+
+    class Killer(FakeEmbedder):
+        def embed(self, images):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    embed_images({images!r}, {store!r}, detector=FakeDetector(),
+                 embedders={{"fake-a": Killer("fake-a", 16, seed=1),
+                             "fake-b": FakeEmbedder("fake-b", 8, seed=2)}},
+                 alignments=ALIGN, batch_size=2, progress=False)
+    """
+)
+
+
+@pytest.mark.realdata
+def test_kill_9_during_a_replacement_then_resume(image_tree: Path, tmp_path: Path) -> None:
+    store_root = tmp_path / "store"
+    run = dict(detector=FakeDetector(), alignments=ALIGN, progress=False, batch_size=2)
+    embed_images(image_tree, store_root, embedders=_fakes(), **run)
+    ids = list_images(image_tree)
+    _replace_with_other_photo(image_tree, ids[2], ids[0])
+    script = _KILL_ON_FIRST.format(
+        tests=str(Path(__file__).parent), images=str(image_tree), store=str(store_root)
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=300)
+    assert proc.returncode == -9, proc.stderr.decode()[-2000:]
+    s = embed_images(image_tree, store_root, embedders=_fakes(), **run)
+    assert s.models["fake-a"].redone == 1
+    ref = tmp_path / "ref"
+    embed_images(image_tree, ref, embedders=_fakes(), **run)
+    _assert_equal_stores(store_root, ref)
