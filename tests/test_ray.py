@@ -243,3 +243,29 @@ def test_real_models_on_the_fixture_equal_the_local_engine(
     assert b.store_totals == a.store_totals
     _assert_same_store(local, dist, REAL_MODELS, "mtcnn", atol=1e-6)
     _no_duplicates(dist, [*REAL_MODELS, "_detections/mtcnn"], list_images(images))
+
+
+def test_cli_ray_options_need_the_ray_engine(tmp_path: Path, capsys) -> None:
+    from facebridge.cli import main
+
+    rc = main(
+        ["embed", "--images", str(tmp_path), "--store", str(tmp_path / "s"), "--workers", "2"]
+    )
+    assert rc == 2
+    assert "--workers need --engine ray" in capsys.readouterr().err
+
+
+@pytest.mark.realdata
+@pytest.mark.weights
+def test_cli_engine_ray_detect_only(ray_runtime: str, image_tree: Path, tmp_path: Path) -> None:
+    """``embed --engine ray`` (YuNet detection) fills the store with one record per image."""
+    from facebridge.cli import main
+
+    store_root = tmp_path / "s"
+    rc = main(
+        ["embed", "--images", str(image_tree), "--store", str(store_root), "--detect-only",
+         "--detector", "yunet", "--engine", "ray", "--address", ray_runtime, "--no-progress"]
+    )  # fmt: skip
+    assert rc == 0
+    dets = EmbeddingStore(store_root).load_detections("yunet")
+    assert len(dets) + len(dets.failures) == len(list_images(image_tree))
