@@ -199,6 +199,23 @@ def test_kill_9_of_the_driver_then_rerun(
     _assert_same_store(tmp_path / "local", store_root, ["fake-a"], "fakedet", atol=1e-6)
 
 
+@pytest.mark.realdata
+def test_altered_weights_are_refused_in_the_worker(
+    ray_runtime: str, image_tree: Path, tmp_path: Path
+) -> None:
+    """Each actor verifies its weights' sha256 where it runs; a mismatch is the one-line error."""
+    from facebridge.errors import WeightsError
+
+    wdir = tmp_path / "weights"
+    wdir.mkdir()
+    (wdir / "sface.onnx").write_bytes(b"not the sface weights")
+    with pytest.raises(WeightsError, match="sface"):
+        embed_images_ray(
+            image_tree, tmp_path / "s", models=["sface"], detector=FakeDetector(),
+            weights_dir=wdir, progress=False,
+        )  # fmt: skip
+
+
 def test_bad_inputs(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="workers must be an integer >= 1"):
         embed_images_ray(tmp_path, tmp_path / "s", workers=0)

@@ -27,7 +27,6 @@ the model runtimes installed, and must see the images at the same path as the dr
 from __future__ import annotations
 
 import os
-import socket
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from facebridge.errors import InvalidInputError, MissingDependencyError
+from facebridge.errors import FacebridgeError, InvalidInputError, MissingDependencyError
 from facebridge.extract import (
     ExtractionSummary,
     StageSummary,
@@ -160,10 +159,6 @@ class _Writers:
 _DETECTORS: dict[str, Any] = {}
 
 
-def _where() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
 def _node(ray: Any) -> str:
     return ray.get_runtime_context().get_node_id()
 
@@ -197,14 +192,24 @@ class _EmbedWorker:
         threads: int | None,
         alignments: Mapping[str, str] | None,
     ) -> None:
+        self.error: FacebridgeError | None = None
         if embedder is None:
             from facebridge.models.embedders import get_embedder
 
-            embedder = get_embedder(key, weights_dir=weights_dir, threads=threads)
+            try:  # weights verified by sha256 here, on this node
+                embedder = get_embedder(key, weights_dir=weights_dir, threads=threads)
+            except FacebridgeError as exc:  # reported by ready(), not by a restart loop
+                self.error = exc
         self.key = key
         self.embedder = embedder
         self.weights_dir = weights_dir
         self.alignments = alignments
+
+    def ready(self) -> bool:
+        """True once the model is loaded; raises the error that prevented loading it."""
+        if self.error is not None:
+            raise self.error
+        return True
 
     def embed(
         self, root: str, batch: list[str], detections: Any, detector_name: str
@@ -270,7 +275,22 @@ def _stream(
         if not pending:
             return
         ready, pending = ray.wait(pending, num_returns=1)
-        yield ray.get(ready[0])
+        yield _get(ray, ready[0])
+
+
+def _get(ray: Any, ref: Any) -> Any:
+    """``ray.get``; a facebridge error raised in a worker is raised as itself (one line)."""
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayError as exc:
+        cause: Any = exc
+        for _ in range(8):
+            cause = getattr(cause, "cause", None)
+            if isinstance(cause, FacebridgeError):
+                raise cause from None
+            if cause is None:
+                break
+        raise
 
 
 def _batches(seq: Sequence[str], size: int) -> list[list[str]]:
@@ -503,8 +523,12 @@ def _run_model(
     turn = iter(range(10**18))
     writers = _Writers(store)
     where = placement.setdefault(key, {})
-    t0 = time.perf_counter()
     try:
+        # the stage's time starts once every actor holds its model, as the local engine's
+        # starts once the models are built
+        for a in actors:
+            _get(ray, a.ready.remote())
+        t0 = time.perf_counter()
         with _progress(len(todo), f"embed {key} (ray)", progress) as bar:
             for part, records, node in _stream(
                 ray,
