@@ -2,7 +2,7 @@
 
 Run by hand (not a test):
 
-    python benchmarks/ray_cluster.py [--n 100] [--models sface,mobilefacenet] [--ref STORE]
+    python benchmarks/ray_cluster.py [--n 200] [--batch-size 8] [--models sface,mobilefacenet] [--ref STORE]
 
 Starts ``ray start --head --num-cpus 1 --port P`` and ``ray start --address 127.0.0.1:P
 --num-cpus 1`` (two raylets: two Ray nodes of one CPU each), then
@@ -10,7 +10,8 @@ Starts ``ray start --head --num-cpus 1 --port P`` and ``ray start --address 127.
 1. runs a driver (a subprocess) calling ``embed_images_ray`` on the cluster with 2 workers; once
    the first model's directory holds ``--kill-after`` chunks, kills one embedding actor's process
    with ``kill -9`` (Ray restarts it and retries its batch), then, a few chunks later, kills the
-   driver with ``kill -9``;
+   driver with ``kill -9`` (``--kill-in detect``: a detection task's worker and the driver, during
+   detection);
 2. runs the same call again, to the end, and prints its summary: ``skipped`` is what the killed
    run had stored, and ``placement`` the items each node processed per stage;
 3. counts every chunk's ids: each item once per directory (nothing duplicated, nothing missing);
@@ -39,9 +40,10 @@ SRC = str(Path(__file__).resolve().parents[1] / "src")
 DRIVER = """
 import json, sys
 from facebridge.extract_ray import embed_images_ray
-root, store, address, models, ids = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+root, store, address, models, ids, batch = sys.argv[1:7]
 s = embed_images_ray(root, store, models=models.split(","), items=json.load(open(ids)),
-                     address=address, workers=2, progress=False)
+                     address=address, workers=2, progress=False, batch_size=int(batch),
+                     detect_batch_size=int(batch))
 print(json.dumps(s.as_dict()))
 """
 
@@ -58,17 +60,26 @@ def _chunk_ids(d: Path) -> list[str]:
     return out
 
 
-def _actor_pids() -> list[int]:
-    r = subprocess.run(["pgrep", "-f", "^ray::_EmbedWorker"], capture_output=True, text=True)
+def _worker_pids(stage: str) -> list[int]:
+    pattern = "^ray::_detect_batch_task" if stage == "detect" else "^ray::_EmbedWorker"
+    r = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
     return [int(x) for x in r.stdout.split()]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=100)
+    ap.add_argument("--n", type=int, default=200)
+    ap.add_argument("--batch-size", type=int, default=8, help="images per batch (and chunk)")
     ap.add_argument("--models", default="sface,mobilefacenet")
     ap.add_argument("--port", type=int, default=6391)
     ap.add_argument("--kill-after", type=int, default=2, help="chunks before the worker kill")
+    ap.add_argument(
+        "--kill-in",
+        choices=["detect", "embed"],
+        default="embed",
+        help="kill a detection task's worker and the driver during detection, or an embedding "
+        "actor and the driver during the first model",
+    )
     ap.add_argument("--ref", help="a local-engine store of the same images to compare with")
     args = ap.parse_args()
 
@@ -84,6 +95,8 @@ def main() -> None:
     (work / "ids.json").write_text(json.dumps(ids))
     store = work / "store"
     ray_cli = str(Path(sys.executable).parent / "ray")
+    # the nodes and the drivers share the token of ~/.ray/auth_token (Ray's token authentication)
+    os.environ.setdefault("RAY_AUTH_MODE", "token")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")])}
     address = f"127.0.0.1:{args.port}"
     common = ["--num-cpus", "1", "--disable-usage-stats"]
@@ -98,18 +111,18 @@ def main() -> None:
             check=True, env=env, capture_output=True,
         )  # fmt: skip
         driver = [sys.executable, "-c", DRIVER, str(root), str(store), address]
-        driver += [",".join(models), str(work / "ids.json")]
+        driver += [",".join(models), str(work / "ids.json"), str(args.batch_size)]
         print(f"cluster at {address}: 2 nodes x 1 CPU; {len(ids)} images; store {store}")
 
         # 1. a driver, a worker killed, the driver killed
         t0 = time.perf_counter()
-        first = store / models[0]
+        first = store / ("_detections/mtcnn" if args.kill_in == "detect" else models[0])
         proc = subprocess.Popen(driver, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         killed_worker = None
         while proc.poll() is None:
             n = _chunks(first)
             if killed_worker is None and n >= args.kill_after:
-                pids = _actor_pids()
+                pids = _worker_pids(args.kill_in)
                 if pids:
                     killed_worker = pids[0]
                     os.kill(killed_worker, signal.SIGKILL)
