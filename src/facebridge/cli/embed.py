@@ -63,7 +63,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from facebridge.errors import InvalidInputError
-    from facebridge.extract import embed_images, protocol_items
+    from facebridge.extract import ExtractionSummary, embed_images, protocol_items
 
     if args.detect_only and args.models:
         raise InvalidInputError("--detect-only and --models exclude each other; drop one")
@@ -81,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         given = ", ".join(k for k, v in ray_only.items() if v is not None)
         raise InvalidInputError(f"{given} need --engine ray; add it or drop them")
     items = protocol_items(args.pairs, args.pairs_kind) if args.pairs else None
+    summary: ExtractionSummary
     kwargs = {
         "models": models,
         "detector": args.detector,
