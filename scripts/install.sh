@@ -24,5 +24,5 @@ if ! python -c "import torch" 2>/dev/null; then
     extras="onnx,tf,dlib"
   fi
 fi
-[ "${1:-}" = "--dev" ] && extras="${extras},dev"
+[ "${1:-}" = "--dev" ] && extras="${extras},ray,dev"
 python -m pip install -q -e ".[${extras}]"

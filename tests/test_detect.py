@@ -328,6 +328,28 @@ def test_mtcnn_no_face_in_flat_grey(mtcnn) -> None:
 @pytest.mark.realdata
 @pytest.mark.weights
 @needs_mtcnn
+def test_mtcnn_device(fixture_images, mtcnn) -> None:
+    """An unknown device is refused; CUDA finds the CPU's faces where a GPU exists, and is
+    refused with the GPU count where none does."""
+    import torch
+
+    with pytest.raises(InvalidInputError, match="device must be 'cpu', 'cuda'"):
+        get_detector("mtcnn", device="tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(InvalidInputError, match="torch sees 0 CUDA GPU"):
+            get_detector("mtcnn", device="cuda")
+        return
+    images = [img for _, img in fixture_images]
+    on_cpu = mtcnn.detect_batch(images)
+    on_gpu = get_detector("mtcnn", device="cuda").detect_batch(images)
+    for a, b in zip(on_cpu, on_gpu, strict=True):
+        np.testing.assert_allclose(a[0].box, b[0].box, atol=0.5)
+        np.testing.assert_allclose(a[0].landmarks, b[0].landmarks, atol=0.5)
+
+
+@pytest.mark.realdata
+@pytest.mark.weights
+@needs_mtcnn
 def test_mtcnn_on_a_huge_image_maps_back(fixture_images, mtcnn) -> None:
     img = fixture_images[0][1]
     big = cv2.resize(img, (2500, 2500), interpolation=cv2.INTER_CUBIC)

@@ -39,6 +39,23 @@ def register(subparsers) -> None:
     p.add_argument("--batch-size", type=int, default=32, help="faces per embedding batch")
     p.add_argument("--threads", type=int, help="CPU threads for the runtimes")
     p.add_argument("--weights-dir", help="folder of weight files to use instead of the cache")
+    p.add_argument(
+        "--engine",
+        default="local",
+        choices=["local", "ray"],
+        help="local: this process (default); ray: Ray tasks and actor pools (facebridge[ray])",
+    )
+    p.add_argument(
+        "--address",
+        help="with --engine ray: a running Ray cluster (HOST:PORT of `ray start --head`, or "
+        "auto); default: start a local Ray runtime for this run",
+    )
+    p.add_argument(
+        "--workers", type=int, help="with --engine ray: worker processes per stage (default: CPUs)"
+    )
+    p.add_argument(
+        "--num-cpus", type=int, help="with --engine ray and no --address: CPUs of the local runtime"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run)
@@ -46,7 +63,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from facebridge.errors import InvalidInputError
-    from facebridge.extract import embed_images, protocol_items
+    from facebridge.extract import ExtractionSummary, embed_images, protocol_items
 
     if args.detect_only and args.models:
         raise InvalidInputError("--detect-only and --models exclude each other; drop one")
@@ -59,18 +76,34 @@ def run(args: argparse.Namespace) -> int:
             raise InvalidInputError(f"--models got no model key in {args.models!r}")
     if args.threads is not None and args.threads < 1:
         raise InvalidInputError(f"--threads must be >= 1, got {args.threads}")
+    ray_only = {"--address": args.address, "--workers": args.workers, "--num-cpus": args.num_cpus}
+    if args.engine != "ray" and any(v is not None for v in ray_only.values()):
+        given = ", ".join(k for k, v in ray_only.items() if v is not None)
+        raise InvalidInputError(f"{given} need --engine ray; add it or drop them")
     items = protocol_items(args.pairs, args.pairs_kind) if args.pairs else None
-    summary = embed_images(
-        args.images,
-        args.store,
-        models=models,
-        detector=args.detector,
-        items=items,
-        batch_size=args.batch_size,
-        progress=not args.no_progress,
-        weights_dir=args.weights_dir,
-        threads=args.threads,
-    )
+    summary: ExtractionSummary
+    kwargs = {
+        "models": models,
+        "detector": args.detector,
+        "items": items,
+        "batch_size": args.batch_size,
+        "progress": not args.no_progress,
+        "weights_dir": args.weights_dir,
+        "threads": args.threads,
+    }
+    if args.engine == "ray":
+        from facebridge.extract_ray import embed_images_ray
+
+        summary = embed_images_ray(
+            args.images,
+            args.store,
+            address=args.address,
+            workers=args.workers,
+            num_cpus=args.num_cpus,
+            **kwargs,
+        )
+    else:
+        summary = embed_images(args.images, args.store, **kwargs)
     if args.json:
         json.dump(summary.as_dict(), sys.stdout, indent=2)
         print()

@@ -43,6 +43,26 @@ def _torch():
     return torch
 
 
+def _check_device(torch: Any, device: str) -> Any:
+    """``device`` as a ``torch.device``; a CUDA device must exist."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise InvalidInputError(
+            f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}"
+        ) from None
+    if dev.type not in ("cpu", "cuda"):
+        raise InvalidInputError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    if dev.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (dev.index or 0) >= n:
+            raise InvalidInputError(
+                f"device {device!r} asked for MTCNN but torch sees {n} CUDA GPU(s) "
+                f"(torch {torch.__version__}); use device='cpu'"
+            )
+    return dev
+
+
 @functools.cache
 def _net_classes() -> tuple[Any, Any, Any]:
     """Define the three networks (inside a function so that torch is imported lazily)."""
@@ -229,6 +249,8 @@ class MTCNN(FaceDetector):
             (``None`` leaves torch's setting alone).
         max_side: images with a longer side are downscaled for detection.
         batch_size: candidates per R-Net / O-Net forward pass.
+        device: torch device the three networks run on: ``"cpu"`` (default), ``"cuda"`` or
+            ``"cuda:N"``; images and candidates are moved there per batch and the outputs back.
 
     Example:
         >>> det = MTCNN()                                     # doctest: +SKIP
@@ -248,6 +270,7 @@ class MTCNN(FaceDetector):
         num_threads: int | None = None,
         max_side: int = MAX_DETECT_SIDE,
         batch_size: int = 256,
+        device: str = "cpu",
     ) -> None:
         super().__init__(max_side=max_side)
         if min_face_size < 12:
@@ -261,6 +284,7 @@ class MTCNN(FaceDetector):
         self.factor = float(factor)
         self.batch_size = int(batch_size)
         torch = _torch()
+        self.device = _check_device(torch, device)
         if num_threads is not None:
             torch.set_num_threads(int(num_threads))
         classes = _net_classes()
@@ -276,7 +300,7 @@ class MTCNN(FaceDetector):
                     f"cannot load MTCNN weights {path}: {exc}; delete the file and pull again"
                 ) from exc
             net.eval()
-            net.to(memory_format=torch.channels_last)
+            net.to(self.device, memory_format=torch.channels_last)
             for p in net.parameters():
                 p.requires_grad_(False)
             nets.append(net)
@@ -302,10 +326,12 @@ class MTCNN(FaceDetector):
             # NHWC numpy viewed as NCHW is channels-last already; keeping that memory format makes
             # max-pooling several times faster on CPU than a plain NCHW copy
             x = torch.from_numpy(batch[i : i + self.batch_size]).permute(0, 3, 1, 2)
-            x = ((x - 127.5) * 0.0078125).contiguous(memory_format=torch.channels_last)
+            x = ((x.to(self.device) - 127.5) * 0.0078125).contiguous(
+                memory_format=torch.channels_last
+            )
             with torch.inference_mode():
                 res = net(x)
-            outs.append([r.numpy() for r in res])
+            outs.append([r.cpu().numpy() for r in res])
         return tuple(np.concatenate(parts, axis=0) for parts in zip(*outs, strict=True))
 
     def _stage1(self, stack: np.ndarray) -> list[np.ndarray]:
@@ -323,9 +349,10 @@ class MTCNN(FaceDetector):
                 [cv2.resize(im, (ws, hs), interpolation=cv2.INTER_AREA) for im in stack]
             ).astype(np.float32)
             x = torch.from_numpy((scaled - 127.5) * 0.0078125).permute(0, 3, 1, 2)
+            x = x.to(self.device).contiguous(memory_format=torch.channels_last)
             with torch.inference_mode():
-                reg, prob = self.pnet(x.contiguous(memory_format=torch.channels_last))
-            reg_np, prob_np = reg.numpy(), prob[:, 1].numpy()
+                reg, prob = self.pnet(x)
+            reg_np, prob_np = reg.cpu().numpy(), prob[:, 1].cpu().numpy()
             for i in range(n):
                 ys, xs = np.nonzero(prob_np[i] >= t1)
                 if ys.size == 0:
