@@ -15,6 +15,13 @@ from facebridge.store._store import (
     default_store,
     default_store_path,
 )
+from facebridge.store.interchange import (
+    ImportFileError,
+    ImportSummary,
+    export_embeddings,
+    import_embeddings,
+    read_embeddings,
+)
 
 __all__ = [
     "DETECTIONS_DIR",
@@ -22,7 +29,12 @@ __all__ = [
     "Detections",
     "EmbeddingStore",
     "Embeddings",
+    "ImportFileError",
+    "ImportSummary",
     "StoreWriter",
     "default_store",
     "default_store_path",
+    "export_embeddings",
+    "import_embeddings",
+    "read_embeddings",
 ]
