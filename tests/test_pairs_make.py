@@ -131,9 +131,15 @@ def test_csv_round_trip(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["mine.csv"]  # no temp file left
 
 
+def test_ids_with_commas_and_quotes_round_trip(tmp_path: Path) -> None:
+    proto = make_pairs(_tree({f'Doe, "J" {i}': 2 for i in range(4)}), 2, 1, 1)
+    back = load_csv_pairs(write_csv_pairs(proto, tmp_path / "x.csv"))
+    assert back.pairs == proto.pairs
+
+
 def test_write_refuses_ids_a_csv_cannot_hold(tmp_path: Path) -> None:
-    proto = make_pairs(_tree({f"p,{i}": 2 for i in range(4)}), 2, 1, 1)
-    with pytest.raises(InvalidInputError, match="comma, quote"):
+    proto = make_pairs(_tree({f"p\n{i}": 2 for i in range(4)}), 2, 1, 1)
+    with pytest.raises(InvalidInputError, match="line break or edge space"):
         write_csv_pairs(proto, tmp_path / "x.csv")
     assert not list(tmp_path.iterdir())
 

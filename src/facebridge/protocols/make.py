@@ -10,6 +10,8 @@ identity) and impostor pairs (images of two identities of that fold), as LFW Vie
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import math
 import numbers
 import os
@@ -285,8 +287,8 @@ def write_csv_pairs(protocol: PairProtocol, path: str | Path) -> Path:
     Raises
     ------
     InvalidInputError
-        An item id with a comma, quote or line break (the CSV loader reads plain fields), or a
-        folder that does not exist.
+        An item id with a line break or a leading/trailing space (the CSV loader reads one row
+        per line and strips fields), or a folder that does not exist.
 
     Examples
     --------
@@ -302,16 +304,18 @@ def write_csv_pairs(protocol: PairProtocol, path: str | Path) -> Path:
         raise InvalidInputError(
             f"folder {path.parent} does not exist; create it or write the pairs elsewhere"
         )
-    lines = [CSV_HEADER]
+    buf = io.StringIO()
+    out = csv.writer(buf, lineterminator="\n")
+    out.writerow(CSV_HEADER.split(","))
     for p in protocol.pairs:
         for item in (p.left, p.right):
-            if any(c in item for c in ',"\r\n') or item != item.strip():
+            if "\n" in item or "\r" in item or item != item.strip():
                 raise InvalidInputError(
-                    f"item id {item!r} has a comma, quote, line break or edge space, which a CSV "
-                    "protocol cannot hold; rename the file"
+                    f"item id {item!r} has a line break or edge space, which a CSV protocol "
+                    "cannot hold; rename the file"
                 )
-        lines.append(f"{p.left},{p.right},{int(p.genuine)},{p.fold}")
-    data = ("\n".join(lines) + "\n").encode("utf-8")
+        out.writerow([p.left, p.right, int(p.genuine), p.fold])
+    data = buf.getvalue().encode("utf-8")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as fh:
