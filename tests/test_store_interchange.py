@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import sys
 from pathlib import Path
 
@@ -312,3 +313,38 @@ def test_shipped_store_round_trip_gives_the_same_matrix(tmp_path: Path, fmt: str
         np.testing.assert_array_equal(acc.per_fold, after.mapped[key].per_fold)
         np.testing.assert_array_equal(before.oof_scores[key], after.oof_scores[key])
     assert 0.9 < before.native["sface"].mean <= 1.0
+
+
+def test_own_embeddings_path_end_to_end(tmp_path: Path, rng: np.random.Generator, capsys) -> None:
+    """Embeddings made elsewhere: import two files, make pairs over their ids, evaluate."""
+    people = [f"person-{k:03d}" for k in range(120)]
+    ids = [f"{p}/photo-{j}.jpg" for p in people for j in range(4)]
+    centres = rng.standard_normal((len(people), 24))
+    ref = np.repeat(centres, 4, axis=0) + 0.35 * rng.standard_normal((len(ids), 24))
+    w = rng.standard_normal((24, 40))
+    mine = ref @ w + 0.01 * rng.standard_normal((len(ids), 40))  # a linear image of ref
+    pq.write_table(pa.table({"id": ids, "emb": pa.array(mine.tolist())}), tmp_path / "mine.parquet")
+    np.savez(tmp_path / "ref.npz", ids=np.array(ids), vectors=ref)
+    store = tmp_path / "store"
+    for key, f in (("mine", "mine.parquet"), ("ref", "ref.npz")):
+        assert (
+            main(["store", "import", str(tmp_path / f), "--store", str(store), "--model", key]) == 0
+        )
+    images = tmp_path / "photos"  # the photo tree the ids name (contents unused here)
+    for i in ids:
+        (images / i).parent.mkdir(parents=True, exist_ok=True)
+        (images / i).write_bytes(b"")
+    pairs = tmp_path / "pairs.csv"
+    argv = ["pairs", "make", "--images", str(images), "--folds", "5", "--genuine", "60",
+            "--impostor", "60", "--out", str(pairs)]  # fmt: skip
+    assert main(argv) == 0
+    out = tmp_path / "report"
+    argv = ["evaluate", "--store", str(store), "--protocol", "csv", "--pairs", str(pairs),
+            "--quick", "--no-progress", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert set(res["native"]) == {"mine", "ref"}
+    assert len(res["native"]["mine"]["per_fold"]) == 5
+    for row in res["matrix"]:
+        assert row["accuracy"] > 0.9, row  # the planted linear relation is found both ways
+    assert (out / "report.html").is_file()
