@@ -18,6 +18,13 @@ from facebridge.store._store import (
     default_store,
     default_store_path,
 )
+from facebridge.store.interchange import (
+    ImportFileError,
+    ImportSummary,
+    export_embeddings,
+    import_embeddings,
+    read_embeddings,
+)
 
 __all__ = [
     "DETECTIONS_DIR",
@@ -27,12 +34,17 @@ __all__ = [
     "Detections",
     "EmbeddingStore",
     "Embeddings",
+    "ImportFileError",
+    "ImportSummary",
     "MissingPairs",
     "NonUnitVectorsWarning",
     "Record",
     "StoreWriter",
     "default_store",
     "default_store_path",
+    "export_embeddings",
+    "import_embeddings",
     "missing_pairs",
+    "read_embeddings",
     "source_signature",
 ]
