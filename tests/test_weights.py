@@ -89,7 +89,7 @@ def test_table_covers_models_md() -> None:
 
 
 def test_unknown_name_suggests() -> None:
-    with pytest.raises(WeightsError, match=r"did you mean sface\.onnx"):
+    with pytest.raises(WeightsError, match=r"did you mean 'sface\.onnx'"):
         W.get_weight_file("sface.onx")
 
 
