@@ -131,9 +131,18 @@ def _status(spec_files: tuple[str, ...], cache: Path | None) -> str:
     return "yes" if all(present) else ("partial" if any(present) else "no")
 
 
+def _cards(cache: Path | None) -> None:
+    """Make the cards registered under ``--cache`` visible (the default cache's always are)."""
+    if cache is not None:
+        from facebridge.models.cards import load_registered
+
+        load_registered(cache)
+
+
 def _list(args: argparse.Namespace) -> int:
     from facebridge.models import DEFAULT_MODELS, list_specs
 
+    _cards(args.cache)
     rows = [("key", "dim", "input", "architecture", "training data", "present")]
     for s in list_specs():
         if s.key in DEFAULT_MODELS:
@@ -162,6 +171,7 @@ def _list(args: argparse.Namespace) -> int:
 def _pull(args: argparse.Namespace) -> int:
     from facebridge.models.weights import pull
 
+    _cards(args.cache)
     names = resolve_names(args.names, args.all)
     paths = pull(
         names,
@@ -183,6 +193,7 @@ def _info(args: argparse.Namespace) -> int:
     from facebridge.models import RUNTIMES, get_spec
     from facebridge.models.weights import weights_cache
 
+    _cards(args.cache)
     spec = get_spec(args.key)
     for f in fields(spec):
         value = getattr(spec, f.name)

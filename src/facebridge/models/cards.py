@@ -525,7 +525,7 @@ def add_card(
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    _unload()
+    _unload(cards_dir(cache_dir))
     load_registered(cache_dir)
     return _reg.MODEL_SPECS[spec.key]
 
@@ -569,50 +569,56 @@ def remove_card(key: str, cache_dir: Path | str | None = None) -> list[Path]:
         if (root / n).is_file():
             (root / n).unlink()
             removed.append(root / n)
-    _unload()
+    _unload(folder)
     return removed
 
 
 # ------------------------------------------------------------------------------ loading
 
-_LOADED: dict[str, Any] = {"state": None, "keys": (), "plugins": False}
+#: per cards folder: (its listing when read, the keys registered from it)
+_LOADED: dict[str, tuple[object, tuple[str, ...]]] = {}
+_PLUGINS_LOADED: list[bool] = []
 
 
-def _unload() -> None:
-    for key in _LOADED["keys"]:
-        spec = _reg.MODEL_SPECS.pop(key, None)
-        if spec is not None:
-            for wf in spec.weights:
-                _w.WEIGHT_FILES.pop(wf.name, None)
-    _LOADED["keys"] = ()
-    _LOADED["state"] = None
+def _unload(folder: Path | None = None) -> None:
+    """Take the models registered from ``folder``'s records (all folders: None) out again."""
+    for name in [str(folder)] if folder is not None else list(_LOADED):
+        _, keys = _LOADED.pop(name, (None, ()))
+        for key in keys:
+            spec = _reg.MODEL_SPECS.get(key)
+            if spec is not None and spec.source != "builtin":
+                del _reg.MODEL_SPECS[key]
+                for wf in spec.weights:
+                    _w.WEIGHT_FILES.pop(wf.name, None)
 
 
 def load_registered(cache_dir: Path | str | None = None) -> list[str]:
     """Register the cards recorded under ``<cache>/models`` and the plugins' models.
 
-    Records are read again only when the folder's content changes.  A record or plugin that
+    A folder's records are read again only when its listing changes.  A record or plugin that
     cannot be loaded is skipped with one :class:`UserWarning` line.
 
     Parameters
     ----------
     cache_dir : path, optional
-        Cache root.
+        Cache root (default ``facebridge.config.cache_dir()``, the folder
+        :func:`~facebridge.models.get_spec` reads).
 
     Returns
     -------
     list of str
-        The keys registered from cards.
+        The keys registered from that folder's cards.
     """
-    if not _LOADED["plugins"]:
-        _LOADED["plugins"] = True
+    if not _PLUGINS_LOADED:
+        _PLUGINS_LOADED.append(True)
         _load_plugins()
     folder = cards_dir(cache_dir)
     files = sorted(folder.glob("*.json")) if folder.is_dir() else []
-    state = (str(folder), tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files))
-    if state == _LOADED["state"]:
-        return list(_LOADED["keys"])
-    _unload()
+    state = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+    known = _LOADED.get(str(folder))
+    if known is not None and known[0] == state:
+        return list(known[1])
+    _unload(folder)
     keys: list[str] = []
     for p in files:
         try:
@@ -627,8 +633,7 @@ def load_registered(cache_dir: Path | str | None = None) -> list[str]:
             )
             continue
         keys.append(spec.key)
-    _LOADED["keys"] = tuple(keys)
-    _LOADED["state"] = state
+    _LOADED[str(folder)] = (state, tuple(keys))
     return keys
 
 
