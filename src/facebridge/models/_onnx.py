@@ -18,7 +18,7 @@ def free_batch_dim(path: Path) -> bytes | None:
 
     Only declared shapes and the input list change (sface's only shape-bearing op is a Flatten,
     which is batch-agnostic), so outputs equal the original's up to float rounding (onnxruntime
-    may now fuse conv + batch norm).
+    can then fuse conv + batch norm).
 
     Parameters
     ----------
