@@ -208,7 +208,7 @@ BAD_CARDS = [
         "key of a built-in model",
         lambda t: t.replace('key = "tiny"', 'key = "sface"'),
         None,
-        r"key 'sface' is taken by builtin; choose another key",
+        r"key 'sface' is taken by a built-in model; choose another key",
     ),
     (
         "malformed sha256",

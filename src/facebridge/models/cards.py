@@ -471,14 +471,13 @@ def add_card(
     load_registered(cache_dir)
     old = _reg.MODEL_SPECS.get(spec.key)
     if old is not None and (old.source == "builtin" or not replace):
+        owner = "a built-in model" if old.source == "builtin" else f"the card {old.source}"
         how = (
             "choose another key"
             if old.source == "builtin"
             else f"remove it first (`facebridge models remove {spec.key}`) or use --replace"
         )
-        raise InvalidInputError(
-            f"model card {path}: key {spec.key!r} is taken by {old.source}; {how}"
-        )
+        raise InvalidInputError(f"model card {path}: key {spec.key!r} is taken by {owner}; {how}")
     mine = set(old.weight_files) if old is not None else set()
     for wf in spec.weights:
         if wf.name in _w.WEIGHT_FILES and wf.name not in mine:
