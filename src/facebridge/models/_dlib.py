@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from facebridge.models.embedders import Embedder, require
+from facebridge.models._base import Embedder, require
 from facebridge.models.registry import ModelSpec
 
 #: after this many consecutive batches on which the worker pool failed, the embedder stops
@@ -95,7 +95,8 @@ class DlibEmbedder(Embedder):
     def build(
         cls, spec: ModelSpec, paths: dict[str, Path], threads: int, batch_size: int | None
     ) -> DlibEmbedder:
-        dlib = require("dlib", "dlib")
+        """Load the network from the verified ``paths`` (see :class:`Embedder`)."""
+        dlib = require("dlib")
         path = paths[spec.weight_files[0]]
         return cls(
             spec,

