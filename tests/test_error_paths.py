@@ -284,7 +284,7 @@ def test_error_path(
         call(tmp_path)
 
 
-# ------------------------------------------------- inputs that used to escape as numpy errors
+# ------------------------------------------------- inputs numpy would reject with its own errors
 
 
 def _lfw_pairs_file(tmp: Path, first_pair: str) -> Path:
@@ -307,7 +307,7 @@ def _lfw_pairs_file(tmp: Path, first_pair: str) -> Path:
     ],
     ids=["kfold empty", "kfold numeric strings", "cca constant X", "cca constant Y"],
 )  # fmt: skip
-def test_error_path_formerly_numpy(
+def test_error_path_not_a_numpy_error(
     tmp_path: Path, call: Callable[[Path], Any], exc: type[FacebridgeError], match: str
 ) -> None:
     with pytest.raises(exc, match=match):
