@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from facebridge.errors import FacebridgeError, InvalidInputError, MissingDependencyError
+from facebridge.errors import FacebridgeError, InvalidInputError
 from facebridge.extract import (
     ExtractionSummary,
     StageSummary,
@@ -47,6 +47,7 @@ from facebridge.extract import (
     embed_detected,
     list_images,
 )
+from facebridge.optional import require
 
 __all__ = ["RayExtractionSummary", "embed_images_ray"]
 
@@ -55,14 +56,7 @@ MAX_RETRIES = 3
 
 
 def _ray():
-    try:
-        import ray
-    except ImportError as exc:
-        raise MissingDependencyError(
-            "the Ray engine needs ray: pip install 'facebridge[ray]', or use the local engine "
-            "(--engine local)"
-        ) from exc
-    return ray
+    return require("ray")
 
 
 # ---------------------------------------------------------------------------------- stand-ins

@@ -27,7 +27,8 @@ from facebridge.detect._types import Detection
 from facebridge.detect._weights import weight_path
 from facebridge.detect.base import check_image
 from facebridge.detect.image import _cv2
-from facebridge.errors import InvalidInputError, MissingDependencyError
+from facebridge.errors import InvalidInputError
+from facebridge.optional import require
 
 #: insightface's ``arcface_dst``: 5 landmarks (image-left eye first) in a 112x112 crop.
 ARCFACE_112_TEMPLATE = np.array(
@@ -144,13 +145,7 @@ def dlib_box_from_points(points: np.ndarray) -> np.ndarray:
 
 @functools.cache
 def _shape_predictor(path: str):
-    try:
-        import dlib
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise MissingDependencyError(
-            "dlib face chips need dlib: pip install 'facebridge[dlib]' (dlib-bin)"
-        ) from exc
-    return dlib.shape_predictor(path)
+    return require("dlib").shape_predictor(path)
 
 
 def dlib_chip(

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from facebridge.errors import ImageError, MissingDependencyError
+from facebridge.errors import ImageError
+from facebridge.optional import require
 
 #: Images whose longer side exceeds this are downscaled before detection (see :func:`detection_view`).
 MAX_DETECT_SIDE = 1600
@@ -18,13 +19,7 @@ MAX_PIXELS = 40_000_000
 
 
 def _cv2():
-    try:
-        import cv2
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise MissingDependencyError(
-            "opencv is not installed: pip install 'facebridge[extract]' (opencv-python-headless)"
-        ) from exc
-    return cv2
+    return require("cv2")
 
 
 def _jpeg_size(data: bytes) -> tuple[int, int] | None:

@@ -27,20 +27,14 @@ from facebridge.detect._types import Detection
 from facebridge.detect._weights import weight_path
 from facebridge.detect.base import FaceDetector
 from facebridge.detect.image import MAX_DETECT_SIDE
-from facebridge.errors import InvalidInputError, MissingDependencyError, WeightsError
+from facebridge.errors import InvalidInputError, WeightsError
+from facebridge.optional import require
 
 WEIGHT_FILES = ("mtcnn-pnet.pt", "mtcnn-rnet.pt", "mtcnn-onet.pt")
 
 
 def _torch():
-    try:
-        import torch
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise MissingDependencyError(
-            "MTCNN needs torch: pip install 'facebridge[detect]' (a CPU build of torch), "
-            "or use --detector yunet"
-        ) from exc
-    return torch
+    return require("torch")
 
 
 def _check_device(torch: Any, device: str) -> Any:

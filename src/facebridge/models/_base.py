@@ -10,17 +10,16 @@ from the runtime modules, so they all import it without forming a cycle.
 
 from __future__ import annotations
 
-import importlib
 import os
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from facebridge.errors import DimensionError, InvalidInputError, MissingDependencyError
+from facebridge.errors import DimensionError, InvalidInputError
+from facebridge.optional import OPTIONAL_DEPENDENCIES, require
 
 if TYPE_CHECKING:
     from pathlib import Path
-    from types import ModuleType
 
     from facebridge.models.registry import ModelSpec
 
@@ -32,80 +31,6 @@ __all__ = [
     "prepare_pixels",
     "require",
 ]
-
-#: Optional modules facebridge imports lazily: top-level module -> (extra, distribution).
-#: ``pip install 'facebridge[EXTRA]'`` installs DISTRIBUTION.
-OPTIONAL_DEPENDENCIES: dict[str, tuple[str, str]] = {
-    "tensorflow": ("tf", "tensorflow-cpu"),
-    "h5py": ("tf", "h5py"),
-    "ai_edge_litert": ("tflite", "ai-edge-litert"),
-    "onnxruntime": ("onnx", "onnxruntime"),
-    "onnx": ("onnx", "onnx"),
-    "cv2": ("detect", "opencv-python-headless"),
-    "torch": ("detect", "torch"),
-    "dlib": ("dlib", "dlib-bin"),
-}
-
-
-def install_hint(module: str) -> str:
-    """The ``pip install`` command that provides ``module``.
-
-    Parameters
-    ----------
-    module : str
-        A module name; only its top-level package is looked up in :data:`OPTIONAL_DEPENDENCIES`.
-
-    Returns
-    -------
-    str
-        ``pip install 'facebridge[EXTRA]'`` (with the distribution it brings), or
-        ``pip install 'facebridge[extract]'`` for a module the table does not name.
-
-    Examples
-    --------
-    >>> install_hint("h5py")
-    "pip install 'facebridge[tf]' (h5py)"
-    """
-    top = module.split(".")[0]
-    if top in OPTIONAL_DEPENDENCIES:
-        extra, dist = OPTIONAL_DEPENDENCIES[top]
-        return f"pip install 'facebridge[{extra}]' ({dist})"
-    return "pip install 'facebridge[extract]'"
-
-
-def require(module: str, extra: str | None = None) -> ModuleType:
-    """Import ``module`` or raise an error that names the extra to install.
-
-    Parameters
-    ----------
-    module : str
-        Module to import (``"onnxruntime"``, ``"ai_edge_litert.interpreter"``).
-    extra : str, optional
-        The extra to name; default: the one :data:`OPTIONAL_DEPENDENCIES` gives.
-
-    Returns
-    -------
-    module
-        The imported module.
-
-    Raises
-    ------
-    MissingDependencyError
-        ``module`` is not importable.
-
-    Examples
-    --------
-    >>> require("numpy").__name__
-    'numpy'
-    """
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        hint = f"pip install 'facebridge[{extra}]'" if extra else install_hint(module)
-        raise MissingDependencyError(
-            f"{module} is needed for this model but not importable ({exc}); install it with "
-            f"`{hint}` (or 'facebridge[extract]' for all models)"
-        ) from None
 
 
 def default_threads() -> int:

@@ -28,9 +28,9 @@ import numpy as np
 from facebridge.errors import (
     DimensionError,
     InvalidInputError,
-    MissingDependencyError,
     StoreError,
 )
+from facebridge.optional import require
 from facebridge.store._store import EmbeddingStore
 
 __all__ = [
@@ -62,16 +62,9 @@ class ImportFileError(InvalidInputError):
 
 
 def _arrow() -> Any:
-    try:
-        import pyarrow as pa
-        import pyarrow.compute  # makes pa.compute available
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise MissingDependencyError(
-            "reading or writing Parquet needs pyarrow; install the extra: "
-            "pip install 'facebridge[arrow]'"
-        ) from None
-    return pa, pq
+    pa = require("pyarrow")
+    require("pyarrow.compute")  # makes pa.compute available
+    return pa, require("pyarrow.parquet")
 
 
 def _sha256(path: Path) -> str:
