@@ -50,7 +50,8 @@ def test_all_pairs_tar_uses_every_ordered_pair_of_distinct_images(rng):
         for j in range(n):
             if i != j:
                 (gen if labels[i] == labels[j] else imp).append(Pn[i] @ Gn[j])
-    assert len(gen) == 20 * 3 * 2 and len(imp) == n * (n - 3)
+    assert len(gen) == 20 * 3 * 2
+    assert len(imp) == n * (n - 3)
     got = all_pairs_tar(P, G, labels, fars=[1e-2, 1e-3])
     for far in (1e-2, 1e-3):
         assert got[far] == pytest.approx(_sklearn_tar(np.array(gen), np.array(imp), far), abs=1e-6)

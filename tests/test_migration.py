@@ -42,7 +42,7 @@ def planted(tmp_path, rng):
 
 @pytest.mark.parametrize("recipe", ["lstsq", "ridge"])
 def test_planted_map_survives_the_artifact_round_trip(planted, tmp_path, recipe):
-    store, _, X, Y, W, b = planted
+    store, _, _X, _Y, W, b = planted
     art = fit_migration_map(store.load("old"), store.load("new"), recipe=recipe, estimate=False)
     path = save_map(tmp_path / "m", art.map, art.card)
     back = load_map(path)
@@ -64,7 +64,7 @@ def test_card_carries_a_held_out_drop_estimate(planted):
 
 
 def test_apply_writes_the_mapped_gallery_with_provenance(planted, tmp_path):
-    store, ids, X, Y, _, _ = planted
+    store, ids, _X, Y, _, _ = planted
     art = fit_migration_map(store.load("old"), store.load("new"), estimate=False)
     path = save_map(tmp_path / "m", art.map, art.card)
     out = EmbeddingStore(tmp_path / "out")
@@ -76,7 +76,8 @@ def test_apply_writes_the_mapped_gallery_with_provenance(planted, tmp_path):
     np.testing.assert_allclose(got.vectors, want[np.argsort(ids)], atol=1e-5)
     prov = got.manifest["extra"]["migration"]
     assert prov["map"]["weights_file_sha256"] == art_sha(path)
-    assert prov["gallery"].endswith(":old") and prov["migrated_at"]
+    assert prov["gallery"].endswith(":old")
+    assert prov["migrated_at"]
 
 
 def art_sha(path):
@@ -98,7 +99,8 @@ def test_interrupted_apply_resumes_cleanly(planted, tmp_path):
     partial = out.load("new")
     assert 0 < len(partial) < 240  # whole chunks only
     rep = apply_migration(art, out, store=store, model="old", batch_rows=50)
-    assert rep.n_skipped == len(partial) and rep.n_migrated == 240 - len(partial)
+    assert rep.n_skipped == len(partial)
+    assert rep.n_migrated == 240 - len(partial)
     ref = EmbeddingStore(tmp_path / "ref")
     apply_migration(art, ref, store=store, model="old")
     a, b = out.load("new"), ref.load("new")
@@ -170,12 +172,14 @@ def test_corrupt_artifact_is_refused_in_one_line(planted, tmp_path, damage, caps
         ]
     )
     err = capsys.readouterr().err.strip()
-    assert rc == 2 and err.count("\n") == 0 and "map artifact" in err
+    assert rc == 2
+    assert err.count("\n") == 0
+    assert "map artifact" in err
     assert not (tmp_path / "o").exists()
 
 
 def test_cli_fit_apply_round_trip(planted, tmp_path, capsys):
-    store, ids, X, Y, W, b = planted
+    store = planted[0]
     m = tmp_path / "m"
     assert (
         main(
@@ -197,7 +201,8 @@ def test_cli_fit_apply_round_trip(planted, tmp_path, capsys):
         == 0
     )
     card = json.loads(capsys.readouterr().out)
-    assert card["source"] == "old" and card["n_fit"] == 240
+    assert card["source"] == "old"
+    assert card["n_fit"] == 240
     assert (
         main(
             [
@@ -249,7 +254,7 @@ def test_identity_folds_are_identity_disjoint():
 
 
 def test_nothing_fitted_sees_a_test_identity(planted, monkeypatch):
-    store, ids, X, Y, _, _ = planted
+    _store, ids, X, Y, _, _ = planted
     tagged = np.c_[X, np.arange(len(ids), dtype=float)]  # the last column names the image
     seen: list[np.ndarray] = []
     real = mig.fit_recipe
@@ -271,12 +276,14 @@ def test_nothing_fitted_sees_a_test_identity(planted, monkeypatch):
 
 
 def test_planted_migration_costs_nothing_and_backfill_ends_at_new_new(planted):
-    store, ids, X, Y, _, _ = planted
+    _store, ids, X, Y, _, _ = planted
     res = evaluate_migration(ids, X, Y, n_fit=120, n_folds=3, backfill_x=(0, 50, 100), n_random=2)
     s = summarize(res)
     assert s["drop"]["rank1"]["mean"] == pytest.approx(0.0, abs=1e-9)
     assert s["drop"]["tar@0.001"]["mean"] == pytest.approx(0.0, abs=1e-9)
-    assert s["negative_flip_rate"]["mean"] == 0.0 or s["rank1"]["old/old"]["mean"] < 100
+    # a negative flip is a probe wrong in cross-test: the rate cannot exceed the cross error
+    assert s["negative_flip_rate"]["mean"] <= 100 - s["rank1"]["cross"]["mean"] + 1e-9
+    assert s["backfill"]["random"][0] == pytest.approx(s["rank1"]["cross"]["mean"])
 
 
 @pytest.mark.realdata
@@ -293,12 +300,5 @@ def test_shipped_store_backfill_runs_from_cross_test_to_new_new():
         assert curve[0] == pytest.approx(s["rank1"]["cross"]["mean"]), o
         assert curve[-1] == pytest.approx(s["rank1"]["new/new"]["mean"]), o
     assert s["rank1"]["cross"]["mean"] > 80  # a real map, far above chance (~0.2 %)
-    assert (
-        0
-        <= s["negative_flip_rate"]["mean"]
-        <= 100
-        - s["rank1"]["cross"]["mean"]
-        + 1e-9
-        + (100 - s["rank1"]["old/old"]["mean"]) * 0
-        + 100
-    )
+    # a negative flip is a probe wrong in cross-test: the rate cannot exceed the cross error
+    assert 0 <= s["negative_flip_rate"]["mean"] <= 100 - s["rank1"]["cross"]["mean"] + 1e-9
