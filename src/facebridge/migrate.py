@@ -46,7 +46,8 @@ def _shared(
         common = sorted(set(old.ids) & set(new.ids))
     else:
         common = list(dict.fromkeys(ids))
-        missing = [i for i in common if i not in set(old.ids) or i not in set(new.ids)]
+        have = set(old.ids) & set(new.ids)
+        missing = [i for i in common if i not in have]
         if missing:
             raise InvalidInputError(
                 f"{len(missing)} fitting ids are not embedded by both models (first: "

@@ -36,7 +36,7 @@ from facebridge.metrics.compat import (
     negative_flip_rate,
 )
 from facebridge.metrics.identification import normalize_rows, search
-from facebridge.vocabulary import DirectedPair, Progress
+from facebridge.vocabulary import DirectedPair, Progress, unknown
 
 __all__ = [
     "BACKFILL_X",
@@ -237,8 +237,6 @@ def risk_scores(
     if which == "distance":
         s = normalize_rows(old_gallery) @ normalize_rows(old_fit).T
         return 1.0 - s.max(axis=1).astype(np.float64)
-    from facebridge.vocabulary import unknown
-
     raise unknown(which, RISK_SCORES, "risk score")
 
 
