@@ -302,3 +302,41 @@ def test_shipped_store_backfill_runs_from_cross_test_to_new_new():
     assert s["rank1"]["cross"]["mean"] > 80  # a real map, far above chance (~0.2 %)
     # a negative flip is a probe wrong in cross-test: the rate cannot exceed the cross error
     assert 0 <= s["negative_flip_rate"]["mean"] <= 100 - s["rank1"]["cross"]["mean"] + 1e-9
+
+
+def test_fit_on_unknown_ids_is_refused(planted):
+    from facebridge.errors import InvalidInputError
+
+    store = planted[0]
+    with pytest.raises(InvalidInputError, match="not embedded by both models"):
+        fit_migration_map(store.load("old"), store.load("new"), ids=["nobody/x.jpg"])
+
+
+def test_cli_evaluate_writes_json_markdown_and_figure(planted, tmp_path, capsys):
+    store = planted[0]
+    out = tmp_path / "ev"
+    rc = main(
+        [
+            "migrate",
+            "evaluate",
+            "--store",
+            str(store.root),
+            "--pair",
+            "old->new",
+            "--n-fit",
+            "100",
+            "--recipes",
+            "lstsq",
+            "--folds",
+            "3",
+            "--out",
+            str(out),
+            "--json",
+        ]
+    )
+    assert rc == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload[0]["source"] == "old"
+    assert payload[0]["summary"]["drop"]["rank1"]["mean"] == pytest.approx(0.0, abs=1e-9)
+    assert (out / "migration-backfill.png").read_bytes()[:4] == b"\x89PNG"
+    assert "## Migration" in (out / "migration.md").read_text()
