@@ -181,12 +181,18 @@ def bench_apply(n: int, d_in: int, d_out: int, seed: int) -> dict:
         t = time.perf_counter()
         rep = apply_migration(art, EmbeddingStore(os.path.join(tmp, "dst")), store=src, model="old")
         dt = time.perf_counter() - t
+        X = rng.standard_normal((n, d_in), dtype=np.float32)
+        t = time.perf_counter()
+        for s in range(0, n, 8192):
+            art.apply(X[s : s + 8192])
+        map_dt = time.perf_counter() - t
     entry = {
         "n": n,
         "d_in": d_in,
         "d_out": d_out,
         "seconds": dt,
         "templates_per_s": rep.n_migrated / dt,
+        "map_only_templates_per_s": n / map_dt,
     }
     print("apply", json.dumps(entry), flush=True)
     return entry
