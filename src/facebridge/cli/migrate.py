@@ -70,7 +70,11 @@ def register(subparsers: Any) -> None:
     e.add_argument(
         "--pair", action="append", default=None, metavar="OLD->NEW", help="one pair (repeatable)"
     )
-    e.add_argument("--n-fit", default="400,1000", help="fitting images per fold, comma-separated")
+    e.add_argument(
+        "--n-fit",
+        default="400,1000",
+        help="fitting images per fold, comma-separated; 'all' = every training-fold image",
+    )
     e.add_argument("--recipes", default="ridge,lstsq", help="comma-separated recipes")
     e.add_argument("--folds", type=int, default=5, help="identity-disjoint folds (default 5)")
     e.add_argument("--seed", type=int, default=0)
@@ -87,13 +91,26 @@ def _store(path: str | None) -> Any:
     return default_store() if path is None else EmbeddingStore(path)
 
 
-def _int_list(text: str, what: str) -> list[int]:
-    try:
-        out = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise InvalidInputError(f"{what} must be comma-separated integers, got {text!r}") from None
-    if not out or min(out) < 1:
-        raise InvalidInputError(f"{what} must be positive integers, got {text!r}")
+def _fit_sizes(text: str) -> list[int | None]:
+    """``--n-fit``: comma-separated positive integers, ``all`` for every training-fold image."""
+    out: list[int | None] = []
+    for tok in (t.strip() for t in text.split(",")):
+        if not tok:
+            continue
+        if tok == "all":
+            out.append(None)
+            continue
+        try:
+            n = int(tok)
+        except ValueError:
+            n = 0
+        if n < 1:
+            raise InvalidInputError(
+                f"--n-fit must be positive integers or 'all', comma-separated; got {text!r}"
+            )
+        out.append(n)
+    if not out:
+        raise InvalidInputError(f"--n-fit must name at least one size, got {text!r}")
     return out
 
 
@@ -197,7 +214,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     results = evaluate_pairs(
         emb,
         pairs,
-        n_fits=_int_list(args.n_fit, "--n-fit"),
+        n_fits=_fit_sizes(args.n_fit),
         recipes=[r.strip() for r in args.recipes.split(",") if r.strip()],
         n_folds=args.folds,
         seed=args.seed,
