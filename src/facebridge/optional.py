@@ -32,6 +32,7 @@ OPTIONAL_DEPENDENCIES: dict[str, tuple[str, str]] = {
     "dlib": ("dlib", "dlib-bin"),
     "ray": ("ray", "ray"),
     "pyarrow": ("arrow", "pyarrow"),
+    "faiss": ("faiss", "faiss-cpu"),
 }
 
 
