@@ -14,14 +14,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from facebridge.detect import Detection, FaceDetector, fallback_detection
 from facebridge.errors import InvalidInputError
 from facebridge.protocols import load_ytf_splits
 from facebridge.store import EmbeddingStore
 from facebridge.testing import FakeEmbedder
 from report_checks import check_html_self_contained, check_results
-
-pytest.importorskip("cv2")
-from facebridge.detect import Detection, FaceDetector, fallback_detection
 
 N_SPLITS = 4
 PEOPLE_PER_SPLIT = 3
@@ -100,7 +98,7 @@ def ytf(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def video_store(ytf: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from facebridge.report.pipeline import embed_ytf_videos
+    from facebridge.extract_ytf import embed_ytf_videos
 
     frames, splits = ytf
     store = tmp_path_factory.mktemp("st") / "ytf-store"
@@ -144,7 +142,7 @@ def test_video_embedding_is_mean_of_first_frames_in_frame_order(video_store: Pat
 
 
 def test_ytf_rerun_resumes_without_duplicates(ytf: tuple[Path, Path], video_store: Path) -> None:
-    from facebridge.report.pipeline import embed_ytf_videos
+    from facebridge.extract_ytf import embed_ytf_videos
 
     frames, splits = ytf
     before = {m: EmbeddingStore(video_store).load(m).vectors.copy() for m in ("fake-a", "fake-b")}
@@ -165,16 +163,17 @@ def test_ytf_rerun_resumes_without_duplicates(ytf: tuple[Path, Path], video_stor
 
 
 def test_ytf_report_end_to_end(ytf: tuple[Path, Path], video_store: Path, tmp_path: Path) -> None:
-    import facebridge.experiments as ex
-
-    if not hasattr(ex, "run_analysis"):
-        pytest.skip("facebridge.experiments.run_analysis is not available yet")
-    from facebridge.report.pipeline import evaluate
+    from facebridge.app import evaluate
+    from facebridge.contracts import AnalysisSettings
 
     _, splits = ytf
     protocol = load_ytf_splits(splits)
     ev = evaluate(
-        EmbeddingStore(video_store), protocol, tmp_path / "rep", quick=True, progress=False
+        EmbeddingStore(video_store),
+        protocol,
+        tmp_path / "rep",
+        settings=AnalysisSettings.from_options(quick=True),
+        progress=False,
     )
     r = check_results(tmp_path / "rep", expect_sweeps=False)
     assert r["run"]["protocol"] == "ytf"
@@ -218,7 +217,7 @@ def test_reproduce_cli_ytf(
 
 
 def test_ytf_errors(ytf: tuple[Path, Path], tmp_path: Path) -> None:
-    from facebridge.report.pipeline import embed_ytf_videos, ytf_frame_items
+    from facebridge.extract_ytf import embed_ytf_videos, ytf_frame_items
 
     frames, splits = ytf
     protocol = load_ytf_splits(splits)
@@ -244,7 +243,7 @@ def test_default_is_the_mean_of_the_first_100_frames_by_number(tmp_path: Path) -
     ordering is numeric, and frames from 101 on are never embedded."""
     import inspect
 
-    from facebridge.report.pipeline import embed_ytf_videos, ytf_frame_items
+    from facebridge.extract_ytf import embed_ytf_videos, ytf_frame_items
 
     d = tmp_path / "Some_One" / "3"
     d.mkdir(parents=True)

@@ -14,21 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from facebridge.contracts import AnalysisResult
 from facebridge.errors import InvalidInputError
+from facebridge.vocabulary import directed_pairs, map_key, within_one_point
 
-#: Mapped accuracy within this much (fraction) of the full map counts as "within 1 point".
-ONE_POINT = 0.01
+#: Slack for accuracies that must lie in [0, 1].
 _TOL = 1e-9
-
-
-def map_key(source: str, target: str) -> str:
-    """``"A->B"``: the key of the directed map from ``source`` to ``target``."""
-    return f"{source}->{target}"
-
-
-def directed_pairs(models: Sequence[str]) -> list[tuple[str, str]]:
-    """Every ordered pair of distinct models, rows ("From") major."""
-    return [(a, b) for a in models for b in models if a != b]
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -91,7 +82,7 @@ def _curve(entry: Any, where: str, x_name: str) -> None:
         _accuracy(y, f"{where}.accuracy[{i}]", allow_none=True)
 
 
-def validate_results(results: Mapping[str, Any]) -> dict[str, Any]:
+def validate_results(results: AnalysisResult | Mapping[str, Any]) -> dict[str, Any]:
     """Check ``results`` against the ``results.json`` schema and return a JSON-ready copy.
 
     Checks: at least two distinct model keys; a finite native accuracy in [0, 1] for each; one
@@ -109,6 +100,8 @@ def validate_results(results: Mapping[str, Any]) -> dict[str, Any]:
     InvalidInputError
         The first violation found, in one line.
     """
+    if isinstance(results, AnalysisResult):
+        results = results.to_dict()
     if not isinstance(results, Mapping):
         raise _bad(f"expected a dict, got {type(results).__name__}")
     out = to_jsonable(results)
@@ -187,10 +180,33 @@ def matrix_cell(results: Mapping[str, Any], source: str, target: str) -> dict[st
     raise KeyError(map_key(source, target))
 
 
-def within_one_point(xs: Sequence[float], ys: Sequence[float | None], full: float) -> float | None:
-    """Smallest x whose accuracy is within 1 point (0.01) of ``full``; None if never."""
+def smallest_within_one_point(
+    xs: Sequence[float], ys: Sequence[float | None], full: float
+) -> float | None:
+    """The smallest x whose accuracy is within 1 point of ``full``; ``None`` if there is none.
+
+    "Within 1 point" is :func:`facebridge.vocabulary.within_one_point`.
+
+    Parameters
+    ----------
+    xs : sequence of float
+        The curve's x values (pairs or ranks), increasing.
+    ys : sequence of float or None
+        The accuracy at each x (``None``: not measured).
+    full : float
+        The reference accuracy (the full map's).
+
+    Returns
+    -------
+    float or None
+
+    Examples
+    --------
+    >>> smallest_within_one_point([10, 100, 1000], [0.90, 0.985, 0.99], 0.995)
+    100.0
+    """
     for x, y in zip(xs, ys, strict=True):
-        if y is not None and y >= full - ONE_POINT - _TOL:
+        if y is not None and within_one_point(float(y), float(full)):
             return float(x)
     return None
 
@@ -240,11 +256,6 @@ class Summary:
         return {k: v for k, v in self.drop_vs_target.items() if model not in k}
 
 
-def _float_range(values: Sequence[float]) -> tuple[float, float] | None:
-    vals = [v for v in values if v is not None]
-    return (min(vals), max(vals)) if vals else None
-
-
 def summarize(results: Mapping[str, Any]) -> Summary:
     """Compute the headline numbers of a (validated) results dict."""
     models = tuple(results["models"])
@@ -267,7 +278,7 @@ def summarize(results: Mapping[str, Any]) -> Summary:
             continue
         p_in = entry.get("p_within_1pt")
         if p_in is None:
-            p_in = within_one_point(entry["p"], entry["accuracy"], full)
+            p_in = smallest_within_one_point(entry["p"], entry["accuracy"], full)
         pairs_needed[(a, b)] = None if p_in is None else float(p_in)
         pts = [
             (float(x), float(y))
@@ -285,7 +296,7 @@ def summarize(results: Mapping[str, Any]) -> Summary:
             continue
         ys = entry["accuracy"]
         full = ys[-1] if ys[-1] is not None else mapped[(a, b)]
-        rank_needed[(a, b)] = within_one_point(entry["rank"], ys, float(full))
+        rank_needed[(a, b)] = smallest_within_one_point(entry["rank"], ys, float(full))
         full_rank[(a, b)] = float(entry["rank"][-1])
     return Summary(
         models=models,
@@ -300,11 +311,6 @@ def summarize(results: Mapping[str, Any]) -> Summary:
         full_rank=full_rank,
         pairs_peak=pairs_peak,
     )
-
-
-def value_range(values: Sequence[float | None]) -> tuple[float, float] | None:
-    """(min, max) of the non-None values, or None."""
-    return _float_range(list(values))  # type: ignore[arg-type]
 
 
 def pct(x: float | None, digits: int = 2) -> str:

@@ -90,7 +90,7 @@ class ReportContext:
     """Everything the report shows that is not in ``results``.
 
     All fields are optional; the report leaves out what it is not told.  Build one from a store
-    with :func:`facebridge.report.context_from_store`.
+    with :func:`facebridge.app.context_from_store`.
     """
 
     title: str = "facebridge: cross-model face embedding report"

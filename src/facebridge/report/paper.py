@@ -21,6 +21,7 @@ import numpy as np
 from facebridge.report._results import Summary, pct, summarize
 from facebridge.report.base import ReportContext, Section, bullets, inline_html, paragraphs_html
 from facebridge.report.tables import Cell, html_table, markdown_table, matrix_rows
+from facebridge.vocabulary import ONE_POINT
 
 PAPER_CITATION = (
     "McNeely-White, Sattelberg, Blanchard & Beveridge, "
@@ -463,7 +464,7 @@ def explain_differences(
         over = {
             k: (pp, pa)
             for k, (pp, pa) in ours.pairs_peak.items()
-            if pa - ours.mapped[k] > 0.01 and ours.n_train_pairs and pp < ours.n_train_pairs
+            if pa - ours.mapped[k] > ONE_POINT and ours.n_train_pairs and pp < ours.n_train_pairs
         }
         if over:
             ok_ = max(over, key=lambda k: over[k][1] - ours.mapped[k])

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from facebridge.report._results import map_key, pct, summarize
+from facebridge.report._results import pct, summarize
 from facebridge.report.base import (
     ReportContext,
     Section,
@@ -25,6 +25,7 @@ from facebridge.report.figures import (
     roc_figure,
 )
 from facebridge.report.tables import Cell, html_table, markdown_table, matrix_html, matrix_markdown
+from facebridge.vocabulary import map_key
 
 #: Above this many failed images the HTML list is folded into a <details> element.
 _FOLD_FAILURES = 20

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from facebridge.contracts import AnalysisResult
 from facebridge.report._results import matrix_cell, pct
 
 
@@ -132,12 +133,31 @@ def matrix_html(results: Mapping[str, Any], *, digits: int = 2) -> str:
     return html_table(header, rows, css="matrix")
 
 
-def format_matrix_terminal(results: Mapping[str, Any], *, digits: int = 2) -> str:
+def format_matrix_terminal(results: AnalysisResult | Mapping[str, Any], *, digits: int = 2) -> str:
     """The cross-model matrix as aligned plain text for a terminal.
 
     Rows are "From", columns "To"; the native accuracy on the diagonal is shown in ``[brackets]``
     (terminals have no bold); off-diagonal cells are ``mapped (unmapped)`` or ``mapped (n/a)``.
+
+    Parameters
+    ----------
+    results : AnalysisResult or mapping
+        The analysis (or its ``results.json`` payload).
+    digits : int
+        Decimals of the percentages.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> from facebridge.report import paper_table3
+    >>> print(format_matrix_terminal(paper_table3()).splitlines()[0])  # doctest: +ELLIPSIS
+    From \\ To ...
     """
+    if isinstance(results, AnalysisResult):
+        results = results.to_dict()
     models = list(results["models"])
     grid: list[list[str]] = [["From \\ To", *models]]
     for a in models:
