@@ -174,10 +174,13 @@ def test_ytf_report_end_to_end(ytf: tuple[Path, Path], video_store: Path, tmp_pa
         tmp_path / "rep",
         settings=AnalysisSettings.from_options(quick=True),
         progress=False,
+        allow_missing=0.05,  # the one pair with the missing video
+
     )
     r = check_results(tmp_path / "rep", expect_sweeps=False)
     assert r["run"]["protocol"] == "ytf"
     assert r["run"]["n_invalid_pairs"] == 1  # the pair with the missing video
+    assert (ev.missing.n_missing, ev.missing.failed) == (1, 1)
     assert ev.context.is_ytf
     md = (tmp_path / "rep" / "report.md").read_text()
     assert "Table 4 (YouTube Faces)" in md  # compared with the paper's YTF table

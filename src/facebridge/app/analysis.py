@@ -15,6 +15,7 @@ from typing import Any
 
 from facebridge.app.context import context_from_store
 from facebridge.app.inputs import resolve_models
+from facebridge.app.missing import DEFAULT_ALLOW_MISSING, MissingPairs, check_missing, missing_pairs
 from facebridge.app.progress import TqdmProgress
 from facebridge.contracts import AnalysisResult, AnalysisSettings
 from facebridge.errors import InvalidInputError
@@ -53,6 +54,7 @@ class Evaluation:
     result: AnalysisResult
     paths: ReportPaths
     context: ReportContext
+    missing: MissingPairs
 
 
 def analyse(
@@ -62,7 +64,8 @@ def analyse(
     settings: AnalysisSettings | None = None,
     *,
     progress: Progress | None = None,
-) -> tuple[Any, AnalysisResult]:
+    allow_missing: float = DEFAULT_ALLOW_MISSING,
+) -> tuple[Any, AnalysisResult, MissingPairs]:
     """Run the cross-model analysis of ``models`` of ``store`` on ``protocol``.
 
     Parameters
@@ -74,17 +77,20 @@ def analyse(
     settings : AnalysisSettings, optional
         Default: ``AnalysisSettings()`` (the paper's full run).
     progress : Progress, optional
+    allow_missing : float
+        The largest fraction of pairs that may lack an embedding (checked before the analysis).
 
     Returns
     -------
-    (PairData, AnalysisResult)
-        The resolved pairs and the numbers; the result's ``settings`` hold the run's settings
-        and ``"quick"``.
+    (PairData, AnalysisResult, MissingPairs)
+        The resolved pairs, the numbers (their ``settings`` hold the run's settings and
+        ``"quick"``) and the missing pairs by cause.
 
     Raises
     ------
     InvalidInputError
-        No pair of the protocol has both items embedded by every model.
+        No pair of the protocol has both items embedded by every model, or more than
+        ``allow_missing`` of them lack one.
 
     Examples
     --------
@@ -92,7 +98,7 @@ def analyse(
     >>> from facebridge.contracts import AnalysisSettings
     >>> fast = AnalysisSettings(pairs=False, roc_curves=False)
     >>> store, lfw = open_store(None), load_protocol(None, None)
-    >>> data, res = analyse(store, lfw, ["sface", "dlib-resnet"], fast)  # doctest: +SKIP
+    >>> data, res, missing = analyse(store, lfw, ["sface", "dlib-resnet"], fast)  # doctest: +SKIP
     >>> round(res.native["sface"]["accuracy"], 3)  # doctest: +SKIP
     0.994
     """
@@ -107,10 +113,12 @@ def analyse(
             f"every model in {getattr(store, 'root', 'the store')}; pass the --pairs / --protocol "
             "the store was embedded for"
         )
+    missing = missing_pairs(store, data)
+    check_missing(missing, allow_missing)
     raw = run_analysis(data, progress=progress, **st.analysis_kwargs())
     result = AnalysisResult.from_dict(raw)
     result = result.with_settings({**st.record(), **result.settings, "quick": st.quick})
-    return data, result
+    return data, result, missing
 
 
 def _extra_sections(
@@ -143,6 +151,7 @@ def evaluate(
     privacy: bool = False,
     compare_maps: bool = False,
     threads: int | None = None,
+    allow_missing: float = DEFAULT_ALLOW_MISSING,
     notes: Sequence[str] = (),
 ) -> Evaluation:
     """Run the analysis, the optional sections, and write the report into ``out_dir``.
@@ -163,6 +172,8 @@ def evaluate(
         Add the recipe comparison's section (no pairs-needed sweep).
     threads : int, optional
         BLAS threads (see :func:`blas_threads`).
+    allow_missing : float
+        As for :func:`analyse`.
 
     Returns
     -------
@@ -181,7 +192,14 @@ def evaluate(
     bar = TqdmProgress("analysis", enabled=progress)
     with blas_threads(threads):
         try:
-            data, result = analyse(store, protocol, models, st, progress=bar if progress else None)
+            data, result, missing = analyse(
+                store,
+                protocol,
+                models,
+                st,
+                progress=bar if progress else None,
+                allow_missing=allow_missing,
+            )
         finally:
             bar.close()
         extras = _extra_sections(store, data, st, privacy=privacy, compare_maps=compare_maps)
@@ -196,4 +214,4 @@ def evaluate(
         notes=notes,
     )
     paths = write_report(result, out_dir, sections_extra=extras, context=context)
-    return Evaluation(result, paths, context)
+    return Evaluation(result, paths, context, missing)

@@ -184,6 +184,14 @@ def add_analysis_options(p: argparse.ArgumentParser) -> None:
     )
     add_seed_option(p, default=None)
     add_threads_option(p, default=None)
+    p.add_argument(
+        "--allow-missing",
+        type=float,
+        default=None,
+        metavar="FRACTION",
+        help="largest fraction of pairs that may lack an embedding (they count as errors); "
+        "default 0.01: a run with more stops before the analysis",
+    )
     add_progress_option(p)
     p.add_argument(
         "--privacy",
@@ -214,6 +222,7 @@ ANALYSIS_KEYS = (
     "privacy",
     "compare_maps",
     "threads",
+    "allow_missing",
 )
 
 
@@ -232,10 +241,32 @@ def settings_from_args(args: argparse.Namespace) -> Any:
     )
 
 
+def analysis_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of :func:`facebridge.app.evaluate` the options ask for; checks
+    ``--out`` first, so that a folder that cannot be written costs no analysis."""
+    from facebridge.app.missing import DEFAULT_ALLOW_MISSING
+    from facebridge.app.outputs import check_out_dir
+
+    allow = DEFAULT_ALLOW_MISSING if args.allow_missing is None else args.allow_missing
+    if not 0.0 <= allow <= 1.0:
+        raise InvalidInputError(f"--allow-missing is a fraction in [0, 1], got {allow}; e.g. 0.05")
+    check_out_dir(args.out)
+    return {
+        "settings": settings_from_args(args),
+        "progress": not args.no_progress,
+        "privacy": args.privacy,
+        "compare_maps": args.compare_maps,
+        "threads": args.threads,
+        "allow_missing": allow,
+    }
+
+
 def print_evaluation(ev: Any) -> int:
-    """The matrix in the paper's layout and the report's path, on stdout."""
+    """The missing pairs (on stderr), the matrix in the paper's layout and the report's path."""
     from facebridge.report import format_matrix_terminal
 
+    if ev.missing.n_missing:
+        print(f"facebridge: warning: {ev.missing.line()}", file=sys.stderr)
     print(format_matrix_terminal(ev.result))
     print(f"\nreport: {ev.paths.html}")
     return 0

@@ -20,10 +20,10 @@ from facebridge.cli._common import (
     add_models_option,
     add_pairs_options,
     add_store_option,
+    analysis_options,
     command_line,
     parse_models,
     print_evaluation,
-    settings_from_args,
 )
 
 
@@ -44,7 +44,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from facebridge.app import evaluate, load_protocol, open_store
 
-    settings = settings_from_args(args)
+    options = analysis_options(args)
     models = parse_models(args.models)
     store = open_store(
         args.store,
@@ -58,11 +58,7 @@ def run(args: argparse.Namespace) -> int:
         protocol,
         args.out,
         models,
-        settings=settings,
-        progress=not args.no_progress,
         command=cmd,
-        privacy=args.privacy,
-        compare_maps=args.compare_maps,
-        threads=args.threads,
+        **options,
     )
     return print_evaluation(ev)

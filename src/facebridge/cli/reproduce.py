@@ -20,10 +20,10 @@ from facebridge.cli._common import (
     ANALYSIS_KEYS,
     add_analysis_options,
     add_models_option,
+    analysis_options,
     command_line,
     parse_models,
     print_evaluation,
-    settings_from_args,
 )
 
 
@@ -101,7 +101,7 @@ _CMD_KEYS = (
 def run(args: argparse.Namespace) -> int:
     from facebridge.app.reproduce import ReproduceInputs, reproduce
 
-    settings = settings_from_args(args)
+    options = analysis_options(args)
     inputs = ReproduceInputs(
         images=args.images,
         pairs=args.pairs,
@@ -113,14 +113,5 @@ def run(args: argparse.Namespace) -> int:
         splits=args.splits,
         frames_per_video=args.frames_per_video,
     )
-    ev = reproduce(
-        inputs,
-        args.out,
-        progress=not args.no_progress,
-        settings=settings,
-        command=command_line("reproduce", args, _CMD_KEYS),
-        privacy=args.privacy,
-        compare_maps=args.compare_maps,
-        threads=args.threads,
-    )
+    ev = reproduce(inputs, args.out, command=command_line("reproduce", args, _CMD_KEYS), **options)
     return print_evaluation(ev)

@@ -509,18 +509,12 @@ def explain_differences(
     return out
 
 
-def paper_key(model: str) -> str | None:
-    """The paper's name for one of our model keys, when it is the same network."""
-    return PAPER_EQUIVALENTS.get(model)
-
-
 __all__ = [
     "PAPER_CITATION",
     "PAPER_EQUIVALENTS",
     "PAPER_MODELS",
     "explain_differences",
     "paper_comparison",
-    "paper_key",
     "paper_table3",
     "paper_table4",
 ]
