@@ -175,7 +175,6 @@ def test_ytf_report_end_to_end(ytf: tuple[Path, Path], video_store: Path, tmp_pa
         settings=AnalysisSettings.from_options(quick=True),
         progress=False,
         allow_missing=0.05,  # the one pair with the missing video
-
     )
     r = check_results(tmp_path / "rep", expect_sweeps=False)
     assert r["run"]["protocol"] == "ytf"

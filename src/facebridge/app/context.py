@@ -178,7 +178,7 @@ def _fallback_notes(store: Any, items: set[str]) -> list[str]:
             continue
         fb = sorted(i for i, f in zip(d.ids, d.fallback, strict=True) if f and i in items)
         if fb:
-            shown = ", ".join(f"`{i}`" for i in fb[:50])
+            shown = ", ".join(fb[:50])
             more = f" and {len(fb) - 50} more" if len(fb) > 50 else ""
             out.append(
                 f"No face found by {det} in {len(fb)} image(s); the documented fallback centre "

@@ -402,7 +402,8 @@ def explain_differences(
     if ctx.n_invalid_pairs:
         out.append(
             f"Missing embeddings: {ctx.n_invalid_pairs} of {ctx.n_pairs or '?'} pairs have an image "
-            "that some model failed to embed; they count as errors in every accuracy, which "
+            "without an embedding in some model (failed, never embedded, or an id the store does "
+            "not hold); they count as errors in every accuracy, which "
             f"lowers all accuracies by up to {100 * ctx.n_invalid_pairs / max(ctx.n_pairs or 1, 1):.2f} pt."
         )
     n_un = len(ours.unmapped)

@@ -14,6 +14,7 @@ from typing import Any
 
 from facebridge.contracts import AnalysisResult
 from facebridge.report._results import matrix_cell, pct
+from facebridge.report.base import md_escape
 
 
 @dataclass(frozen=True)
@@ -30,16 +31,13 @@ def _cell(x: Cell | str) -> Cell:
     return x if isinstance(x, Cell) else Cell(str(x))
 
 
-def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def markdown_table(header: Sequence[Cell | str], rows: Sequence[Sequence[Cell | str]]) -> str:
-    """A GitHub-flavoured Markdown table."""
+    """A GitHub-flavoured Markdown table; every cell's text is shown as typed (see
+    :func:`facebridge.report.base.md_escape`)."""
 
     def fmt(c: Cell | str) -> str:
         c = _cell(c)
-        t = _md_escape(c.text)
+        t = md_escape(c.text)
         return f"**{t}**" if c.bold and t else t
 
     lines = ["| " + " | ".join(fmt(h) for h in header) + " |"]
