@@ -275,6 +275,15 @@ def paper_comparison(results: Mapping[str, Any], context: ReportContext | None =
     return Section("Our numbers beside the paper's", "\n".join(md_parts), "".join(html_parts))
 
 
+_PLAIN = str.maketrans({"<": "‹", ">": "›", "[": "(", "]": ")", "`": "'", "*": "∗", "&": "+"})
+
+
+def _plain(text: str) -> str:
+    """User text for a sentence shared by report.md and report.html: the characters that could
+    make Markdown links, code or HTML are replaced by look-alikes."""
+    return str(text).translate(_PLAIN).replace("\n", " ")
+
+
 def explain_differences(
     ours: Summary,
     paper: Summary,
@@ -387,9 +396,9 @@ def explain_differences(
         )
     img = []
     if ctx.dataset:
-        img.append(f"images: {ctx.dataset}")
+        img.append(f"images: {_plain(ctx.dataset)}")
     if ctx.detector:
-        img.append(f"detector/alignment: {ctx.detector}")
+        img.append(f"detector/alignment: {_plain(ctx.detector)}")
     if img:
         out.append(
             "Different inputs: "
