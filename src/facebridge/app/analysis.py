@@ -31,10 +31,24 @@ def blas_threads(threads: int | None) -> Iterator[None]:
 
     This is the one meaning of ``--threads`` in the analysis commands.
 
+    Parameters
+    ----------
+    threads : int or None
+        BLAS threads; ``None`` leaves the libraries' own setting.
+
+    Returns
+    -------
+    context manager
+
     Raises
     ------
     InvalidInputError
         ``threads`` is below 1.
+
+    Examples
+    --------
+    >>> with blas_threads(1):
+    ...     pass
     """
     if threads is None:
         yield

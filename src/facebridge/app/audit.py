@@ -87,7 +87,26 @@ def run_audit(
 
 
 def write_audit(out: str | Path, run: AuditRun) -> Path:
-    """Write ``audit.json``, ``privacy.md`` and the figures into ``out`` (created); return it."""
+    """Write ``audit.json``, ``privacy.md`` and the figures into ``out`` (created).
+
+    Parameters
+    ----------
+    out : str or Path
+        The output folder.
+    run : AuditRun
+        From :func:`run_audit`.
+
+    Returns
+    -------
+    Path
+        ``out``.
+
+    Examples
+    --------
+    >>> from facebridge.app.inputs import open_store
+    >>> write_audit("audit", run_audit(open_store(None), [("sface", "faceres")]))  # doctest: +SKIP
+    PosixPath('audit')
+    """
     from facebridge.report.privacy import linkability_figure, privacy_section, rank1_figure
     from facebridge.report.write import atomic_write
 
@@ -121,6 +140,22 @@ def audit_section(
     ``options`` go to :func:`facebridge.experiments.privacy.audit_all` (``n_draws``,
     ``p_values``, ``map``, ``seed``...); ``figures`` to
     :func:`facebridge.report.privacy.privacy_section`.
+
+    Parameters
+    ----------
+    store : EmbeddingStore
+    models : sequence of str, optional
+        Default: every model of the store.
+    pairs : int
+        Paired images of the headline attack.
+    figures : bool
+        Render the section's figures.
+    **options
+        Passed on to the audit.
+
+    Returns
+    -------
+    Section
 
     Examples
     --------

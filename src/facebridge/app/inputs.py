@@ -165,15 +165,39 @@ def resolve_models(store: Any, models: Sequence[str] | None) -> list[str]:
 
 
 def default_models() -> list[str]:
-    """The registry's default models, in its order."""
+    """The registry's default models, in its order.
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> "sface" in default_models()
+    True
+    """
     from facebridge.models import DEFAULT_MODELS
 
     return list(DEFAULT_MODELS)
 
 
 def shipped_models(store: Any) -> list[str] | None:
-    """The registry's default models that ``store`` holds, in the registry's order (``None``,
-    meaning every model of the store, when it holds fewer than two of them)."""
+    """The registry's default models that ``store`` holds, in the registry's order.
+
+    Parameters
+    ----------
+    store : EmbeddingStore
+
+    Returns
+    -------
+    list of str or None
+        ``None`` (every model of the store) when it holds fewer than two of them.
+
+    Examples
+    --------
+    >>> shipped_models(open_store(None))[:2]
+    ['facenet-casia', 'facenet-ms1m']
+    """
     present = store.models()
     wanted = [m for m in default_models() if m in present]
     return wanted if len(wanted) >= 2 else None

@@ -114,6 +114,17 @@ def missing_pairs(store: Any, data: Any) -> MissingPairs:
 def check_missing(missing: MissingPairs, allow: float = DEFAULT_ALLOW_MISSING) -> None:
     """Refuse a run whose missing pairs exceed the fraction ``allow``.
 
+    Parameters
+    ----------
+    missing : MissingPairs
+        From :func:`missing_pairs`.
+    allow : float
+        The largest fraction accepted, in [0, 1].
+
+    Returns
+    -------
+    None
+
     Raises
     ------
     InvalidInputError

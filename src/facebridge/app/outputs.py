@@ -15,6 +15,14 @@ __all__ = ["check_out_dir", "os_error_fix"]
 def os_error_fix(exc: OSError) -> str:
     """What to do about an operating-system error a user can cause (one phrase).
 
+    Parameters
+    ----------
+    exc : OSError
+
+    Returns
+    -------
+    str
+
     Examples
     --------
     >>> import errno

@@ -28,6 +28,14 @@ class RecipeRun:
 def write_payload(out_dir: str | Path, stem: str, payload: Any, markdown: str) -> list[Path]:
     """Write ``stem.json`` (the payload) and ``stem.md`` into ``out_dir`` (created).
 
+    Parameters
+    ----------
+    out_dir : str or Path
+    stem : str
+        The files' name without extension.
+    payload : JSON-serialisable
+    markdown : str
+
     Returns
     -------
     list of Path
@@ -120,6 +128,28 @@ def run_equivalence(
 ) -> RecipeRun:
     """Test ``model`` for linear equivalence with ``others`` (default: every other model) and
     write ``equivalence-MODEL.json`` and ``.md`` into ``out_dir``.
+
+    Parameters
+    ----------
+    store : EmbeddingStore
+    protocol : PairProtocol
+    model : str
+        The model under test (already in the store).
+    others : sequence of str, optional
+        Default: every other model of the store.
+    out_dir : str or Path
+    recipe : str
+        ``map/correspondence/score``.
+    sweep : bool
+        Run the pairs and rank sweeps.
+    seed : int
+    threads : int or None
+        BLAS threads.
+    progress : Progress, optional
+
+    Returns
+    -------
+    RecipeRun
 
     Examples
     --------
