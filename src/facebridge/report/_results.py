@@ -23,7 +23,23 @@ _TOL = 1e-9
 
 
 def to_jsonable(obj: Any) -> Any:
-    """A deep copy of ``obj`` made of JSON types: numpy scalars/arrays to Python, NaN/inf to None."""
+    """A deep copy of ``obj`` made of JSON types: numpy scalars/arrays to Python, NaN/inf to None.
+
+    Parameters
+    ----------
+    obj : any
+        Mappings, sequences, numpy arrays and scalars, paths, strings.
+
+    Returns
+    -------
+    dict, list, str, int, float, bool or None
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> to_jsonable({"a": np.float32(0.5), "b": [np.nan, np.int64(2)]})
+    {'a': 0.5, 'b': [None, 2]}
+    """
     if isinstance(obj, Mapping):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, np.ndarray):
@@ -159,12 +175,52 @@ def validate_results(results: AnalysisResult | Mapping[str, Any]) -> dict[str, A
 
 
 def native_accuracy(results: Mapping[str, Any], model: str) -> float:
-    """Native (own-space) accuracy of ``model``."""
+    """Native (own-space) accuracy of ``model``.
+
+    Parameters
+    ----------
+    results : mapping
+        A ``results.json`` payload.
+    model : str
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> from facebridge.report import paper_table3
+    >>> native_accuracy(paper_table3(), "Model-IC")
+    0.9903
+    """
     return float(results["native"][model]["accuracy"])
 
 
 def matrix_cell(results: Mapping[str, Any], source: str, target: str) -> dict[str, Any]:
-    """The matrix entry ``source -> target`` (the native accuracy on the diagonal)."""
+    """The matrix entry ``source -> target`` (the native accuracy on the diagonal).
+
+    Parameters
+    ----------
+    results : mapping
+        A ``results.json`` payload.
+    source, target : str
+
+    Returns
+    -------
+    dict
+        ``accuracy``, ``std``, ``unmapped_accuracy``...
+
+    Raises
+    ------
+    KeyError
+        No such entry.
+
+    Examples
+    --------
+    >>> from facebridge.report import paper_table3
+    >>> matrix_cell(paper_table3(), "Model-IC", "Model-IV")["accuracy"]
+    0.9898
+    """
     for cell in results["matrix"]:
         if cell["source"] == source and cell["target"] == target:
             return dict(cell)
@@ -257,7 +313,23 @@ class Summary:
 
 
 def summarize(results: Mapping[str, Any]) -> Summary:
-    """Compute the headline numbers of a (validated) results dict."""
+    """Compute the headline numbers of a (validated) results dict.
+
+    Parameters
+    ----------
+    results : mapping
+        A ``results.json`` payload.
+
+    Returns
+    -------
+    Summary
+
+    Examples
+    --------
+    >>> from facebridge.report import paper_table3
+    >>> summarize(paper_table3()).n_maps
+    12
+    """
     models = tuple(results["models"])
     native = {m: native_accuracy(results, m) for m in models}
     mapped: dict[tuple[str, str], float] = {}
@@ -314,5 +386,22 @@ def summarize(results: Mapping[str, Any]) -> Summary:
 
 
 def pct(x: float | None, digits: int = 2) -> str:
-    """``0.9903 -> '99.03%'``; None -> 'n/a'."""
+    """``0.9903 -> '99.03%'``; None -> 'n/a'.
+
+    Parameters
+    ----------
+    x : float or None
+        A fraction.
+    digits : int
+        Decimals.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> pct(0.9903), pct(None)
+    ('99.03%', 'n/a')
+    """
     return "n/a" if x is None else f"{100.0 * x:.{digits}f}%"

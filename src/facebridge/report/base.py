@@ -139,7 +139,22 @@ class ReportPaths:
 
 
 def esc(text: Any) -> str:
-    """HTML-escape ``text``."""
+    """HTML-escape ``text``.
+
+    Parameters
+    ----------
+    text : any
+        Converted with ``str``.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> esc("<b>&")
+    '&lt;b&gt;&amp;'
+    """
     return _html.escape(str(text))
 
 
@@ -149,6 +164,15 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|&])")
 def md_escape(text: Any) -> str:
     r"""``text`` as literal Markdown: the characters that make code, emphasis, links, images,
     entities, table cells or HTML are backslash-escaped, and line breaks become spaces.
+
+    Parameters
+    ----------
+    text : any
+        Converted with ``str``.
+
+    Returns
+    -------
+    str
 
     For every user-controlled string (ids, failure reasons, paths, the command line) written
     into a ``.md`` file: a Markdown viewer shows it as typed, never as a link, an image or HTML.

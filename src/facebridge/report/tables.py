@@ -33,7 +33,24 @@ def _cell(x: Cell | str) -> Cell:
 
 def markdown_table(header: Sequence[Cell | str], rows: Sequence[Sequence[Cell | str]]) -> str:
     """A GitHub-flavoured Markdown table; every cell's text is shown as typed (see
-    :func:`facebridge.report.base.md_escape`)."""
+    :func:`facebridge.report.base.md_escape`).
+
+    Parameters
+    ----------
+    header : sequence of Cell or str
+    rows : sequence of sequences of Cell or str
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> print(markdown_table(["Id", "Reason"], [["a|b", "<x>"]]))
+    | Id | Reason |
+    |---|---|
+    | a\\|b | \\<x\\> |
+    """
 
     def fmt(c: Cell | str) -> str:
         c = _cell(c)
@@ -53,7 +70,26 @@ def html_table(
     css: str = "",
     row_header: bool = True,
 ) -> str:
-    """An HTML table; the first column is a row header (``<th scope=row>``) when ``row_header``."""
+    """An HTML table; the first column is a row header (``<th scope=row>``) when ``row_header``.
+
+    Parameters
+    ----------
+    header : sequence of Cell or str
+    rows : sequence of sequences of Cell or str
+    css : str
+        The table's class.
+    row_header : bool
+
+    Returns
+    -------
+    str
+        Every cell's text HTML-escaped.
+
+    Examples
+    --------
+    >>> "&lt;x&gt;" in html_table(["Id"], [["<x>"]])
+    True
+    """
 
     def td(c: Cell | str, tag: str) -> str:
         c = _cell(c)
