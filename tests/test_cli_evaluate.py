@@ -15,13 +15,6 @@ from facebridge.testing import make_synthetic_protocol, make_synthetic_store
 from report_checks import check_html_self_contained, check_results
 
 
-def _needs_analysis() -> None:
-    import facebridge.experiments as ex
-
-    if not hasattr(ex, "run_analysis"):
-        pytest.skip("facebridge.experiments.run_analysis is not available yet")
-
-
 def _write_csv(protocol: PairProtocol, path: Path) -> Path:
     lines = ["left,right,genuine,fold"]
     lines += [f"{p.left},{p.right},{int(p.genuine)},{p.fold}" for p in protocol.pairs]
@@ -41,7 +34,6 @@ def synthetic(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def test_evaluate_quick_on_synthetic_store(
     synthetic: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _needs_analysis()
     store, pairs = synthetic
     out = tmp_path / "rep"
     rc = main(
@@ -65,7 +57,6 @@ def test_evaluate_quick_on_synthetic_store(
 
 
 def test_evaluate_models_subset_and_settings(synthetic: tuple[Path, Path], tmp_path: Path) -> None:
-    _needs_analysis()
     store, pairs = synthetic
     out = tmp_path / "rep"
     argv = ["evaluate", "--store", str(store), "--pairs", str(pairs), "--out", str(out)]
@@ -86,7 +77,7 @@ def test_evaluate_models_subset_and_settings(synthetic: tuple[Path, Path], tmp_p
         (["--store", "{tmp}/nope"], "no embedding store at"),
         (
             ["--store", "{store}", "--pairs", "{pairs}", "--models", "alpha,betta"],
-            "did you mean beta",
+            "did you mean 'beta'",
         ),
         (["--store", "{store}", "--pairs", "{pairs}", "--models", "alpha"], "at least two models"),
         (["--store", "{store}", "--protocol", "xyz"], "--protocol must be one of"),
@@ -123,17 +114,14 @@ def test_empty_store_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "holds no model" in capsys.readouterr().err
 
 
-def test_progress_bar_accepts_the_core_and_simple_call_forms(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    from facebridge.report.pipeline import TqdmProgress
+def test_progress_bar_draws_one_bar_per_stage(capsys: pytest.CaptureFixture[str]) -> None:
+    from facebridge.app import TqdmProgress
 
     bar = TqdmProgress("analysis")
-    bar("matrix", 1, 4)  # the analysis core's (stage, done, total)
+    bar("matrix", 1, 4)  # the Progress call: (stage, done, total)
     bar("matrix", 4, 4)
     bar("pairs sweep", 2, 10)  # a new stage resets the bar
-    bar(5, 10)
-    bar()
+    bar("pairs sweep", 6, 10)
     bar.close()
     err = capsys.readouterr().err
     assert "analysis: matrix" in err
@@ -148,9 +136,8 @@ def test_progress_bar_accepts_the_core_and_simple_call_forms(
 def test_privacy_option_adds_the_audit_section(
     synthetic: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``--privacy`` puts report.privacy.audit_section (stubbed here) into the report."""
-    _needs_analysis()
-    import facebridge.report.privacy as privacy
+    """``--privacy`` puts app.audit.audit_section (stubbed here) into the report."""
+    import facebridge.app.audit as audit
     from facebridge.report import Section
 
     calls: list[list[str]] = []
@@ -159,7 +146,7 @@ def test_privacy_option_adds_the_audit_section(
         calls.append(models)
         return Section("Privacy audit", "leak: **yes**", "<p>leak: <strong>yes</strong></p>")
 
-    monkeypatch.setattr(privacy, "audit_section", fake_audit_section)
+    monkeypatch.setattr(audit, "audit_section", fake_audit_section)
     store, pairs = synthetic
     out = tmp_path / "rep"
     argv = ["evaluate", "--store", str(store), "--pairs", str(pairs), "--out", str(out)]
@@ -174,7 +161,6 @@ def test_compare_maps_option_adds_its_section(
     synthetic: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``--compare-maps`` runs experiments.compare (stubbed here) and adds report.compare's section."""
-    _needs_analysis()
     import facebridge.experiments.compare as compare
     import facebridge.report.compare as report_compare
     from facebridge.report import Section

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -27,8 +28,6 @@ from facebridge.detect.align import (
     similarity_transform,
 )
 from facebridge.errors import ImageError, InvalidInputError, NoFaceError, WeightsError
-
-cv2 = pytest.importorskip("cv2")
 
 
 def _weights_present(*names: str) -> bool:

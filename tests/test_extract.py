@@ -13,6 +13,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -21,8 +22,6 @@ from facebridge.errors import InvalidInputError
 from facebridge.extract import embed_images, list_images, protocol_items
 from facebridge.store import EmbeddingStore
 from facebridge.testing import FakeEmbedder
-
-cv2 = pytest.importorskip("cv2")
 
 ALIGN = {"fake-a": "arcface-112", "fake-b": "facenet-160"}
 

@@ -285,7 +285,7 @@ def test_audit_all_threads_give_the_same_results(store):
 
 
 def test_audit_section_runs_the_audit(store):
-    from facebridge.report.privacy import audit_section
+    from facebridge.app.audit import audit_section
 
     sec = audit_section(
         store, ["alpha", "beta"], pairs=100, p_values=(100,), n_draws=1, figures=False
@@ -380,7 +380,7 @@ def test_cli_error_paths(store, capsys, argv, message):
 def test_cli_missing_store(tmp_path, capsys):
     rc = main(["audit", "--store", str(tmp_path / "nope"), "--all"])
     assert rc == 2
-    assert "no store at" in capsys.readouterr().err
+    assert "no embedding store at" in capsys.readouterr().err
 
 
 def test_empty_store_is_a_store_error(tmp_path):

@@ -163,7 +163,7 @@ def test_validate_rejects_non_dict() -> None:
 def test_matrix_markdown_is_table3_layout() -> None:
     md = matrix_markdown(standin_results())
     lines = md.splitlines()
-    assert lines[0] == "| From \\ To | big | small-a | small-b | weak |"
+    assert lines[0] == "| From \\\\ To | big | small-a | small-b | weak |"  # the backslash escaped
     assert len(lines) == 2 + len(MODELS)
     big_row = lines[2].split(" | ")
     assert big_row[1] == "**99.00%**"  # bold native diagonal
@@ -264,8 +264,8 @@ def test_write_report_files_and_self_contained_html(tmp_path: Path) -> None:
     md = paths.markdown.read_text()
     assert "![Cross-model verification accuracy %: mapped (unmapped)](matrix.png)" in md
     # every failed image with its reason, and the missing-pair policy
-    assert "Bob/Bob_0003.jpg | weak | corrupt JPEG" in md
-    assert "Ann/Ann_0001.jpg | small-a, weak | no face detected" in md
+    assert "Bob/Bob\\_0003.jpg | weak | corrupt JPEG" in md  # ids shown as typed (escaped)
+    assert "Ann/Ann\\_0001.jpg | small-a, weak | no face detected" in md
     assert "counted as a wrongly decided pair" in md
     assert "corrupt JPEG" in html
 

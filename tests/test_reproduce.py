@@ -22,13 +22,6 @@ from facebridge.testing import (
 from report_checks import check_html_self_contained, check_results
 
 
-def _needs_analysis() -> None:
-    import facebridge.experiments as ex
-
-    if not hasattr(ex, "run_analysis"):
-        pytest.skip("facebridge.experiments.run_analysis is not available yet")
-
-
 def _shipped_models() -> list[str]:
     return EmbeddingStore(default_store_path()).models()
 
@@ -70,7 +63,6 @@ def test_reproduce_quick_skips_the_pairs_sweep(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """--quick: matrix, rank sweep and ROC of the shipped store, no pairs sweep, labelled."""
-    _needs_analysis()
     out = tmp_path / "q"
     argv = ["reproduce", "--out", str(out), "--quick", "--no-progress"]
     assert main([*argv, "--models", ",".join(THREE)]) == 0
@@ -85,7 +77,6 @@ def test_reproduce_quick_skips_the_pairs_sweep(
 def test_reproduce_on_shipped_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`facebridge reproduce --out tmp` on the shipped embeddings (three 128-D models and
     8 sweep points, to keep the test short; the six-model run is the slow test below)."""
-    _needs_analysis()
     out = tmp_path / "tmp"
     argv = ["reproduce", "--out", str(out), "--points", "8", "--no-progress"]
     assert main([*argv, "--models", ",".join(THREE)]) == 0
@@ -103,7 +94,6 @@ def test_reproduce_six_models_on_shipped_store(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """All six shipped models, exactly as a user runs it (about 55 s on 2 idle cores)."""
-    _needs_analysis()
     out = tmp_path / "tmp"
     assert main(["reproduce", "--out", str(out), "--points", "8", "--no-progress"]) == 0
     from facebridge.models import DEFAULT_MODELS
@@ -122,7 +112,6 @@ def lfw_like_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_reproduce_code_path_on_synthetic_store(
     lfw_like_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _needs_analysis()
     out = tmp_path / "tmp"
     argv = ["reproduce", "--store", str(lfw_like_store), "--out", str(out), "--points", "6"]
     assert main(argv) == 0
@@ -144,7 +133,7 @@ def test_reproduce_uses_the_six_default_models_in_registry_order(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Models come in the registry's order; extra models of the store are left out."""
-    import facebridge.report.pipeline as pipeline
+    import facebridge.app.analysis as analysis
 
     seen: dict[str, Any] = {}
 
@@ -152,7 +141,7 @@ def test_reproduce_uses_the_six_default_models_in_registry_order(
         seen["models"] = models
         raise SystemExit(0)
 
-    monkeypatch.setattr(pipeline, "evaluate", fake_evaluate)
+    monkeypatch.setattr(analysis, "evaluate", fake_evaluate)
     protocol = make_synthetic_protocol(n_folds=2, n_genuine=4, n_impostor=4)
     dims = {"sface": 8, "facenet-casia": 8, "zeta-extra": 8}
     make_synthetic_store(tmp_path / "st", protocol, dims=dims)
@@ -188,8 +177,6 @@ class _FakeDetector:
 
 def test_reproduce_images_resumes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``reproduce --images DIR --pairs FILE --store DIR`` with fakes in the extraction run."""
-    _needs_analysis()
-    pytest.importorskip("cv2")
     import facebridge.extract as extract
 
     protocol = make_synthetic_protocol(n_folds=4, n_genuine=12, n_impostor=12, seed=2)

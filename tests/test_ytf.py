@@ -14,14 +14,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from facebridge.detect import Detection, FaceDetector, fallback_detection
 from facebridge.errors import InvalidInputError
 from facebridge.protocols import load_ytf_splits
 from facebridge.store import EmbeddingStore
 from facebridge.testing import FakeEmbedder
 from report_checks import check_html_self_contained, check_results
-
-pytest.importorskip("cv2")
-from facebridge.detect import Detection, FaceDetector, fallback_detection
 
 N_SPLITS = 4
 PEOPLE_PER_SPLIT = 3
@@ -100,7 +98,7 @@ def ytf(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def video_store(ytf: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from facebridge.report.pipeline import embed_ytf_videos
+    from facebridge.extract_ytf import embed_ytf_videos
 
     frames, splits = ytf
     store = tmp_path_factory.mktemp("st") / "ytf-store"
@@ -144,7 +142,7 @@ def test_video_embedding_is_mean_of_first_frames_in_frame_order(video_store: Pat
 
 
 def test_ytf_rerun_resumes_without_duplicates(ytf: tuple[Path, Path], video_store: Path) -> None:
-    from facebridge.report.pipeline import embed_ytf_videos
+    from facebridge.extract_ytf import embed_ytf_videos
 
     frames, splits = ytf
     before = {m: EmbeddingStore(video_store).load(m).vectors.copy() for m in ("fake-a", "fake-b")}
@@ -165,24 +163,27 @@ def test_ytf_rerun_resumes_without_duplicates(ytf: tuple[Path, Path], video_stor
 
 
 def test_ytf_report_end_to_end(ytf: tuple[Path, Path], video_store: Path, tmp_path: Path) -> None:
-    import facebridge.experiments as ex
-
-    if not hasattr(ex, "run_analysis"):
-        pytest.skip("facebridge.experiments.run_analysis is not available yet")
-    from facebridge.report.pipeline import evaluate
+    from facebridge.app import evaluate
+    from facebridge.contracts import AnalysisSettings
 
     _, splits = ytf
     protocol = load_ytf_splits(splits)
     ev = evaluate(
-        EmbeddingStore(video_store), protocol, tmp_path / "rep", quick=True, progress=False
+        EmbeddingStore(video_store),
+        protocol,
+        tmp_path / "rep",
+        settings=AnalysisSettings.from_options(quick=True),
+        progress=False,
+        allow_missing=0.05,  # the one pair with the missing video
     )
     r = check_results(tmp_path / "rep", expect_sweeps=False)
     assert r["run"]["protocol"] == "ytf"
     assert r["run"]["n_invalid_pairs"] == 1  # the pair with the missing video
+    assert (ev.missing.n_missing, ev.missing.failed) == (1, 1)
     assert ev.context.is_ytf
     md = (tmp_path / "rep" / "report.md").read_text()
     assert "Table 4 (YouTube Faces)" in md  # compared with the paper's YTF table
-    assert MISSING_VIDEO in md  # every failure listed with its reason
+    assert MISSING_VIDEO.replace("_", "\\_") in md  # every failure listed with its reason
     check_html_self_contained(tmp_path / "rep" / "report.html")
 
 
@@ -209,7 +210,7 @@ def test_reproduce_cli_ytf(
     out = tmp_path / "rep"
     argv = ["reproduce", "--protocol", "ytf", "--frames", str(frames), "--splits", str(splits)]
     argv += ["--store", str(tmp_path / "st"), "--frames-per-video", "2", "--out", str(out)]
-    assert main([*argv, "--quick", "--no-progress"]) == 0
+    assert main([*argv, "--quick", "--no-progress", "--allow-missing", "0.05"]) == 0
     r = json.loads((out / "results.json").read_text())
     assert r["models"] == ["fake-a", "fake-b"]
     assert (
@@ -218,7 +219,7 @@ def test_reproduce_cli_ytf(
 
 
 def test_ytf_errors(ytf: tuple[Path, Path], tmp_path: Path) -> None:
-    from facebridge.report.pipeline import embed_ytf_videos, ytf_frame_items
+    from facebridge.extract_ytf import embed_ytf_videos, ytf_frame_items
 
     frames, splits = ytf
     protocol = load_ytf_splits(splits)
@@ -244,7 +245,7 @@ def test_default_is_the_mean_of_the_first_100_frames_by_number(tmp_path: Path) -
     ordering is numeric, and frames from 101 on are never embedded."""
     import inspect
 
-    from facebridge.report.pipeline import embed_ytf_videos, ytf_frame_items
+    from facebridge.extract_ytf import embed_ytf_videos, ytf_frame_items
 
     d = tmp_path / "Some_One" / "3"
     d.mkdir(parents=True)

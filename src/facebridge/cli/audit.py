@@ -10,17 +10,22 @@ Prints one plain-language line per directed pair; with ``--out`` also writes ``a
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from facebridge.errors import InvalidInputError, StoreError
-
-if TYPE_CHECKING:
-    from facebridge.store import EmbeddingStore
+from facebridge.cli._common import (
+    add_json_option,
+    add_models_option,
+    add_seed_option,
+    add_store_option,
+    add_threads_option,
+    check_threads,
+    parse_ints,
+    parse_models,
+    print_json,
+)
+from facebridge.errors import InvalidInputError
 
 HELP = "privacy audit: re-identify and link leaked templates of a model through a linear map"
 
@@ -29,15 +34,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from facebridge.experiments.privacy import DEFAULT_P_VALUES, MAP_NAMES
 
     p = subparsers.add_parser("audit", help=HELP, description=HELP + ". See docs/PRIVACY.md.")
-    p.add_argument(
-        "--store", type=Path, default=None, help="embedding store (default: the shipped LFW store)"
-    )
+    add_store_option(p)
     p.add_argument("--source", help="model A whose templates leaked (the 'unknown' system)")
     p.add_argument("--target", help="model B the attacker runs, with a labelled gallery")
     p.add_argument(
         "--all", dest="all_pairs", action="store_true", help="audit every directed pair of models"
     )
-    p.add_argument("--models", help="comma-separated models for --all (default: all in the store)")
+    add_models_option(
+        p, help="comma-separated models for --all (default: every model of the store)"
+    )
     p.add_argument("--pairs", type=int, default=400, help="headline number of paired images (400)")
     p.add_argument("--draws", type=int, default=5, help="random draws per point of the curve (5)")
     p.add_argument(
@@ -51,45 +56,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--method", default="hist", choices=("hist", "kde"), help="score density estimate (hist)"
     )
-    p.add_argument("--seed", type=int, default=0)
+    add_seed_option(p)
     p.add_argument(
         "--jobs",
         type=int,
         default=min(4, os.cpu_count() or 1),
-        help="pairs audited in parallel threads with --all (default: min(4, CPUs))",
+        help="pairs audited in parallel with --all, each with --threads (default: min(4, CPUs))",
     )
+    add_threads_option(p, default=1)
     p.add_argument(
-        "--blas-threads",
-        type=int,
-        default=1,
-        help="BLAS threads per job (default 1: fastest on a busy machine)",
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write audit.json, privacy.md, figures",
     )
-    p.add_argument("--out", type=Path, default=None, help="write audit.json, privacy.md, figures")
-    p.add_argument("--json", action="store_true", help="print the JSON result instead of lines")
+    add_json_option(p)
     p.set_defaults(func=run)
 
 
-def _ints(text: str, option: str) -> list[int]:
-    try:
-        return [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise InvalidInputError(
-            f"{option} must be comma-separated integers, e.g. 10,100,400; got {text!r}"
-        ) from None
-
-
-def _open_store(path: Path | None) -> EmbeddingStore:
-    from facebridge.store import EmbeddingStore, default_store
-
-    if path is None:
-        return default_store()
-    if not path.is_dir():
-        raise StoreError(f"no store at {path}; give an existing --store directory")
-    return EmbeddingStore(path)
-
-
 def run(args: argparse.Namespace) -> int:
-    from facebridge.experiments.privacy import audit, audit_all
+    from facebridge.app import open_store
+    from facebridge.app.audit import run_audit, write_audit
 
     if args.all_pairs and (args.source or args.target):
         raise InvalidInputError("--all audits every pair: drop --source/--target (or drop --all)")
@@ -99,11 +87,13 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInputError(f"--pairs must be >= 2, got {args.pairs}")
     if args.draws < 1:
         raise InvalidInputError(f"--draws must be >= 1, got {args.draws}")
-    if args.jobs < 1 or args.blas_threads < 1:
-        raise InvalidInputError("--jobs and --blas-threads must be >= 1")
-    store = _open_store(args.store)
-    opts = {
-        "p_values": _ints(args.p_values, "--p-values"),
+    if args.jobs < 1:
+        raise InvalidInputError(f"--jobs must be >= 1, got {args.jobs}")
+    check_threads(args.threads)
+    models = parse_models(args.models)
+    store = open_store(args.store, hint="give an existing --store directory")
+    options = {
+        "p_values": parse_ints(args.p_values, "--p-values"),
         "n_draws": args.draws,
         "map": args.map,
         "alpha": args.alpha,
@@ -111,61 +101,23 @@ def run(args: argparse.Namespace) -> int:
         "fpir": args.fpir,
         "method": args.method,
     }
-    t0 = time.perf_counter()
-    if args.all_pairs:
-        models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
-        results = audit_all(
-            store,
-            models,
-            pairs=args.pairs,
-            n_jobs=args.jobs,
-            blas_threads=args.blas_threads,
-            **opts,
-        )
-    else:
-        results = [
-            audit(
-                store,
-                args.source,
-                args.target,
-                pairs=args.pairs,
-                blas_threads=args.blas_threads,
-                **opts,
-            )
-        ]
-    elapsed = time.perf_counter() - t0
-    payload = {
-        "store": str(getattr(store, "root", store)),
-        "settings": {**opts, "pairs": args.pairs},
-        "elapsed_s": elapsed,
-        "summary": [r.summary for r in results],
-        "results": [r.to_dict() for r in results],
-    }
+    run_ = run_audit(
+        store,
+        None if args.all_pairs else [(args.source, args.target)],
+        models,
+        pairs=args.pairs,
+        jobs=args.jobs,
+        threads=args.threads,
+        **options,
+    )
     if args.out is not None:
-        _write(args.out, results, payload)
+        write_audit(args.out, run_)
     if args.json:
-        json.dump(payload, sys.stdout, indent=1, allow_nan=True)
-        print()
+        print_json(run_.payload)
     else:
-        for r in results:
+        for r in run_.results:
             print(r.summary)
         where = f"; wrote {args.out}" if args.out is not None else ""
-        print(f"{len(results)} pair(s) audited in {elapsed:.1f} s{where}", file=sys.stderr)
+        elapsed = run_.payload["elapsed_s"]
+        print(f"{len(run_.results)} pair(s) audited in {elapsed:.1f} s{where}", file=sys.stderr)
     return 0
-
-
-def _write(out: Path, results: list, payload: dict) -> None:
-    from facebridge.report.privacy import linkability_figure, privacy_section, rank1_figure
-
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "audit.json").write_text(json.dumps(payload, indent=1), encoding="utf-8")
-    figdir = out / "figures"
-    figdir.mkdir(exist_ok=True)
-    for r in results:
-        stem = f"{r.source}__{r.target}"
-        (figdir / f"rank1_vs_p_{stem}.png").write_bytes(rank1_figure(r))
-        (figdir / f"linkability_{stem}.png").write_bytes(linkability_figure(r))
-    section = privacy_section(results)
-    for name, data in section.figures.items():
-        (out / name).write_bytes(data)
-    (out / "privacy.md").write_text(f"## {section.title}\n\n{section.markdown}\n", encoding="utf-8")

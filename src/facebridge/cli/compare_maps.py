@@ -11,83 +11,24 @@ per recipe (worst / median drop) plus the best recipe next to the paper's.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
+from facebridge.cli._common import (
+    add_json_option,
+    add_models_option,
+    add_out_option,
+    add_pairs_options,
+    add_progress_option,
+    add_seed_option,
+    add_store_option,
+    add_threads_option,
+    check_threads,
+    parse_list,
+    parse_models,
+    print_json,
+)
 from facebridge.errors import InvalidInputError
-
-
-def _csv(text: str | None, option: str) -> tuple[str, ...] | None:
-    if text is None:
-        return None
-    vals = tuple(v.strip() for v in text.split(",") if v.strip())
-    if not vals:
-        raise InvalidInputError(f"{option} needs comma-separated values, got {text!r}")
-    return vals
-
-
-def add_store_option(p: argparse.ArgumentParser) -> None:
-    """``--store`` (default: the shipped LFW store); shared with ``equivalence``."""
-    p.add_argument(
-        "--store",
-        default=None,
-        metavar="DIR",
-        help="embedding store directory (default: the shipped LFW store)",
-    )
-
-
-def add_pairs_options(p: argparse.ArgumentParser) -> None:
-    """``--pairs`` and ``--protocol`` (default: packaged LFW View 2); shared with ``equivalence``."""
-    p.add_argument(
-        "--pairs", default=None, metavar="FILE", help="pairs file (default: packaged LFW View 2)"
-    )
-    p.add_argument(
-        "--protocol",
-        default=None,
-        metavar="KIND",
-        help="kind of --pairs: lfw (default), lfw-dev, ytf, csv or auto",
-    )
-
-
-def add_output_options(p: argparse.ArgumentParser) -> None:
-    """``--seed``, ``--json`` and ``--no-progress``; shared with ``equivalence``."""
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", action="store_true", help="print the JSON payload to stdout")
-    p.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
-
-
-def check_threads(threads: int | None) -> None:
-    """``--threads`` must be a positive number of BLAS threads."""
-    if threads is not None and threads < 1:
-        raise InvalidInputError(f"--threads must be >= 1, got {threads}")
-
-
-def stderr_progress(command: str, quiet: bool) -> Callable[[str], None]:
-    """A progress callback printing ``command: msg`` lines on stderr (nothing when ``quiet``)."""
-
-    def say(msg: str) -> None:
-        if not quiet:
-            print(f"{command}: {msg}", file=sys.stderr, flush=True)
-
-    return say
-
-
-def write_payload(out_dir: str, stem: str, payload: Any, markdown: str) -> Path:
-    """Write ``stem.json`` (the payload) and ``stem.md`` into ``out_dir`` (created); return it."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{stem}.json").write_text(json.dumps(payload, indent=1) + "\n")
-    (out / f"{stem}.md").write_text(markdown)
-    return out
-
-
-def print_payload(payload: Any) -> None:
-    """``--json``: the payload on stdout."""
-    json.dump(payload, sys.stdout, indent=1)
-    print()
+from facebridge.vocabulary import STRONG_NATIVE
 
 
 def register(subparsers: Any) -> None:
@@ -104,8 +45,8 @@ def register(subparsers: Any) -> None:
     )
     add_store_option(p)
     add_pairs_options(p)
-    p.add_argument("--models", default=None, help="comma-separated model keys (default: all)")
-    p.add_argument("--out", default="facebridge-compare", metavar="DIR", help="output folder")
+    add_models_option(p)
+    add_out_option(p, "facebridge-compare", "output folder")
     p.add_argument(
         "--maps", default=None, help="subset of ridge,ridge-gcv,lstsq,procrustes,shared,hub"
     )
@@ -114,9 +55,9 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--high-native",
         type=float,
-        default=98.5,
+        default=100 * STRONG_NATIVE,
         metavar="PCT",
-        help="native accuracy (%%) from which a model counts as high (default 98.5)",
+        help=f"native accuracy (%%) from which a model counts as high (default {100 * STRONG_NATIVE:g})",
     )
     p.add_argument("--no-sweep", action="store_true", help="skip the pairs-needed sweep")
     p.add_argument(
@@ -125,24 +66,17 @@ def register(subparsers: Any) -> None:
         choices=["high", "all"],
         help="directed maps swept for pairs needed (default: between high-native models)",
     )
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        metavar="N",
-        help="BLAS threads (default 1: fastest on a busy machine; raise it on an idle one)",
-    )
-    add_output_options(p)
+    add_threads_option(p, default=1)
+    add_seed_option(p)
+    add_json_option(p)
+    add_progress_option(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from facebridge.cli.evaluate import load_pairs, parse_models
-    from facebridge.experiments.compare import PAPER_RECIPE, CompareSettings, compare_maps
-    from facebridge.experiments.core import pair_data
-    from facebridge.report.compare import FIGURE_NAME, compare_figure, compare_markdown
-    from facebridge.report.pipeline import resolve_models
-    from facebridge.store import EmbeddingStore, default_store
+    from facebridge.app import LineProgress, load_protocol, open_store
+    from facebridge.app.recipes import run_compare_maps
+    from facebridge.experiments.compare import PAPER_RECIPE, CompareSettings
 
     check_threads(args.threads)
     if not 0.0 <= args.high_native <= 100.0:
@@ -151,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         )
     kw: dict[str, Any] = {}
     for opt in ("maps", "correspondences", "scores"):
-        v = _csv(getattr(args, opt), f"--{opt}")
+        v = parse_list(getattr(args, opt), f"--{opt}")
         if v is not None:
             kw[opt] = v
     settings = CompareSettings(
@@ -161,22 +95,21 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         **kw,
     )
-    store = default_store() if args.store is None else EmbeddingStore(args.store)
-    models = resolve_models(store, parse_models(args.models))
-    protocol = load_pairs(args.protocol, args.pairs)
-    data = pair_data(store, protocol, models)
-    say = stderr_progress("compare-maps", args.no_progress)
-    res = compare_maps(data, settings, progress=say, blas_threads=args.threads)
-    payload = res.to_dict()
-    out = write_payload(
+    models = parse_models(args.models)
+    store = open_store(args.store)
+    protocol = load_protocol(args.protocol, args.pairs)
+    run_ = run_compare_maps(
+        store,
+        protocol,
+        models,
+        settings,
         args.out,
-        "compare",
-        payload,
-        "# Map / correspondence / score comparison\n\n" + compare_markdown(payload),
+        threads=args.threads,
+        progress=LineProgress("compare-maps", enabled=not args.no_progress),
     )
-    (out / FIGURE_NAME).write_bytes(compare_figure(payload))
+    res, payload = run_.result, run_.payload
     if args.json:
-        print_payload(payload)
+        print_json(payload)
         return 0
     high = ", ".join(res.high_models) or "none"
     print(
@@ -207,5 +140,5 @@ def run(args: argparse.Namespace) -> int:
                 f"best recipe: correspondences for <= 1 pt below its full-data accuracy: "
                 f"median {got[len(got) // 2]}, max {got[-1]} over {len(res.pairs_needed)} maps"
             )
-    print(f"wrote {out / 'compare.json'}, {out / 'compare.md'}, {out / FIGURE_NAME}")
+    print("wrote " + ", ".join(str(f) for f in run_.files))
     return 0

@@ -11,17 +11,19 @@ NEW must already be embedded in the store.  Prints one summary line per model pa
 from __future__ import annotations
 
 import argparse
-import re
 from typing import Any
 
-from facebridge.cli.compare_maps import (
-    add_output_options,
+from facebridge.cli._common import (
+    add_json_option,
+    add_out_option,
     add_pairs_options,
+    add_progress_option,
+    add_seed_option,
     add_store_option,
+    add_threads_option,
     check_threads,
-    print_payload,
-    stderr_progress,
-    write_payload,
+    parse_models,
+    print_json,
 )
 
 
@@ -47,46 +49,40 @@ def register(subparsers: Any) -> None:
         help="map/correspondence/score (default: the paper's ridge/matched-pairs/cosine; "
         "see `facebridge compare-maps` for the others)",
     )
-    p.add_argument("--out", default="facebridge-equivalence", metavar="DIR", help="output folder")
+    add_out_option(p, "facebridge-equivalence", "output folder")
     p.add_argument("--no-sweep", action="store_true", help="skip the pairs and rank sweeps")
-    p.add_argument("--threads", type=int, default=1, metavar="N", help="BLAS threads (default 1)")
-    add_output_options(p)
+    add_threads_option(p, default=1)
+    add_seed_option(p)
+    add_json_option(p)
+    add_progress_option(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from facebridge.cli.evaluate import load_pairs, parse_models
-    from facebridge.experiments.compare import CompareSettings, Recipe
-    from facebridge.experiments.core import pair_data
-    from facebridge.experiments.equivalence import equivalence
-    from facebridge.report.pipeline import resolve_models
-    from facebridge.store import EmbeddingStore, default_store
+    from facebridge.app import LineProgress, load_protocol, open_store
+    from facebridge.app.recipes import run_equivalence
+    from facebridge.experiments.compare import Recipe
 
     check_threads(args.threads)
-    recipe = Recipe.parse(args.recipe)
-    store = default_store() if args.store is None else EmbeddingStore(args.store)
-    others = parse_models(args.others)
-    models = resolve_models(store, [args.model, *(others or [])] if others else None)
-    if args.model not in models:
-        models = resolve_models(store, [args.model, *models])
-    protocol = load_pairs(args.protocol, args.pairs)
-    data = pair_data(store, protocol, models)
-    say = stderr_progress("equivalence", args.no_progress)
-    res = equivalence(
-        data,
+    Recipe.parse(args.recipe)  # a bad recipe fails before any work
+    store = open_store(args.store)
+    others = parse_models(args.others, "--others")
+    protocol = load_protocol(args.protocol, args.pairs)
+    run_ = run_equivalence(
+        store,
+        protocol,
         args.model,
-        recipe=recipe,
-        others=others,
+        others,
+        args.out,
+        recipe=args.recipe,
         sweep=not args.no_sweep,
-        settings=CompareSettings(sweep=not args.no_sweep, seed=args.seed),
-        blas_threads=args.threads,
-        progress=say,
+        seed=args.seed,
+        threads=args.threads,
+        progress=LineProgress("equivalence", enabled=not args.no_progress),
     )
-    stem = "equivalence-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", args.model)
-    payload = res.to_dict()
-    out = write_payload(args.out, stem, payload, res.to_markdown())
+    res = run_.result
     if args.json:
-        print_payload(payload)
+        print_json(run_.payload)
         return 0
     print(
         f"recipe {res.recipe}; native: "
@@ -94,5 +90,5 @@ def run(args: argparse.Namespace) -> int:
     )
     for line in res.lines():
         print(line)
-    print(f"wrote {out / (stem + '.json')}, {out / (stem + '.md')}")
+    print("wrote " + ", ".join(str(f) for f in run_.files))
     return 0

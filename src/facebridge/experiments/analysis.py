@@ -2,26 +2,29 @@
 
 One call computes the native accuracies, the cross-model matrix with unmapped accuracies, the
 rank sweep (sharing the matrix pass), the pairs-needed sweep, and ROC summaries of every native
-and mapped comparison, all with the fast exact paths.
+and mapped comparison, all with the fast exact paths.  The defaults and the checks of every
+setting are those of :class:`facebridge.contracts.AnalysisSettings`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from facebridge.contracts import AnalysisSettings
 from facebridge.errors import InvalidInputError
 from facebridge.experiments.core import PairData, _row_cosine
-from facebridge.experiments.matrix import map_key, matrix_and_ranks
-from facebridge.experiments.sweeps import ONE_POINT, pairs_sweep
+from facebridge.experiments.matrix import matrix_and_ranks
+from facebridge.experiments.sweeps import pairs_sweep
 from facebridge.metrics import eer, roc, roc_auc, tar_at_far
+from facebridge.vocabulary import ONE_POINT, Progress, map_key
 
 __all__ = ["MISSING_POLICY", "roc_summary", "run_analysis"]
 
-Progress = Callable[[str, int, int], None]
+_DEFAULT = AnalysisSettings()
 
 #: How pairs with a missing embedding are treated (also written into the settings).
 MISSING_POLICY = (
@@ -57,17 +60,17 @@ def roc_summary(
 
 def run_analysis(
     data: PairData,
-    n_points: int = 100,
-    n_draws: int = 3,
-    ranks: Sequence[int] | None = None,
-    alpha: float = 1.0,
-    correspondence: str = "matched-pairs",
-    seed: int = 0,
+    n_points: int = _DEFAULT.n_points,
+    n_draws: int = _DEFAULT.n_draws,
+    ranks: Sequence[int] | None = _DEFAULT.ranks,
+    alpha: float = _DEFAULT.alpha,
+    correspondence: str = _DEFAULT.correspondence,
+    seed: int = _DEFAULT.seed,
     progress: Progress | None = None,
     *,
-    pairs: bool = True,
-    roc_curves: bool = True,
-    n_jobs: int | None = None,
+    pairs: bool = _DEFAULT.pairs,
+    roc_curves: bool = _DEFAULT.roc_curves,
+    n_jobs: int | None = _DEFAULT.n_jobs,
 ) -> dict[str, Any]:
     """The full cross-model analysis as the ``results.json`` payload (docs/ARCHITECTURE.md).
 
@@ -76,7 +79,8 @@ def run_analysis(
     data : PairData
         At least two models.
     n_points, n_draws, seed
-        The pairs-needed sweep (:func:`facebridge.experiments.pairs_sweep`).
+        The pairs-needed sweep (:func:`facebridge.experiments.pairs_sweep`): 100 values of p,
+        one random subset per fold (the paper's sweep).
     ranks : sequence of int, optional
         The rank sweep; default ``(1, 2, 4, ..., full)`` per map.
     alpha : float
@@ -108,7 +112,32 @@ def run_analysis(
     ------
     InvalidInputError
         Fewer than two models, bad settings, no valid pair.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from facebridge.experiments import pair_data
+    >>> from facebridge.store import EmbeddingStore
+    >>> from facebridge.testing import make_synthetic_protocol, make_synthetic_store
+    >>> protocol = make_synthetic_protocol(n_folds=2, n_genuine=8, n_impostor=8)
+    >>> root = tempfile.mkdtemp()
+    >>> _ = make_synthetic_store(root, protocol, dims={"a": 8, "b": 6})
+    >>> data = pair_data(EmbeddingStore(root), protocol, ["a", "b"])
+    >>> res = run_analysis(data, n_points=4, roc_curves=False)
+    >>> [c["source"] + "->" + c["target"] for c in res["matrix"]]
+    ['a->b', 'b->a']
     """
+    AnalysisSettings(  # the one place where the settings are checked
+        n_points=n_points,
+        n_draws=n_draws,
+        alpha=alpha,
+        correspondence=correspondence,
+        seed=seed,
+        ranks=None if ranks is None else tuple(ranks),
+        pairs=pairs,
+        roc_curves=roc_curves,
+        n_jobs=n_jobs,
+    )
     if len(data.models) < 2:
         raise InvalidInputError(
             f"the cross-model analysis needs at least two models, got {list(data.models)}; "

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from facebridge.report._results import (
     Summary,
-    directed_pairs,
-    map_key,
     summarize,
     to_jsonable,
     validate_results,
@@ -46,13 +44,11 @@ __all__ = [
     "Section",
     "Summary",
     "build_sections",
-    "directed_pairs",
     "external_references",
     "figure_html",
     "figure_markdown",
     "format_matrix_terminal",
     "html_table",
-    "map_key",
     "markdown_table",
     "matrix_html",
     "matrix_markdown",

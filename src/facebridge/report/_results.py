@@ -14,25 +14,32 @@ from typing import Any
 
 import numpy as np
 
+from facebridge.contracts import AnalysisResult
 from facebridge.errors import InvalidInputError
+from facebridge.vocabulary import directed_pairs, map_key, within_one_point
 
-#: Mapped accuracy within this much (fraction) of the full map counts as "within 1 point".
-ONE_POINT = 0.01
+#: Slack for accuracies that must lie in [0, 1].
 _TOL = 1e-9
 
 
-def map_key(source: str, target: str) -> str:
-    """``"A->B"``: the key of the directed map from ``source`` to ``target``."""
-    return f"{source}->{target}"
-
-
-def directed_pairs(models: Sequence[str]) -> list[tuple[str, str]]:
-    """Every ordered pair of distinct models, rows ("From") major."""
-    return [(a, b) for a in models for b in models if a != b]
-
-
 def to_jsonable(obj: Any) -> Any:
-    """A deep copy of ``obj`` made of JSON types: numpy scalars/arrays to Python, NaN/inf to None."""
+    """A deep copy of ``obj`` made of JSON types: numpy scalars/arrays to Python, NaN/inf to None.
+
+    Parameters
+    ----------
+    obj : any
+        Mappings, sequences, numpy arrays and scalars, paths, strings.
+
+    Returns
+    -------
+    dict, list, str, int, float, bool or None
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> to_jsonable({"a": np.float32(0.5), "b": [np.nan, np.int64(2)]})
+    {'a': 0.5, 'b': [None, 2]}
+    """
     if isinstance(obj, Mapping):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, np.ndarray):
@@ -91,7 +98,7 @@ def _curve(entry: Any, where: str, x_name: str) -> None:
         _accuracy(y, f"{where}.accuracy[{i}]", allow_none=True)
 
 
-def validate_results(results: Mapping[str, Any]) -> dict[str, Any]:
+def validate_results(results: AnalysisResult | Mapping[str, Any]) -> dict[str, Any]:
     """Check ``results`` against the ``results.json`` schema and return a JSON-ready copy.
 
     Checks: at least two distinct model keys; a finite native accuracy in [0, 1] for each; one
@@ -109,6 +116,8 @@ def validate_results(results: Mapping[str, Any]) -> dict[str, Any]:
     InvalidInputError
         The first violation found, in one line.
     """
+    if isinstance(results, AnalysisResult):
+        results = results.to_dict()
     if not isinstance(results, Mapping):
         raise _bad(f"expected a dict, got {type(results).__name__}")
     out = to_jsonable(results)
@@ -166,12 +175,52 @@ def validate_results(results: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def native_accuracy(results: Mapping[str, Any], model: str) -> float:
-    """Native (own-space) accuracy of ``model``."""
+    """Native (own-space) accuracy of ``model``.
+
+    Parameters
+    ----------
+    results : mapping
+        A ``results.json`` payload.
+    model : str
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> from facebridge.report import paper_table3
+    >>> native_accuracy(paper_table3(), "Model-IC")
+    0.9903
+    """
     return float(results["native"][model]["accuracy"])
 
 
 def matrix_cell(results: Mapping[str, Any], source: str, target: str) -> dict[str, Any]:
-    """The matrix entry ``source -> target`` (the native accuracy on the diagonal)."""
+    """The matrix entry ``source -> target`` (the native accuracy on the diagonal).
+
+    Parameters
+    ----------
+    results : mapping
+        A ``results.json`` payload.
+    source, target : str
+
+    Returns
+    -------
+    dict
+        ``accuracy``, ``std``, ``unmapped_accuracy``...
+
+    Raises
+    ------
+    KeyError
+        No such entry.
+
+    Examples
+    --------
+    >>> from facebridge.report import paper_table3
+    >>> matrix_cell(paper_table3(), "Model-IC", "Model-IV")["accuracy"]
+    0.9898
+    """
     for cell in results["matrix"]:
         if cell["source"] == source and cell["target"] == target:
             return dict(cell)
@@ -187,10 +236,33 @@ def matrix_cell(results: Mapping[str, Any], source: str, target: str) -> dict[st
     raise KeyError(map_key(source, target))
 
 
-def within_one_point(xs: Sequence[float], ys: Sequence[float | None], full: float) -> float | None:
-    """Smallest x whose accuracy is within 1 point (0.01) of ``full``; None if never."""
+def smallest_within_one_point(
+    xs: Sequence[float], ys: Sequence[float | None], full: float
+) -> float | None:
+    """The smallest x whose accuracy is within 1 point of ``full``; ``None`` if there is none.
+
+    "Within 1 point" is :func:`facebridge.vocabulary.within_one_point`.
+
+    Parameters
+    ----------
+    xs : sequence of float
+        The curve's x values (pairs or ranks), increasing.
+    ys : sequence of float or None
+        The accuracy at each x (``None``: not measured).
+    full : float
+        The reference accuracy (the full map's).
+
+    Returns
+    -------
+    float or None
+
+    Examples
+    --------
+    >>> smallest_within_one_point([10, 100, 1000], [0.90, 0.985, 0.99], 0.995)
+    100.0
+    """
     for x, y in zip(xs, ys, strict=True):
-        if y is not None and y >= full - ONE_POINT - _TOL:
+        if y is not None and within_one_point(float(y), float(full)):
             return float(x)
     return None
 
@@ -240,13 +312,24 @@ class Summary:
         return {k: v for k, v in self.drop_vs_target.items() if model not in k}
 
 
-def _float_range(values: Sequence[float]) -> tuple[float, float] | None:
-    vals = [v for v in values if v is not None]
-    return (min(vals), max(vals)) if vals else None
-
-
 def summarize(results: Mapping[str, Any]) -> Summary:
-    """Compute the headline numbers of a (validated) results dict."""
+    """Compute the headline numbers of a (validated) results dict.
+
+    Parameters
+    ----------
+    results : mapping
+        A ``results.json`` payload.
+
+    Returns
+    -------
+    Summary
+
+    Examples
+    --------
+    >>> from facebridge.report import paper_table3
+    >>> summarize(paper_table3()).n_maps
+    12
+    """
     models = tuple(results["models"])
     native = {m: native_accuracy(results, m) for m in models}
     mapped: dict[tuple[str, str], float] = {}
@@ -267,7 +350,7 @@ def summarize(results: Mapping[str, Any]) -> Summary:
             continue
         p_in = entry.get("p_within_1pt")
         if p_in is None:
-            p_in = within_one_point(entry["p"], entry["accuracy"], full)
+            p_in = smallest_within_one_point(entry["p"], entry["accuracy"], full)
         pairs_needed[(a, b)] = None if p_in is None else float(p_in)
         pts = [
             (float(x), float(y))
@@ -285,7 +368,7 @@ def summarize(results: Mapping[str, Any]) -> Summary:
             continue
         ys = entry["accuracy"]
         full = ys[-1] if ys[-1] is not None else mapped[(a, b)]
-        rank_needed[(a, b)] = within_one_point(entry["rank"], ys, float(full))
+        rank_needed[(a, b)] = smallest_within_one_point(entry["rank"], ys, float(full))
         full_rank[(a, b)] = float(entry["rank"][-1])
     return Summary(
         models=models,
@@ -302,11 +385,23 @@ def summarize(results: Mapping[str, Any]) -> Summary:
     )
 
 
-def value_range(values: Sequence[float | None]) -> tuple[float, float] | None:
-    """(min, max) of the non-None values, or None."""
-    return _float_range(list(values))  # type: ignore[arg-type]
-
-
 def pct(x: float | None, digits: int = 2) -> str:
-    """``0.9903 -> '99.03%'``; None -> 'n/a'."""
+    """``0.9903 -> '99.03%'``; None -> 'n/a'.
+
+    Parameters
+    ----------
+    x : float or None
+        A fraction.
+    digits : int
+        Decimals.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> pct(0.9903), pct(None)
+    ('99.03%', 'n/a')
+    """
     return "n/a" if x is None else f"{100.0 * x:.{digits}f}%"

@@ -24,8 +24,9 @@ _FIGURE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\.png$")
 
 #: The default policy for pairs whose image has no embedding (see the analysis core).
 MISSING_PAIR_POLICY = (
-    "a pair with an image that any compared model failed to embed is never used to fit a map and "
-    "is counted as a wrongly decided pair (an error) in every accuracy"
+    "a pair with an image that has no embedding in some compared model (it failed, was never "
+    "embedded, or is an id the store does not hold) is never used to fit a map and is counted "
+    "as a wrongly decided pair (an error) in every accuracy"
 )
 
 
@@ -90,7 +91,7 @@ class ReportContext:
     """Everything the report shows that is not in ``results``.
 
     All fields are optional; the report leaves out what it is not told.  Build one from a store
-    with :func:`facebridge.report.context_from_store`.
+    with :func:`facebridge.app.context_from_store`.
     """
 
     title: str = "facebridge: cross-model face embedding report"
@@ -138,8 +139,52 @@ class ReportPaths:
 
 
 def esc(text: Any) -> str:
-    """HTML-escape ``text``."""
+    """HTML-escape ``text``.
+
+    Parameters
+    ----------
+    text : any
+        Converted with ``str``.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> esc("<b>&")
+    '&lt;b&gt;&amp;'
+    """
     return _html.escape(str(text))
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|&])")
+
+
+def md_escape(text: Any) -> str:
+    r"""``text`` as literal Markdown: the characters that make code, emphasis, links, images,
+    entities, table cells or HTML are backslash-escaped, and line breaks become spaces.
+
+    Parameters
+    ----------
+    text : any
+        Converted with ``str``.
+
+    Returns
+    -------
+    str
+
+    For every user-controlled string (ids, failure reasons, paths, the command line) written
+    into a ``.md`` file: a Markdown viewer shows it as typed, never as a link, an image or HTML.
+
+    Examples
+    --------
+    >>> md_escape("<img src=x onerror=alert(1)>")
+    '\\<img src=x onerror=alert(1)\\>'
+    >>> md_escape("a_b [x](javascript:y)")
+    'a\\_b \\[x\\](javascript:y)'
+    """
+    return _MD_SPECIAL.sub(r"\\\1", str(text).replace("\r", " ").replace("\n", " "))
 
 
 def figure_markdown(name: str, caption: str) -> str:

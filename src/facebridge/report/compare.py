@@ -12,6 +12,7 @@ from typing import Any
 from facebridge.report.base import Section, bullets, esc, figure_html, figure_markdown
 from facebridge.report.figures import _plt, _png
 from facebridge.report.tables import html_table, markdown_table
+from facebridge.vocabulary import STRONG_NATIVE
 
 __all__ = ["compare_figure", "compare_markdown", "compare_section"]
 
@@ -96,7 +97,7 @@ def compare_figure(result: Any) -> bytes:
     )
     ax.set_title(
         "Cross-model drop per recipe (filled: maps between models with native >= "
-        f"{100 * d.get('high_native', 0.985):.1f}%; bar: median)",
+        f"{100 * d.get('high_native', STRONG_NATIVE):.1f}%; bar: median)",
         fontsize=9,
     )
     ax.legend(fontsize=7.5, loc="lower right")
@@ -135,7 +136,7 @@ def _findings(d: Mapping[str, Any]) -> list[str]:
     best, paper = by_name[d["best"]], by_name.get(d["paper"])
     high = d.get("high_models", [])
     out = [
-        f"Models with native accuracy >= {100 * d.get('high_native', 0.985):.1f}%: "
+        f"Models with native accuracy >= {100 * d.get('high_native', STRONG_NATIVE):.1f}%: "
         + (", ".join(f"`{m}`" for m in high) if high else "none")
         + f" (of {len(d['models'])}); native: "
         + ", ".join(f"`{m}` {100 * v['accuracy']:.2f}%" for m, v in d["native"].items())

@@ -17,7 +17,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from facebridge.report._results import map_key, matrix_cell, within_one_point
+from facebridge.report._results import matrix_cell, smallest_within_one_point
+from facebridge.vocabulary import map_key
 
 _DPI = 110
 
@@ -155,7 +156,7 @@ def _sweep_figure(
             ax.axhline(100.0 * full, color=colours[b], lw=0.8, ls=":", alpha=0.7)
             x1 = entry.get("p_within_1pt") if sweep_name == "pairs_sweep" else None
             if x1 is None:
-                x1 = within_one_point(xs, entry["accuracy"], full)
+                x1 = smallest_within_one_point(xs, entry["accuracy"], full)
             if x1 is not None:
                 y1 = next(
                     (y for x, y in zip(xs, ys, strict=True) if x >= float(x1) and y is not None),

@@ -21,6 +21,7 @@ import numpy as np
 from facebridge.report._results import Summary, pct, summarize
 from facebridge.report.base import ReportContext, Section, bullets, inline_html, paragraphs_html
 from facebridge.report.tables import Cell, html_table, markdown_table, matrix_rows
+from facebridge.vocabulary import ONE_POINT
 
 PAPER_CITATION = (
     "McNeely-White, Sattelberg, Blanchard & Beveridge, "
@@ -274,6 +275,15 @@ def paper_comparison(results: Mapping[str, Any], context: ReportContext | None =
     return Section("Our numbers beside the paper's", "\n".join(md_parts), "".join(html_parts))
 
 
+_PLAIN = str.maketrans({"<": "‹", ">": "›", "[": "(", "]": ")", "`": "'", "*": "∗", "&": "+"})
+
+
+def _plain(text: str) -> str:
+    """User text for a sentence shared by report.md and report.html: the characters that could
+    make Markdown links, code or HTML are replaced by look-alikes."""
+    return str(text).translate(_PLAIN).replace("\n", " ")
+
+
 def explain_differences(
     ours: Summary,
     paper: Summary,
@@ -386,9 +396,9 @@ def explain_differences(
         )
     img = []
     if ctx.dataset:
-        img.append(f"images: {ctx.dataset}")
+        img.append(f"images: {_plain(ctx.dataset)}")
     if ctx.detector:
-        img.append(f"detector/alignment: {ctx.detector}")
+        img.append(f"detector/alignment: {_plain(ctx.detector)}")
     if img:
         out.append(
             "Different inputs: "
@@ -401,7 +411,8 @@ def explain_differences(
     if ctx.n_invalid_pairs:
         out.append(
             f"Missing embeddings: {ctx.n_invalid_pairs} of {ctx.n_pairs or '?'} pairs have an image "
-            "that some model failed to embed; they count as errors in every accuracy, which "
+            "without an embedding in some model (failed, never embedded, or an id the store does "
+            "not hold); they count as errors in every accuracy, which "
             f"lowers all accuracies by up to {100 * ctx.n_invalid_pairs / max(ctx.n_pairs or 1, 1):.2f} pt."
         )
     n_un = len(ours.unmapped)
@@ -463,7 +474,7 @@ def explain_differences(
         over = {
             k: (pp, pa)
             for k, (pp, pa) in ours.pairs_peak.items()
-            if pa - ours.mapped[k] > 0.01 and ours.n_train_pairs and pp < ours.n_train_pairs
+            if pa - ours.mapped[k] > ONE_POINT and ours.n_train_pairs and pp < ours.n_train_pairs
         }
         if over:
             ok_ = max(over, key=lambda k: over[k][1] - ours.mapped[k])
@@ -508,18 +519,12 @@ def explain_differences(
     return out
 
 
-def paper_key(model: str) -> str | None:
-    """The paper's name for one of our model keys, when it is the same network."""
-    return PAPER_EQUIVALENTS.get(model)
-
-
 __all__ = [
     "PAPER_CITATION",
     "PAPER_EQUIVALENTS",
     "PAPER_MODELS",
     "explain_differences",
     "paper_comparison",
-    "paper_key",
     "paper_table3",
     "paper_table4",
 ]

@@ -15,13 +15,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from facebridge.errors import InvalidInputError
-from facebridge.report.base import Section, figure_html, figure_markdown, paragraphs_html
+from facebridge.report.base import Section, esc, figure_html, figure_markdown, paragraphs_html
 from facebridge.report.figures import _plt, _png
 from facebridge.report.tables import html_table, markdown_table
 
 __all__ = [
     "audit_dicts",
-    "audit_section",
     "linkability_figure",
     "privacy_section",
     "rank1_figure",
@@ -273,7 +272,7 @@ def privacy_section(
     ]
     html_parts = [
         paragraphs_html(intro),
-        "<ul>" + "".join(f"<li>{_esc(s)}</li>" for s in summaries) + "</ul>",
+        "<ul>" + "".join(f"<li>{esc(s)}</li>" for s in summaries) + "</ul>",
         html_table(header, rows, row_header=True),
     ]
     figs: dict[str, bytes] = {}
@@ -304,27 +303,3 @@ def privacy_section(
     return Section(
         title=title, markdown="\n\n".join(md_parts), html="".join(html_parts), figures=figs
     )
-
-
-def _esc(text: str) -> str:
-    from facebridge.report.base import esc
-
-    return esc(text)
-
-
-def audit_section(
-    store: Any,
-    models: Sequence[str] | None = None,
-    pairs: int = 400,
-    *,
-    figures: bool = True,
-    **options: Any,
-) -> Section:
-    """Run :func:`facebridge.experiments.privacy.audit_all` on ``store`` and build the section.
-
-    A convenience for the main report (``sections_extra``): ``options`` go to ``audit_all``
-    (``n_draws``, ``p_values``, ``map``, ``seed``...); ``figures`` to :func:`privacy_section`.
-    """
-    from facebridge.experiments.privacy import audit_all
-
-    return privacy_section(audit_all(store, models, pairs=pairs, **options), figures=figures)

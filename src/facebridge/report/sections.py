@@ -7,15 +7,15 @@ from typing import Any
 
 import numpy as np
 
-from facebridge.report._results import map_key, pct, summarize
+from facebridge.report._results import pct, summarize
 from facebridge.report.base import (
     ReportContext,
     Section,
-    bullets,
     esc,
     figure_html,
     figure_markdown,
     inline_html,
+    md_escape,
     paragraphs_html,
 )
 from facebridge.report.figures import (
@@ -25,6 +25,7 @@ from facebridge.report.figures import (
     roc_figure,
 )
 from facebridge.report.tables import Cell, html_table, markdown_table, matrix_html, matrix_markdown
+from facebridge.vocabulary import map_key
 
 #: Above this many failed images the HTML list is folded into a <details> element.
 _FOLD_FAILURES = 20
@@ -323,31 +324,38 @@ def models_section(results: Mapping[str, Any], context: ReportContext) -> Sectio
 
 def data_section(results: Mapping[str, Any], context: ReportContext) -> Section:
     """Dataset, protocol, detector, counts, the missing-pair policy and every failed image."""
-    facts: list[str] = []
+    # (Markdown, HTML) of each fact: user-controlled text is escaped for both
+    facts: list[tuple[str, str]] = []
+
+    def fact(label: str, value: str, *, code: bool = False) -> None:
+        html_value = f"<code>{esc(value)}</code>" if code else esc(value)
+        facts.append((f"{label}: {md_escape(value)}", f"{esc(label)}: {html_value}"))
+
     if context.dataset:
-        facts.append(f"Dataset: {context.dataset}")
+        fact("Dataset", context.dataset)
     if context.protocol:
-        facts.append(f"Protocol: `{context.protocol}`")
+        fact("Protocol", context.protocol, code=True)
     if context.n_pairs is not None:
-        facts.append(f"Pairs: {context.n_pairs:,}")
+        fact("Pairs", f"{context.n_pairs:,}")
     if context.n_items is not None:
-        facts.append(f"Distinct images/videos used by the protocol: {context.n_items:,}")
+        fact("Distinct images/videos used by the protocol", f"{context.n_items:,}")
     if context.embedded:
-        facts.append(
-            "Embedded per model: " + ", ".join(f"{m} {n:,}" for m, n in context.embedded.items())
-        )
+        fact("Embedded per model", ", ".join(f"{m} {n:,}" for m, n in context.embedded.items()))
     if context.detector:
-        facts.append(f"Detector / alignment: {context.detector}")
+        fact("Detector / alignment", context.detector)
     if context.store:
-        facts.append(f"Embedding store: `{context.store}`")
+        fact("Embedding store", context.store, code=True)
     if context.n_invalid_pairs is not None:
-        facts.append(
-            f"Pairs with a missing embedding: {context.n_invalid_pairs:,}"
-            + (f" of {context.n_pairs:,}" if context.n_pairs else "")
+        fact(
+            "Pairs with a missing embedding",
+            f"{context.n_invalid_pairs:,}"
+            + (f" of {context.n_pairs:,}" if context.n_pairs else ""),
         )
-    facts.append(f"Missing-pair policy: {context.missing_pair_policy}")
-    facts += list(context.notes)
-    md_f, html_f = bullets(facts)
+    fact("Missing-pair policy", context.missing_pair_policy)
+    for note in context.notes:
+        facts.append((md_escape(note), esc(note)))
+    md_f = "\n".join(f"- {m}" for m, _ in facts)
+    html_f = "<ul>" + "".join(f"<li>{h}</li>" for _, h in facts) + "</ul>"
     by_item: dict[str, dict[str, str]] = {}
     for model, fails in context.failures.items():
         for item, reason in fails.items():

@@ -12,7 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from facebridge.contracts import AnalysisResult
 from facebridge.report._results import matrix_cell, pct
+from facebridge.report.base import md_escape
 
 
 @dataclass(frozen=True)
@@ -29,16 +31,30 @@ def _cell(x: Cell | str) -> Cell:
     return x if isinstance(x, Cell) else Cell(str(x))
 
 
-def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def markdown_table(header: Sequence[Cell | str], rows: Sequence[Sequence[Cell | str]]) -> str:
-    """A GitHub-flavoured Markdown table."""
+    """A GitHub-flavoured Markdown table; every cell's text is shown as typed (see
+    :func:`facebridge.report.base.md_escape`).
+
+    Parameters
+    ----------
+    header : sequence of Cell or str
+    rows : sequence of sequences of Cell or str
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> print(markdown_table(["Id", "Reason"], [["a|b", "<x>"]]))
+    | Id | Reason |
+    |---|---|
+    | a\\|b | \\<x\\> |
+    """
 
     def fmt(c: Cell | str) -> str:
         c = _cell(c)
-        t = _md_escape(c.text)
+        t = md_escape(c.text)
         return f"**{t}**" if c.bold and t else t
 
     lines = ["| " + " | ".join(fmt(h) for h in header) + " |"]
@@ -54,7 +70,26 @@ def html_table(
     css: str = "",
     row_header: bool = True,
 ) -> str:
-    """An HTML table; the first column is a row header (``<th scope=row>``) when ``row_header``."""
+    """An HTML table; the first column is a row header (``<th scope=row>``) when ``row_header``.
+
+    Parameters
+    ----------
+    header : sequence of Cell or str
+    rows : sequence of sequences of Cell or str
+    css : str
+        The table's class.
+    row_header : bool
+
+    Returns
+    -------
+    str
+        Every cell's text HTML-escaped.
+
+    Examples
+    --------
+    >>> "&lt;x&gt;" in html_table(["Id"], [["<x>"]])
+    True
+    """
 
     def td(c: Cell | str, tag: str) -> str:
         c = _cell(c)
@@ -132,12 +167,31 @@ def matrix_html(results: Mapping[str, Any], *, digits: int = 2) -> str:
     return html_table(header, rows, css="matrix")
 
 
-def format_matrix_terminal(results: Mapping[str, Any], *, digits: int = 2) -> str:
+def format_matrix_terminal(results: AnalysisResult | Mapping[str, Any], *, digits: int = 2) -> str:
     """The cross-model matrix as aligned plain text for a terminal.
 
     Rows are "From", columns "To"; the native accuracy on the diagonal is shown in ``[brackets]``
     (terminals have no bold); off-diagonal cells are ``mapped (unmapped)`` or ``mapped (n/a)``.
+
+    Parameters
+    ----------
+    results : AnalysisResult or mapping
+        The analysis (or its ``results.json`` payload).
+    digits : int
+        Decimals of the percentages.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> from facebridge.report import paper_table3
+    >>> print(format_matrix_terminal(paper_table3()).splitlines()[0])  # doctest: +ELLIPSIS
+    From \\ To ...
     """
+    if isinstance(results, AnalysisResult):
+        results = results.to_dict()
     models = list(results["models"])
     grid: list[list[str]] = [["From \\ To", *models]]
     for a in models:

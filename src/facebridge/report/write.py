@@ -102,7 +102,17 @@ def external_references(html: str, allowed: Iterable[str] = ()) -> list[str]:
     return problems
 
 
-def _atomic_write(path: Path, data: bytes | str) -> None:
+def atomic_write(path: Path, data: bytes | str) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename (never half-written).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "a.txt"
+    >>> atomic_write(p, "x")
+    >>> p.read_text()
+    'x'
+    """
     tmp = path.with_name(f".{path.name}.tmp")
     if isinstance(data, str):
         tmp.write_text(data, encoding="utf-8")
@@ -261,10 +271,10 @@ def write_report(
     fig_paths: dict[str, Path] = {}
     for name, data in figures.items():
         fig_paths[name] = out / name
-        _atomic_write(fig_paths[name], data)
+        atomic_write(fig_paths[name], data)
     results_json = out / "results.json"
-    _atomic_write(results_json, json.dumps(payload, indent=2, allow_nan=False) + "\n")
+    atomic_write(results_json, json.dumps(payload, indent=2, allow_nan=False) + "\n")
     md_path, html_path = out / "report.md", out / "report.html"
-    _atomic_write(md_path, _render_markdown(sections, ctx))
-    _atomic_write(html_path, html)
+    atomic_write(md_path, _render_markdown(sections, ctx))
+    atomic_write(html_path, html)
     return ReportPaths(out, results_json, md_path, html_path, fig_paths)

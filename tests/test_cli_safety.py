@@ -1,0 +1,220 @@
+"""Bad output folders, operating-system errors, missing pairs and hostile ids: each is one line
+and exit status 2 before any analysis, or is shown as typed in the Markdown report."""
+
+from __future__ import annotations
+
+import errno
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+
+from facebridge.cli import main
+from facebridge.contracts import AnalysisSettings
+from facebridge.protocols import PairProtocol
+from facebridge.testing import make_synthetic_protocol, make_synthetic_store
+
+
+def _write_csv(protocol: PairProtocol, path: Path, unknown_every: int = 0) -> Path:
+    lines = ["left,right,genuine,fold"]
+    for i, p in enumerate(protocol.pairs):
+        right = (
+            f"Nobody/Nobody_{i:04d}.jpg" if unknown_every and i % unknown_every == 0 else p.right
+        )
+        lines.append(f"{p.left},{right},{int(p.genuine)},{p.fold}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, PairProtocol]:
+    root = tmp_path_factory.mktemp("syn")
+    protocol = make_synthetic_protocol(n_folds=4, n_genuine=10, n_impostor=10, seed=3)
+    make_synthetic_store(root / "store", protocol, dims={"alpha": 16, "beta": 8}, seed=3)
+    return root / "store", protocol
+
+
+def _one_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    return err[0]
+
+
+def _never_analyse(monkeypatch: pytest.MonkeyPatch) -> None:
+    import facebridge.experiments as ex
+
+    def boom(*a: object, **k: object) -> None:
+        raise AssertionError("the analysis ran before the bad input was refused")
+
+    monkeypatch.setattr(ex, "run_analysis", boom)
+
+
+def test_out_that_is_a_file_fails_before_the_analysis(
+    synthetic: tuple[Path, PairProtocol],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store, protocol = synthetic
+    pairs = _write_csv(protocol, tmp_path / "pairs.csv")
+    _never_analyse(monkeypatch)
+    afile = tmp_path / "report.txt"
+    afile.write_text("x")
+    argv = ["evaluate", "--store", str(store), "--pairs", str(pairs), "--quick"]
+    assert main([*argv, "--out", str(afile)]) == 2
+    assert "is a file, not a folder" in _one_line(capsys)
+    assert main([*argv, "--out", str(afile / "sub")]) == 2
+    assert f"lies under {afile}, which is a file" in _one_line(capsys)
+    assert main(["reproduce", "--out", str(afile), "--no-progress"]) == 2
+    assert "is a file, not a folder" in _one_line(capsys)
+
+
+def test_unwritable_out_is_one_line_naming_the_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read-only file system (simulated: the write check gets EROFS) is refused up front."""
+    import tempfile
+
+    _never_analyse(monkeypatch)
+
+    def read_only(*a: object, **k: object) -> None:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    assert main(["reproduce", "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+    line = _one_line(capsys)
+    assert "cannot be written (Read-only file system)" in line
+    assert "writable disk" in line
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    ("code", "fix"),
+    [
+        (errno.ENOSPC, "free some disk space"),
+        (errno.EROFS, "read-only"),
+        (errno.ENOTDIR, "not a folder"),
+        (errno.EACCES, "choose a folder you own"),
+    ],
+)
+def test_os_errors_are_one_line_with_the_traceback_behind_debug(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    code: int,
+    fix: str,
+) -> None:
+    import facebridge.app.reproduce as reproduce
+
+    path = str(tmp_path / "o" / "results.json")
+
+    def fail(*a: object, **k: object) -> None:
+        raise OSError(code, "simulated", path)
+
+    monkeypatch.setattr(reproduce, "reproduce", fail)
+    argv = ["reproduce", "--out", str(tmp_path / "o"), "--no-progress"]
+    assert main(argv) == 2
+    line = _one_line(capsys)
+    assert path in line
+    assert fix in line
+    assert "--debug" in line
+    with pytest.raises(OSError, match="simulated"):
+        main(["--debug", *argv])
+
+
+def test_missing_pairs_above_the_threshold_stop_the_run(
+    synthetic: tuple[Path, PairProtocol],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A pairs file whose ids are partly unknown to the store: refused with the cause, unless
+    --allow-missing accepts it; then the terminal still says how many and why."""
+    store, protocol = synthetic
+    pairs = _write_csv(protocol, tmp_path / "pairs.csv", unknown_every=4)
+    argv = ["evaluate", "--store", str(store), "--pairs", str(pairs), "--quick", "--points", "4"]
+    argv += ["--out", str(tmp_path / "rep"), "--no-progress"]
+    assert main(argv) == 2
+    line = _one_line(capsys)
+    assert "20 of 80 pairs (25.0%) lack an embedding: 20 name an id the store does not hold" in line
+    assert "--allow-missing" in line
+    assert not (tmp_path / "rep").exists()
+    assert main([*argv, "--allow-missing", "0.3"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: 20 of 80 pairs (25.0%) lack an embedding" in err
+    assert main([*argv, "--allow-missing", "2"]) == 2
+    assert "--allow-missing is a fraction" in _one_line(capsys)
+
+
+def test_missing_pairs_counted_by_cause(
+    synthetic: tuple[Path, PairProtocol], tmp_path: Path
+) -> None:
+    """An id that failed in one model is 'failed'; one no model saw is 'unknown'."""
+    from facebridge.app.missing import missing_pairs
+    from facebridge.experiments import pair_data
+    from facebridge.protocols import load_protocol
+    from facebridge.store import EmbeddingStore
+
+    store_dir, protocol = synthetic
+    store = EmbeddingStore(store_dir)
+    pairs = load_protocol("csv", _write_csv(protocol, tmp_path / "p.csv", unknown_every=10))
+    data = pair_data(store, pairs, ["alpha", "beta"])
+    got = missing_pairs(store, data)
+    assert (got.unknown, got.failed, got.never_embedded) == (8, 0, 0)
+    assert got.examples["unknown"][0].startswith("Nobody/")
+
+
+@pytest.mark.parametrize("option", ["--models", "--others"])
+def test_empty_model_list_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str
+) -> None:
+    command = ["equivalence", "--model", "sface"] if option == "--others" else ["evaluate"]
+    argv = [*command, "--store", str(tmp_path), option, "", "--out", str(tmp_path / "o")]
+    assert main(argv) == 2
+    assert f"{option} needs comma-separated values, got ''" in _one_line(capsys)
+
+
+def test_report_markdown_shows_hostile_ids_as_typed(tmp_path: Path) -> None:
+    """Ids, reasons, paths and the command go into report.md escaped: no raw HTML, no link."""
+    from facebridge.report import ReportContext, paper_table3, write_report
+
+    hostile = "<img src=x onerror=alert(1)>"
+    link = "[click](javascript:alert(1))"
+    ctx = ReportContext(
+        store=f"/data/{hostile}",
+        detector=f"mtcnn {link}",
+        command=f"facebridge evaluate --pairs {hostile}",
+        failures={"sface": {f"Evil/{hostile}.jpg": f"decode error {link} `x`"}},
+        notes=(f"No face found in {hostile}",),
+    )
+    paths = write_report(paper_table3(), tmp_path / "rep", context=ctx)
+    md = paths.markdown.read_text()
+    assert hostile not in md
+    assert not re.search(r"(?<!\\)<img", md)  # no unescaped HTML
+    assert not re.search(r"(?<!\\)\[click(?<!\\)\]\(", md)  # no link
+    assert "\\<img src=x onerror=alert(1)\\>" in md
+    html = paths.html.read_text()
+    assert hostile not in html
+
+
+def test_cli_and_library_agree_on_every_analysis_default() -> None:
+    from facebridge.cli import build_parser
+    from facebridge.experiments import run_analysis
+
+    defaults = AnalysisSettings()
+    params = inspect.signature(run_analysis).parameters
+    for name in ("n_points", "n_draws", "alpha", "correspondence", "seed", "pairs", "roc_curves"):
+        assert params[name].default == getattr(defaults, name), name
+    assert defaults.n_draws == 1  # one random subset per fold, as the paper
+    args = build_parser().parse_args(["evaluate", "--store", "x"])
+    from facebridge.cli._common import settings_from_args
+
+    assert settings_from_args(args) == defaults
+    assert AnalysisSettings.from_options(quick=True).pairs is False
+
+
+def test_smallest_within_one_point_uses_the_vocabulary_rule() -> None:
+    from facebridge.report._results import smallest_within_one_point
+
+    assert smallest_within_one_point([1, 2, 3], [0.5, 0.98, 0.99], 0.99) == 2.0
+    assert smallest_within_one_point([1, 2], [None, 0.97], 0.99) is None
