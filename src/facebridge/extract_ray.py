@@ -104,6 +104,12 @@ class _TaskStore:
     def done_ids(self, key: str) -> set[str]:
         return set()
 
+    def detection_records(self, name: str) -> dict[str, Any]:
+        return {}
+
+    def records(self, key: str) -> dict[str, Any]:
+        return {}
+
     def load_detections(self, name: str) -> Any:
         return self._detections
 
@@ -118,7 +124,7 @@ class _TaskStore:
         self.opened[where] = (kwargs, rec)
         return rec
 
-    def records(self) -> list[tuple[tuple[str, str], dict[str, Any], list]]:
+    def recorded(self) -> list[tuple[tuple[str, str], dict[str, Any], list]]:
         return [(where, kw, rec.calls) for where, (kw, rec) in self.opened.items()]
 
 
@@ -172,7 +178,7 @@ def _detect_batch_task(
         detector = _DETECTORS[key]
     ts = _TaskStore()
     s = detect_images(root, ts, batch, detector, batch_size=batch_size, progress=False)
-    return s, ts.records(), _node(ray)
+    return s, ts.recorded(), _node(ray)
 
 
 class _EmbedWorker:
@@ -222,7 +228,7 @@ class _EmbedWorker:
             progress=False,
             weights_dir=self.weights_dir,
         )
-        return s[self.key], ts.records(), _node(ray)
+        return s[self.key], ts.recorded(), _node(ray)
 
 
 # ---------------------------------------------------------------------------------- the run
