@@ -107,13 +107,15 @@ def test_fold_safe_map_ignores_the_test_fold(synth, setting, which):
 def test_experiment_shapes_and_map_quality(synth):
     data, emb = synth
     pair = DirectedPair("alpha", "beta")
-    r = few_pairs(data, emb, pairs=[pair], ks=[0, 5, 100], settings=["a", "c"], reid_ks=[10])
+    r = few_pairs(data, emb, pairs=[pair], ks=[0, 5, 100], settings=["a", "c"], reid_ks=[0, 10])
     acc = r.accuracy
     assert set(acc) == {"a", "c"}
     assert len(acc["c"][pair.key]) == 3
     assert np.isnan(acc["c"][pair.key][0])  # no pairs, no pool: no map
     assert acc["c"][pair.key][2] > max(0.8, acc["c"][pair.key][1])  # 100 pairs beat 5
-    assert 0.0 <= r.reid_rank1["a"][pair.key][0] <= 1.0
+    assert 0.0 <= r.reid_rank1["a"][pair.key][0] <= 1.0  # k = 0: the unsupervised start
+    assert 0.0 <= r.reid_rank1["a"][pair.key][1] <= 1.0
+    assert np.isnan(r.reid_rank1["c"][pair.key][0])  # k = 0, no pool: no map
     d = r.to_dict()
     json.dumps(d, allow_nan=False)
     assert d["accuracy"]["c"][pair.key][0] is None

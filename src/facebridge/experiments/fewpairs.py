@@ -89,7 +89,8 @@ class _Vectors:
         self.index = {x: i for i, x in enumerate(self.ids)}
 
     def take(self, items: Sequence[str]) -> np.ndarray:
-        return self.vectors[[self.index[x] for x in items]].reshape(len(items), -1)
+        rows = np.array([self.index[x] for x in items], dtype=np.int64)
+        return self.vectors[rows]
 
 
 def _check_k(ks: Sequence[int], name: str) -> tuple[int, ...]:
