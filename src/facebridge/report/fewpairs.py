@@ -123,7 +123,7 @@ def fewpairs_section(result: Mapping[str, Any]) -> str:
     --------
     >>> r = {"models": ["a", "b"], "native": {"a": 0.99, "b": 0.99}, "k": [5, 400],
     ...      "settings": {"c": "no pool"}, "accuracy": {"c": {"a->b": [0.7, 0.98]}}}
-    >>> "| c: no pool | 70.0 / 70.0 | 98.0 / 98.0 |" in fewpairs_section(r)
+    >>> "| c: no pool [1 pairs] | 70.0 / 70.0 | 98.0 / 98.0 |" in fewpairs_section(r)
     True
     """
     summary = summarise(result)
@@ -140,7 +140,8 @@ def fewpairs_section(result: Mapping[str, Any]) -> str:
     ]
     rows = []
     for s, text in settings.items():
-        cells = [f"{s}: {text}"]
+        n = max((r["n"] for r in summary["accuracy"].get(s, [])), default=0)
+        cells = [f"{s}: {text} [{n} pairs]"]
         for r in summary["accuracy"].get(s, []):
             cells.append(f"{_pct(r['median'])} / {_pct(r['worst'])}")
         rows.append(cells)
@@ -178,9 +179,10 @@ def fewpairs_section(result: Mapping[str, Any]) -> str:
         rrows = []
         for s, text in settings.items():
             if s in reid:
+                n = max((r["n"] for r in reid[s]), default=0)
                 rrows.append(
                     [
-                        f"{s}: {text}",
+                        f"{s}: {text} [{n} pairs]",
                         *[f"{_pct(r['median'])} / {_pct(r['worst'])}" for r in reid[s]],
                     ]
                 )
