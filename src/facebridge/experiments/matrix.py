@@ -20,35 +20,40 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import scipy.linalg
 from threadpoolctl import threadpool_limits
 
 from facebridge.errors import InvalidInputError
 from facebridge.experiments._fast import (
-    Corr,
     FoldScorer,
     LeftIndex,
     PairScorer,
     RightParts,
-    build_corr,
-    ridge_solve,
-    ridge_system,
     top_right_singular,
 )
 from facebridge.experiments.core import (
     CORRESPONDENCES,
+    Correspondences,
     PairData,
+    correspondences,
     native_accuracy,
     unmapped_accuracy,
 )
-from facebridge.maps import fit_lstsq
+from facebridge.maps.moments import (
+    MAP_KINDS,
+    BlockMoments,
+    Moments,
+    column_spans,
+    ridge_from_moments,
+    ridge_system,
+)
 from facebridge.metrics import FoldAccuracy
+from facebridge.vocabulary import Progress, map_key, unknown
 
 __all__ = [
     "MAP_KINDS",
@@ -59,15 +64,7 @@ __all__ = [
     "rank_sweep",
 ]
 
-MAP_KINDS: tuple[str, ...] = ("ridge", "lstsq", "procrustes")
-
 _PAIR_CHUNK = 1024  # pairs per chunk of the rank scores' element-wise products
-
-Progress = Callable[[str, int, int], None]
-
-
-def map_key(source: str, target: str) -> str:
-    return f"{source}->{target}"
 
 
 def n_workers(n_jobs: int | None) -> int:
@@ -91,10 +88,6 @@ def default_ranks(full: int) -> tuple[int, ...]:
         k *= 2
     out.append(full)
     return tuple(out)
-
-
-def _fold_accuracy(per_fold: np.ndarray, thresholds: np.ndarray) -> FoldAccuracy:
-    return FoldAccuracy(float(per_fold.mean()), float(per_fold.std()), per_fold, thresholds)
 
 
 @dataclass(frozen=True)
@@ -186,30 +179,6 @@ class MatrixResult:
 # ---------------------------------------------------------------------------------- fold maps
 
 
-def _block_sums(
-    X: np.ndarray, Y: np.ndarray, block: np.ndarray, n_blocks: int, cross: bool = True
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray, np.ndarray]:
-    """Per block: ``X^T X``, ``X^T Y`` (``None`` unless ``cross``), ``sum x``, ``sum y``, rows."""
-    d_a, d_y = X.shape[1], Y.shape[1]
-    G = np.zeros((n_blocks, d_a, d_a))
-    C = np.zeros((n_blocks, d_a, d_y)) if cross else None
-    sx = np.zeros((n_blocks, d_a))
-    sy = np.zeros((n_blocks, d_y))
-    cnt = np.zeros(n_blocks, dtype=np.int64)
-    for k in range(n_blocks):
-        idx = np.flatnonzero(block == k)
-        if idx.size == 0:
-            continue
-        Xk, Yk = X[idx], Y[idx]
-        G[k] = Xk.T @ Xk
-        if C is not None:
-            C[k] = Xk.T @ Yk
-        sx[k] = Xk.sum(axis=0)
-        sy[k] = Yk.sum(axis=0)
-        cnt[k] = idx.size
-    return G, C, sx, sy, cnt
-
-
 @dataclass(frozen=True)
 class FoldFactors:
     """Fold maps of one source written as the all-rows map plus a low-rank fold correction.
@@ -241,7 +210,7 @@ def _factored_pays(u: int, d_a: int, d_y: int, ranks: Sequence[int]) -> bool:
 
 def fold_maps(
     data: PairData,
-    corr: Corr,
+    corr: Correspondences,
     source: str,
     targets: Sequence[str],
     alpha: float = 1.0,
@@ -250,14 +219,14 @@ def fold_maps(
     """``source -> targets`` maps for every test fold: ``[(W (d_a, sum d_b), bias), ...]``.
 
     Target columns are stacked in the order of ``targets``.  Fold ``f``'s map sees only the
-    correspondence rows with ``block != f``.
+    training rows of fold ``f`` (:meth:`Correspondences.training`).
     """
     return _fold_maps(data, corr, source, targets, alpha, kind)[0]
 
 
 def _fold_maps(
     data: PairData,
-    corr: Corr,
+    corr: Correspondences,
     source: str,
     targets: Sequence[str],
     alpha: float = 1.0,
@@ -266,19 +235,12 @@ def _fold_maps(
 ) -> tuple[list[tuple[np.ndarray, np.ndarray]], FoldFactors | None]:
     """:func:`fold_maps`, and :class:`FoldFactors` when ``kind == "ridge"``, ``alpha > 0`` and
     mapping ``n_left`` items with them costs clearly less than with each fold's weight."""
-    X = corr.src[source]
-    Y = np.concatenate([corr.tgt[t] for t in targets], axis=1)
+    X = corr.source(source)
+    Y = np.concatenate([corr.target(t) for t in targets], axis=1)
     k = data.n_folds
-    out: list[tuple[np.ndarray, np.ndarray]] = []
-    if kind == "lstsq":
-        for f in range(k):
-            rows = corr.rows_for(f)
-            mp = fit_lstsq(X[rows], Y[rows])
-            out.append((np.asarray(mp.weight), np.asarray(mp.bias)))
-        return out, None
-    cnt = np.bincount(corr.block, minlength=corr.n_blocks)
+    n_test = [int(np.count_nonzero(corr.bits == 1 << f)) for f in range(k)]
     for f in range(k):
-        if int(cnt.sum()) - int(cnt[f]) == 0:
+        if corr.n_rows - n_test[f] == 0:
             raise InvalidInputError(
                 f"fold {f + 1} has no training correspondence for {source}; every other fold "
                 f"lacks valid genuine pairs"
@@ -288,57 +250,33 @@ def _fold_maps(
         kind == "ridge"
         and alpha > 0
         and n_left > 0
-        and _factored_pays(n_left, d_a, d_y, [int(cnt[f]) + 1 for f in range(k)])
+        and _factored_pays(n_left, d_a, d_y, [n + 1 for n in n_test])
     ):
-        return _factored_maps(X, Y, corr.block, corr.n_blocks, alpha, k)
-    G, C, sx, sy, cnt = _block_sums(X, Y, corr.block, corr.n_blocks)
-    assert C is not None
-    Gt, Ct, sxt, syt, nt = G.sum(0), C.sum(0), sx.sum(0), sy.sum(0), int(cnt.sum())
-    for f in range(k):
-        n = nt - int(cnt[f])
-        if kind == "ridge":
-            W, b = ridge_solve(Gt - G[f], Ct - C[f], sxt - sx[f], syt - sy[f], n, alpha)
-        elif kind == "procrustes":
-            mx, my = (sxt - sx[f]) / n, (syt - sy[f]) / n
-            B = (Ct - C[f]) - np.outer(sxt - sx[f], my)
-            W = np.empty_like(B)
-            c0 = 0
-            for t in targets:
-                d = corr.tgt[t].shape[1]
-                U, _, Vt = scipy.linalg.svd(B[:, c0 : c0 + d], full_matrices=False)
-                W[:, c0 : c0 + d] = U @ Vt
-                c0 += d
-            b = my - mx @ W
-        else:
-            raise InvalidInputError(f"map must be one of {MAP_KINDS}, got {kind!r}")
-        out.append((W, b))
-    return out, None
+        return _factored_maps(X, Y, corr.bits, alpha, k)
+    bm = BlockMoments(X, Y, corr.bits, target_gram=kind == "ridge-gcv")
+    spans = column_spans(data.dim(t) for t in targets)
+    return [MAP_KINDS[kind].fit(bm.without([f]), spans, alpha) for f in range(k)], None
 
 
 def _factored_maps(
-    X: np.ndarray,
-    Y: np.ndarray,
-    block: np.ndarray,
-    n_blocks: int,
-    alpha: float,
-    k: int,
+    X: np.ndarray, Y: np.ndarray, bits: np.ndarray, alpha: float, k: int
 ) -> tuple[list[tuple[np.ndarray, np.ndarray]], FoldFactors]:
     """Every fold's ridge map from the all-rows map and a rank-``(n_f + 1)`` correction
     (see :class:`FoldFactors`); equal to the direct solve to rounding.  Needs the per-block
     ``X^T X`` but not the per-block ``X^T Y``."""
-    G, _, sx, sy, cnt = _block_sums(X, Y, block, n_blocks, cross=False)
-    Gt, Ct, sxt, syt, nt = G.sum(0), X.T @ Y, sx.sum(0), sy.sum(0), int(cnt.sum())
-    W_all, b_all = ridge_solve(Gt, Ct, sxt, syt, nt, alpha)
+    bm = BlockMoments(X, Y, bits, cross=False)
+    tot = bm.total
+    W_all, b_all = ridge_from_moments(Moments(tot.n, tot.sx, tot.sy, tot.xx, X.T @ Y), alpha)
     maps: list[tuple[np.ndarray, np.ndarray]] = []
     parts: list[tuple[np.ndarray, np.ndarray]] = []
     for f in range(k):
-        rows = np.flatnonzero(block == f)
-        n = nt - rows.size
-        mx, my = (sxt - sx[f]) / n, (syt - sy[f]) / n
+        rows = np.flatnonzero(bits == 1 << f)
+        m = bm.without([f])
+        mx, my = m.sx / m.n, m.sy / m.n
         c = my - mx @ W_all
-        U = np.concatenate((X[rows].T, sxt[:, None]), axis=1)
+        U = np.concatenate((X[rows].T, tot.sx[:, None]), axis=1)
         K = np.concatenate((X[rows] @ W_all - Y[rows] + c, (b_all - c)[None]), axis=0)
-        Z = np.linalg.solve(ridge_system(Gt - G[f], sxt - sx[f], n, alpha), U)
+        Z = np.linalg.solve(ridge_system(m.xx, m.sx, m.n, alpha), U)
         W = Z @ K
         W += W_all
         maps.append((W, my - mx @ W))
@@ -356,11 +294,9 @@ def _check_settings(data: PairData, alpha: float, correspondence: str, kind: str
             f"embed another model"
         )
     if kind not in MAP_KINDS:
-        raise InvalidInputError(f"map must be one of {MAP_KINDS}, got {kind!r}")
+        raise unknown(kind, MAP_KINDS, "map")
     if correspondence not in CORRESPONDENCES:
-        raise InvalidInputError(
-            f"correspondence must be one of {CORRESPONDENCES}, got {correspondence!r}"
-        )
+        raise unknown(correspondence, CORRESPONDENCES, "correspondence")
     try:
         a = float(alpha)
     except (TypeError, ValueError) as exc:
@@ -394,10 +330,10 @@ class _Engine:
     progress: Progress | None
     n_jobs: int | None = None
 
-    def run(self) -> tuple[dict[tuple[str, str], np.ndarray], dict, dict, dict]:
+    def run(self) -> tuple[dict[tuple[str, str], np.ndarray], dict, dict]:
         data = self.data
         k = data.n_folds
-        corr = build_corr(data, self.correspondence, self.symmetric_pairs)
+        corr = correspondences(data, self.correspondence, symmetric=self.symmetric_pairs)
         left = LeftIndex.of(data)
         rights = LeftIndex.of(data, "right")
         scorers = [FoldScorer(data.genuine, data.folds, data.valid, f) for f in range(k)]
@@ -564,7 +500,7 @@ class _Engine:
             )
             for key in rank_pf
         }
-        return oof, mapped, ranks_out, {}
+        return oof, mapped, ranks_out
 
     @staticmethod
     def _rank_scores(
@@ -684,7 +620,7 @@ def cross_model_matrix(
     """
     a = _check_settings(data, alpha, correspondence, map)
     eng = _Engine(data, a, correspondence, map, symmetric_pairs, False, progress, n_jobs)
-    oof, mapped, _, _ = eng.run()
+    oof, mapped, _ = eng.run()
     settings = {
         "alpha": a,
         "correspondence": correspondence,
@@ -701,6 +637,7 @@ def rank_sweep(
     correspondence: str = "matched-pairs",
     *,
     symmetric_pairs: bool = False,
+    map: str = "ridge",
     progress: Progress | None = None,
     n_jobs: int | None = None,
 ) -> dict[str, RankResult]:
@@ -720,18 +657,18 @@ def rank_sweep(
     -------
     dict ``"A->B"`` -> RankResult
     """
-    a = _check_settings(data, alpha, correspondence, "ridge")
+    a = _check_settings(data, alpha, correspondence, map)
     eng = _Engine(
         data,
         a,
         correspondence,
-        "ridge",
+        map,
         symmetric_pairs,
         True if ranks is None else ranks,
         progress,
         n_jobs,
     )
-    _, _, rk, _ = eng.run()
+    _, _, rk = eng.run()
     return {map_key(s, t): r for (s, t), r in rk.items()}
 
 
@@ -757,7 +694,7 @@ def matrix_and_ranks(
         progress,
         n_jobs,
     )
-    oof, mapped, rk, _ = eng.run()
+    oof, mapped, rk = eng.run()
     settings = {
         "alpha": a,
         "correspondence": correspondence,

@@ -30,7 +30,6 @@ Everything is matrix products on float32 (no nearest-neighbour library).
 from __future__ import annotations
 
 import contextlib
-import difflib
 import math
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -41,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from facebridge.errors import DimensionError, InvalidInputError, StoreError, UnknownModelError
+from facebridge.maps.moments import MAP_KINDS
 from facebridge.metrics.identification import (
     IdentificationResult,
     dir_at_fpir,
@@ -49,6 +49,7 @@ from facebridge.metrics.identification import (
     search,
 )
 from facebridge.metrics.linkability import LinkabilityResult, unlinkability
+from facebridge.vocabulary import unknown
 
 __all__ = [
     "DEFAULT_P_VALUES",
@@ -66,7 +67,8 @@ __all__ = [
 ]
 
 DEFAULT_P_VALUES: tuple[int, ...] = (10, 20, 50, 100, 200, 400, 1000, 2000)
-MAP_NAMES = ("ridge", "lstsq", "procrustes")
+#: The map kinds an audit can fit (:data:`facebridge.maps.moments.MAP_KINDS`).
+MAP_NAMES = tuple(MAP_KINDS)
 
 MapSpec = str | Callable[[np.ndarray, np.ndarray], Any]
 
@@ -128,42 +130,10 @@ def _aligned(a: _Items, b: _Items) -> tuple[list[str], np.ndarray, np.ndarray]:
 def _fitter(map: MapSpec, alpha: float) -> tuple[str, Callable[[np.ndarray, np.ndarray], Any]]:
     if callable(map):
         return getattr(map, "__name__", "custom"), map
-    if map not in MAP_NAMES:
-        close = difflib.get_close_matches(str(map), MAP_NAMES, n=2)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        raise InvalidInputError(f"unknown map {map!r}; {hint}choose one of {', '.join(MAP_NAMES)}")
-    import facebridge.maps as maps
-
-    if map == "ridge":
-        if not alpha > 0:
-            return map, lambda x, y: maps.fit_ridge(x, y, alpha=alpha)
-        return map, lambda x, y: _fit_ridge_fast(x, y, alpha)
-    if map == "lstsq":
-        return map, maps.fit_lstsq
-    return map, maps.fit_procrustes
-
-
-def _fit_ridge_fast(x: np.ndarray, y: np.ndarray, alpha: float) -> Any:
-    """``facebridge.maps.fit_ridge(x, y, alpha)`` (same algebra, float64, alpha > 0) solved with
-    ``numpy.linalg.solve``: on the project's BLAS that is 2-5x faster than the Cholesky path of
-    ``scipy.linalg.solve`` for the (1024 x 1024, 1024 right-hand sides) systems of the audit.
-    Tested equal to ``fit_ridge`` to 1e-6 (tests/test_privacy.py)."""
-    from facebridge.maps import LinearMap
-
-    xa = np.asarray(x, dtype=np.float64)
-    ya = np.asarray(y, dtype=np.float64)
-    x_mean, y_mean = xa.mean(axis=0), ya.mean(axis=0)
-    xc, yc = xa - x_mean, ya - y_mean
-    n, d_a = xc.shape
-    if n >= d_a:
-        g = xc.T @ xc
-        g.flat[:: d_a + 1] += alpha
-        w = np.linalg.solve(g, xc.T @ yc)
-    else:
-        k = xc @ xc.T
-        k.flat[:: n + 1] += alpha
-        w = xc.T @ np.linalg.solve(k, yc)
-    return LinearMap(w, y_mean - x_mean @ w)
+    if map not in MAP_KINDS:
+        raise unknown(map, MAP_KINDS, "map")
+    kind = MAP_KINDS[map]
+    return map, lambda x, y: kind.fit_rows(x, y, alpha)
 
 
 def _apply(m: Any, x: np.ndarray) -> np.ndarray:
@@ -426,16 +396,6 @@ class AttackResult:
     fpir: float
     split: IdentitySplit
     p_skipped: tuple[int, ...] = ()
-
-    @property
-    def rank1_mean(self) -> np.ndarray:
-        """float ``(n_p,)`` mean rank-1 rate over draws."""
-        return _rowwise(np.nanmean, self.rank1)
-
-    @property
-    def rank1_std(self) -> np.ndarray:
-        """float ``(n_p,)`` standard deviation of the rank-1 rate over draws."""
-        return _rowwise(np.nanstd, self.rank1)
 
     def at(self, p: int, what: str = "rank1") -> float:
         """Mean of ``rank1`` / ``rank5`` / ``dir`` over draws at ``p`` pairs."""
@@ -1001,11 +961,7 @@ def _check_models(store: Any, models: Sequence[str]) -> None:
         )
     for m in models:
         if m not in have:
-            close = difflib.get_close_matches(m, have, n=3)
-            hint = f" (did you mean {', '.join(close)}?)" if close else ""
-            raise UnknownModelError(
-                f"model {m!r} is not in the store{hint}; the store holds: {', '.join(have) or 'none'}"
-            )
+            raise UnknownModelError(str(unknown(m, have, "model")))
 
 
 def _audit_loaded(
