@@ -2,13 +2,13 @@
 
 A *recipe* is a (map, correspondence, score) triple:
 
-* map -- ``ridge`` (alpha = 1, the paper), ``ridge-gcv`` (alpha chosen by closed-form GCV on the
-  training folds, :mod:`facebridge.maps.cv`), ``lstsq`` (minimum-norm least squares),
-  ``procrustes`` ((semi-)orthogonal), ``shared`` (regularised-CCA shared space, both models
-  projected, :func:`facebridge.maps.shared.fit_shared_space`) and ``hub`` (one canonical space for
+* map -- every pairwise kind of :data:`facebridge.maps.moments.MAP_KINDS` (``ridge``, alpha = 1
+  as in the paper; ``ridge-gcv``, alpha chosen by closed-form GCV on the training folds;
+  ``lstsq``; ``procrustes``), then ``shared`` (regularised-CCA shared space, both models
+  projected, :func:`facebridge.maps.shared.fit_shared_space`), ``hub`` (one canonical space for
   all models fitted jointly, :func:`facebridge.maps.shared.fit_hub`) and ``fusion`` (score
-  fusion: the mean of the ``shared`` and the ``ridge-gcv`` scores of the pair; added after the first
-  run on the real LFW embeddings, see docs/RECIPES.md);
+  fusion: the mean of the ``shared`` and the ``ridge-gcv`` scores of the pair, see
+  docs/RECIPES.md);
 * correspondence -- ``matched-pairs`` (the paper's Eq. 1: left image through A, the other image of
   the same genuine training pair through B) or ``same-image`` (every training-fold image through
   both models), exactly as :func:`facebridge.experiments.core.training_correspondences`;
@@ -33,9 +33,10 @@ of those pairs) and every threshold only the other folds' scores.  The training 
 ``training_correspondences(data, s, t, data.train_mask(f), mode)`` (tested), so nothing of the
 test fold reaches a fit; LFW View 2 folds are identity-disjoint, so no test identity does either.
 
-Speed: one pass over the data builds the joint Gram matrices of all models; each fold's maps are
-fitted from moments (one eigen-decomposition per source model and fold serves ridge, ridge-GCV and
-least squares), and each map is applied once to every distinct image.
+Speed: one pass over the data builds the joint Gram matrices of all models
+(:class:`~facebridge.maps.moments.BlockMoments`); each fold's maps are fitted from moments (per
+source model and fold, one LU solve serves ridge to every target, one eigen-decomposition
+ridge-GCV and least squares), and each map is applied once to every distinct image.
 """
 
 from __future__ import annotations
@@ -678,11 +679,30 @@ def fold_maps(
 ) -> dict[str, dict[tuple[str, str], Any]]:
     """The maps :func:`compare_maps` fits for test fold ``fold`` (for inspection and tests).
 
+    Parameters
+    ----------
+    data : PairData
+    mode : {"matched-pairs", "same-image"}
+    fold : int
+        The test fold: nothing of it is fitted on.
+    settings : CompareSettings, optional
+        Which maps, and their settings.
+
     Returns
     -------
     dict
         map name -> ``{(source, target): LinearMap}`` for the pairwise maps, ``{(source, target):
         (proj_source, proj_target)}`` for ``shared`` and ``{(model, model): LinearMap}`` for ``hub``.
+
+    Examples
+    --------
+    >>> from facebridge.experiments import pair_data
+    >>> from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
+    >>> proto = make_synthetic_protocol(n_folds=3, n_genuine=20, n_impostor=20)
+    >>> data = pair_data(make_synthetic_embeddings(proto, dims={"a": 8, "b": 6}), proto)
+    >>> maps = fold_maps(data, "matched-pairs", 0, CompareSettings(maps=("ridge",), sweep=False))
+    >>> maps["ridge"][("a", "b")].weight.shape
+    (8, 6)
     """
     st = settings or CompareSettings(sweep=False)
     eng = _Engine(data, st)
@@ -794,6 +814,16 @@ def compare_maps(
     ------
     InvalidInputError
         Fewer than two models, or fewer than two folds.
+
+    Examples
+    --------
+    >>> from facebridge.experiments import pair_data
+    >>> from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
+    >>> proto = make_synthetic_protocol(n_folds=3, n_genuine=20, n_impostor=20)
+    >>> data = pair_data(make_synthetic_embeddings(proto, dims={"a": 8, "b": 6}), proto)
+    >>> res = compare_maps(data, CompareSettings(maps=("ridge", "procrustes"), sweep=False))
+    >>> [str(s.recipe) for s in res.summaries][:2]
+    ['ridge / matched-pairs / cosine', 'ridge / matched-pairs / symmetric']
     """
     st = settings or CompareSettings()
     if len(data.models) < 2:
@@ -874,13 +904,28 @@ def _sweep(
 def pairs_needed_sweep(
     eng: _Engine, recipe: Recipe, full: dict[tuple[int, int], float]
 ) -> tuple[dict[str, int | None], dict[str, dict[str, list[float]]]]:
-    """Per directed map (model indices) with its full-data accuracy: the fewest correspondences
-    of ``settings.sweep_points`` (plus the smallest training-fold count, the last point) whose
-    mapped accuracy is within 1 point of it (None: none).
+    """The fewest correspondences with which each directed map is within 1 point of its
+    full-data accuracy, for one recipe.
 
-    For each size ``p`` and test fold, ``p`` correspondences are drawn (seeded) from that fold's
+    For each size ``p`` of ``settings.sweep_points`` (plus the smallest training-fold count, the
+    last point) and test fold, ``p`` correspondences are drawn (seeded) from that fold's
     training correspondences only; sizes are tried in ascending order and a map leaves the sweep
-    once it is within 1 point.
+    once it is within 1 point (:func:`facebridge.vocabulary.within_one_point`).
+
+    Parameters
+    ----------
+    eng : _Engine
+        The fits and scores of one PairData and CompareSettings.
+    recipe : Recipe
+    full : dict of (int, int) to float
+        Directed maps (model indices) and their full-data accuracy.
+
+    Returns
+    -------
+    needed : dict of str to int or None
+        ``"A->B"`` -> the fewest correspondences (None: no size reached it).
+    curves : dict of str to dict
+        ``"A->B"`` -> ``{"p": [...], "accuracy": [...]}`` over the sizes tried.
     """
     st, data, names = eng.st, eng.data, eng.data.models
     pending = dict(full)

@@ -258,10 +258,27 @@ def pair_data_from_arrays(
     models : sequence of str, optional
         Default: the keys of ``left`` in order.
 
+    left_ids, right_ids : sequence of str, optional
+        Item ids of each pair (same-image correspondences tell images apart by them).
+    name : str
+        Protocol name (for reports).
+
+    Returns
+    -------
+    PairData
+
     Raises
     ------
     DimensionError, InvalidInputError
         Shapes that do not fit, NaN/inf or all-zero embeddings in a valid pair, bad fold ids.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> e = {"a": np.eye(4) + 0.1}
+    >>> d = pair_data_from_arrays(e, e, [True, True, False, False], [0, 1, 0, 1])
+    >>> d.n_pairs, d.n_folds, d.models
+    (4, 2, ('a',))
     """
     ms = tuple(models) if models is not None else tuple(left)
     g = np.asarray(genuine)
@@ -337,6 +354,14 @@ def pair_data(source: Any, protocol: Any, models: Sequence[str] | None = None) -
         A model that the source does not hold.
     InvalidInputError
         No model, an empty protocol, NaN/inf or all-zero embeddings.
+
+    Examples
+    --------
+    >>> from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
+    >>> proto = make_synthetic_protocol(n_folds=3, n_genuine=20, n_impostor=20)
+    >>> data = pair_data(make_synthetic_embeddings(proto, dims={"a": 8, "b": 6}), proto)
+    >>> data.models, data.n_folds, data.n_missing
+    (('a', 'b'), 3, 0)
     """
     if models is None:
         if hasattr(source, "models") and callable(source.models):
@@ -400,7 +425,7 @@ def training_rows(data: PairData, train_mask: Any, mode: str = "matched-pairs") 
         return np.flatnonzero(m & data.genuine)
     if mode == "same-image":
         return np.flatnonzero(m)
-    raise InvalidInputError(f"correspondence must be one of {CORRESPONDENCES}, got {mode!r}")
+    raise unknown(mode, CORRESPONDENCES, "correspondence")
 
 
 @dataclass(frozen=True, eq=False)
@@ -516,10 +541,6 @@ class Correspondences:
         """Indices of the training rows of test fold ``fold``."""
         return np.flatnonzero(self.bits & ~(1 << int(fold)))
 
-    def forget(self) -> None:
-        """Drop the gathered float64 rows."""
-        self._cache.clear()
-
 
 def correspondences(
     data: PairData,
@@ -538,8 +559,9 @@ def correspondences(
 
     Examples
     --------
-    >>> from facebridge.testing import make_synthetic_pair_data
-    >>> data = make_synthetic_pair_data(n_pairs=40, n_folds=4, seed=0)
+    >>> from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
+    >>> proto = make_synthetic_protocol(n_folds=3, n_genuine=20, n_impostor=20)
+    >>> data = pair_data(make_synthetic_embeddings(proto, dims={"a": 8, "b": 6}), proto)
     >>> c = correspondences(data)
     >>> c.n_rows == int((data.valid & data.genuine).sum())
     True
@@ -584,10 +606,10 @@ def training_correspondences(
 
     Examples
     --------
-    >>> from facebridge.testing import make_synthetic_pair_data
-    >>> data = make_synthetic_pair_data(n_pairs=40, n_folds=4, seed=0)
-    >>> a, b = data.models[:2]
-    >>> X, Y = training_correspondences(data, a, b, data.train_mask(0))
+    >>> from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
+    >>> proto = make_synthetic_protocol(n_folds=3, n_genuine=20, n_impostor=20)
+    >>> data = pair_data(make_synthetic_embeddings(proto, dims={"a": 8, "b": 6}), proto)
+    >>> X, Y = training_correspondences(data, "a", "b", data.train_mask(0))
     >>> X.shape[0] == int((data.train_mask(0) & data.genuine).sum())
     True
     """
@@ -626,6 +648,19 @@ def fold_accuracy_from_rows(
     ----------
     scores : ndarray ``(K, n_pairs)``
     genuine, folds, valid : ndarray ``(n_pairs,)``
+
+    Returns
+    -------
+    FoldAccuracy
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> g = np.array([True, False] * 4)
+    >>> folds = np.repeat([0, 1], 4)
+    >>> S = np.tile(np.where(g, 0.9, 0.1), (2, 1))
+    >>> fold_accuracy_from_rows(S, g, folds, np.ones(8, bool)).mean
+    1.0
     """
     k = int(folds.max()) + 1
     per_fold = np.empty(k)
@@ -638,7 +673,25 @@ def fold_accuracy_from_rows(
 
 
 def native_accuracy(data: PairData, model: str) -> FoldAccuracy:
-    """k-fold accuracy of ``model`` on its own embeddings (cosine score, no map)."""
+    """k-fold accuracy of ``model`` on its own embeddings (cosine score, no map).
+
+    Parameters
+    ----------
+    data : PairData
+    model : str
+
+    Returns
+    -------
+    FoldAccuracy
+
+    Examples
+    --------
+    >>> from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
+    >>> proto = make_synthetic_protocol(n_folds=3, n_genuine=20, n_impostor=20)
+    >>> data = pair_data(make_synthetic_embeddings(proto, dims={"a": 8, "b": 6}), proto)
+    >>> 0.5 < native_accuracy(data, "a").mean <= 1.0
+    True
+    """
     m = data.check_model(model)
     s = _row_cosine(data.left[m].astype(np.float64), data.right[m].astype(np.float64))
     return kfold_accuracy(s, data.genuine, data.folds, data.valid)
@@ -646,7 +699,25 @@ def native_accuracy(data: PairData, model: str) -> FoldAccuracy:
 
 def unmapped_accuracy(data: PairData, source: str, target: str) -> FoldAccuracy | None:
     """Accuracy of comparing ``source``'s left embedding with ``target``'s right embedding
-    directly (identity map), or ``None`` when the dims differ (not comparable)."""
+    directly (identity map), or ``None`` when the dims differ (not comparable).
+
+    Parameters
+    ----------
+    data : PairData
+    source, target : str
+
+    Returns
+    -------
+    FoldAccuracy or None
+
+    Examples
+    --------
+    >>> from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
+    >>> proto = make_synthetic_protocol(n_folds=3, n_genuine=20, n_impostor=20)
+    >>> data = pair_data(make_synthetic_embeddings(proto, dims={"a": 8, "b": 6}), proto)
+    >>> unmapped_accuracy(data, "a", "b") is None  # 8 and 6 dimensions
+    True
+    """
     s, t = data.check_model(source), data.check_model(target)
     if data.dim(s) != data.dim(t):
         return None
@@ -674,12 +745,24 @@ def mapped_scores(
 ) -> tuple[np.ndarray, list[LinearMap]]:
     """Per-fold mapped scores of every pair: row ``f`` uses the map fitted without fold ``f``.
 
+    Parameters
+    ----------
+    data, source, target, fitter, correspondence, score, fit_target, symmetric_pairs
+        As :func:`mapped_accuracy`.
+
     Returns
     -------
     scores : ndarray ``(K, n_pairs)`` float64 (invalid pairs score 0 and are ignored downstream)
     maps : list of LinearMap, one per fold (for ``score="symmetric"``: the source->target maps)
 
-    See :func:`mapped_accuracy` for the parameters.
+    Examples
+    --------
+    >>> from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
+    >>> proto = make_synthetic_protocol(n_folds=3, n_genuine=20, n_impostor=20)
+    >>> data = pair_data(make_synthetic_embeddings(proto, dims={"a": 8, "b": 6}), proto)
+    >>> scores, maps = mapped_scores(data, "a", "b")
+    >>> scores.shape, maps[0].weight.shape
+    ((3, 120), (8, 6))
     """
     s, t = data.check_model(source), data.check_model(target)
     ft = data.check_model(fit_target) if fit_target is not None else t
@@ -689,11 +772,9 @@ def mapped_scores(
             f"the map must land in the target's space"
         )
     if score not in SCORES:
-        raise InvalidInputError(f"score must be one of {SCORES}, got {score!r}")
+        raise unknown(score, SCORES, "score")
     if correspondence not in CORRESPONDENCES:
-        raise InvalidInputError(
-            f"correspondence must be one of {CORRESPONDENCES}, got {correspondence!r}"
-        )
+        raise unknown(correspondence, CORRESPONDENCES, "correspondence")
     fit = fitter if fitter is not None else _default_fitter(1.0)
     k = data.n_folds
     out = np.empty((k, data.n_pairs))
@@ -764,6 +845,14 @@ def mapped_accuracy(
     Raises
     ------
     UnknownModelError, DimensionError, InvalidInputError
+
+    Examples
+    --------
+    >>> from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
+    >>> proto = make_synthetic_protocol(n_folds=3, n_genuine=20, n_impostor=20)
+    >>> data = pair_data(make_synthetic_embeddings(proto, dims={"a": 8, "b": 6}), proto)
+    >>> 0.5 < mapped_accuracy(data, "a", "b").mean <= 1.0
+    True
     """
     sc, _ = mapped_scores(
         data,

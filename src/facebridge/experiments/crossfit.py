@@ -14,9 +14,10 @@ is :func:`facebridge.metrics.best_threshold` on these nine folds' scores.  Nothi
 
 Fast path: per source model, the correspondence rows are grouped into blocks by the set of folds
 they belong to (one fold per row on LFW), and each block's moments (``sum x``, ``sum y``,
-``X^T X``, ``X^T Y`` for all target models stacked) are formed once.  The training set of any
-union of excluded folds is a sum of blocks; ridge with an unpenalised intercept is solved from
-the centred moments (one Cholesky factorisation for all targets).  The 55 fits per source
+``X^T X``, ``X^T Y`` for all target models stacked) are formed once
+(:class:`~facebridge.maps.moments.BlockMoments`).  The training set of any union of excluded
+folds is the total minus a few blocks; ridge with an unpenalised intercept is solved from the
+moments (one LU solve for all targets).  The 55 fits per source
 (10 outer, 45 inner: the map without folds ``{f, h}`` serves both ``(f, h)`` and ``(h, f)``)
 never touch raw rows again.
 
@@ -269,7 +270,18 @@ def crossfit_accuracy(
 
     Returns
     -------
-    CrossfitAccuracy (``mean``, ``std``, ``per_fold``, ``thresholds``)
+    CrossfitAccuracy
+        ``mean``, ``std``, ``per_fold``, ``thresholds``.
+
+    Examples
+    --------
+    >>> from facebridge.experiments import pair_data
+    >>> from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
+    >>> proto = make_synthetic_protocol(n_folds=3, n_genuine=20, n_impostor=20)
+    >>> data = pair_data(make_synthetic_embeddings(proto, dims={"a": 8, "b": 6}), proto)
+    >>> r = crossfit_accuracy(data, "a", "b")
+    >>> r.threshold, r.n_folds, 0.5 < r.mean <= 1.0
+    ('crossfit', 3, True)
     """
     s, t = data.check_model(source), data.check_model(target)
     return _results(data, [(s, t)], alpha, correspondence, score, (threshold,))[threshold][(s, t)]
@@ -284,8 +296,34 @@ def crossfit_maps(
     alpha: float = 1.0,
     correspondence: str = "matched-pairs",
 ) -> tuple[LinearMap, dict[int, LinearMap]]:
-    """The maps behind test fold ``fold`` (for inspection and tests): the outer map (fitted
-    without ``fold``) and ``{h: map fitted without folds fold and h}`` for every other fold."""
+    """The maps behind test fold ``fold`` (for inspection and tests).
+
+    Parameters
+    ----------
+    data : PairData
+    source, target : str
+    fold : int
+        The test fold.
+    alpha, correspondence
+        As :func:`crossfit_accuracy`.
+
+    Returns
+    -------
+    outer : LinearMap
+        Fitted without ``fold``.
+    inner : dict of int to LinearMap
+        ``{h: map fitted without folds fold and h}`` for every other fold ``h``.
+
+    Examples
+    --------
+    >>> from facebridge.experiments import pair_data
+    >>> from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
+    >>> proto = make_synthetic_protocol(n_folds=3, n_genuine=20, n_impostor=20)
+    >>> data = pair_data(make_synthetic_embeddings(proto, dims={"a": 8, "b": 6}), proto)
+    >>> outer, inner = crossfit_maps(data, "a", "b", 0)
+    >>> outer.weight.shape, sorted(inner)
+    ((8, 6), [1, 2])
+    """
     s, t = data.check_model(source), data.check_model(target)
     _check(data, alpha, correspondence, "cosine", ())
     rows = correspondences(data, correspondence)
@@ -300,7 +338,29 @@ def summarize_drops(
     native: dict[str, float],
     high_native: float = STRONG_NATIVE,
 ) -> dict[str, Any]:
-    """Worst / median drop (points) over all maps and over maps between high-native models."""
+    """Worst / median drop (points) over all maps and over maps between high-native models.
+
+    Parameters
+    ----------
+    drops : dict of (str, str) to float
+        Drop of each directed map (points).
+    native : dict of str to float
+        Native accuracy of each model (fraction).
+    high_native : float
+        Models with a native accuracy at least this form the "high" subset.
+
+    Returns
+    -------
+    dict
+        ``all`` and ``high``: ``worst``, ``median``, ``worst_map``, ``n``; ``high_models``,
+        ``high_native``.
+
+    Examples
+    --------
+    >>> s = summarize_drops({("a", "b"): 0.5, ("b", "a"): 2.0}, {"a": 0.99, "b": 0.97})
+    >>> s["all"]["worst_map"], s["high"]["n"]
+    ('b->a', 0)
+    """
 
     def stats(keys):
         if not keys:
@@ -334,7 +394,34 @@ def crossfit_matrices(
     thresholds: Sequence[str] = THRESHOLDS,
     high_native: float = STRONG_NATIVE,
 ) -> dict[str, dict[str, Any]]:
-    """:func:`crossfit_matrix` for several threshold rules at once (the fits are shared)."""
+    """:func:`crossfit_matrix` for several threshold rules at once (the fits are shared).
+
+    Parameters
+    ----------
+    data : PairData
+    models : sequence of str, optional
+        Default: every model of ``data``.
+    alpha, correspondence, score
+        As :func:`crossfit_accuracy`.
+    thresholds : sequence of {"crossfit", "training"}
+    high_native : float
+        As :func:`summarize_drops`.
+
+    Returns
+    -------
+    dict
+        Threshold rule -> the :func:`crossfit_matrix` result.
+
+    Examples
+    --------
+    >>> from facebridge.experiments import pair_data
+    >>> from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
+    >>> proto = make_synthetic_protocol(n_folds=3, n_genuine=20, n_impostor=20)
+    >>> data = pair_data(make_synthetic_embeddings(proto, dims={"a": 8, "b": 6}), proto)
+    >>> out = crossfit_matrices(data)
+    >>> sorted(out), sorted(out["crossfit"]["mapped"])
+    (['crossfit', 'training'], [('a', 'b'), ('b', 'a')])
+    """
     ms = [data.check_model(m) for m in (models if models is not None else data.models)]
     if len(ms) < 2:
         raise InvalidInputError(f"need at least two models, got {ms}")
@@ -378,11 +465,26 @@ def crossfit_matrix(
 ) -> dict[str, Any]:
     """Every directed map between ``models`` (default: all of ``data``) with one threshold rule.
 
+    Parameters
+    ----------
+    data, models, alpha, correspondence, score, high_native
+        As :func:`crossfit_matrices`.
+    threshold : {"crossfit", "training"}
+
     Returns
     -------
     dict with ``models``, ``native`` {m: FoldAccuracy}, ``mapped`` {(s, t): CrossfitAccuracy},
     ``drops`` {(s, t): native(t) - mapped, points}, ``summary`` (``all`` / ``high``: worst,
     median, worst_map, n; ``high_models``) and ``settings``.
+
+    Examples
+    --------
+    >>> from facebridge.experiments import pair_data
+    >>> from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
+    >>> proto = make_synthetic_protocol(n_folds=3, n_genuine=20, n_impostor=20)
+    >>> data = pair_data(make_synthetic_embeddings(proto, dims={"a": 8, "b": 6}), proto)
+    >>> crossfit_matrix(data, threshold="training")["settings"]["threshold"]
+    'training'
     """
     return crossfit_matrices(
         data,

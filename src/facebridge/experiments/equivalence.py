@@ -9,13 +9,14 @@ directions:
 * the correspondences needed for a mapped accuracy within 1 point of the full-data map (as the
   paper's Section 3.4; sizes tried in ascending order);
 * the rank needed: the smallest rank of the SVD-truncated map within 1 point of the full map
-  (Section 4.2; pairwise maps -- for ``shared``/``hub`` recipes the rank sweep uses ridge alpha = 1
-  with the recipe's correspondences);
+  (Section 4.2), from :func:`facebridge.experiments.rank_sweep` on its default rank grid (the
+  one of ``reproduce``) with the recipe's correspondences and cosine score, and the recipe's map
+  when it is pairwise (ridge alpha = 1 for ``shared``/``hub``/``fusion``);
 * similarity indices from the literature on the same-image embeddings (every distinct protocol
   image both models embedded): linear CKA, SVCCA (99% variance), Procrustes shape distance.
 
-All fits and thresholds are fold-safe exactly as in :mod:`facebridge.experiments.compare` (the
-same engine).  The similarity indices are descriptive (no threshold, nothing evaluated on a test
+All fits and thresholds are fold-safe exactly as in :mod:`facebridge.experiments.compare` and
+:mod:`facebridge.experiments.matrix` (the same engines).  The similarity indices are descriptive (no threshold, nothing evaluated on a test
 fold), so they use every image.
 """
 
@@ -324,6 +325,16 @@ def equivalence(
         ``model`` or one of ``others`` not in ``data``.
     InvalidInputError
         No other model, or bad ranks.
+
+    Examples
+    --------
+    >>> from facebridge.experiments import pair_data
+    >>> from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
+    >>> proto = make_synthetic_protocol(n_folds=3, n_genuine=20, n_impostor=20)
+    >>> data = pair_data(make_synthetic_embeddings(proto, dims={"a": 8, "b": 6}), proto)
+    >>> res = equivalence(data, "a", sweep=False)
+    >>> [(p.new, p.other) for p in res.pairs], 0.0 <= res.pairs[0].cka <= 1.0
+    ([('a', 'b')], True)
     """
     if blas_threads is not None:
         from threadpoolctl import threadpool_limits

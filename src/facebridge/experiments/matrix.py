@@ -6,7 +6,7 @@ with ``fit_ridge`` / ``LinearMap.truncate``) -- tested to 1e-6 -- but share the 
 * per source model, the Gram sums ``X^T X``, ``X^T [Y_1 ... Y_T]`` (all targets' columns stacked),
   ``sum x`` and ``sum y`` are formed once per fold *block*; the training sums of fold ``f`` are
   the totals minus block ``f``;
-* per (source, fold), one Cholesky factorisation solves the ridge map to every target at once,
+* per (source, fold), one LU solve gives the ridge map to every target at once,
   and one product maps the distinct left items into all targets' spaces;
 * the rank sweep takes the leading singular directions ``V_k`` of each fold's full map once
   (eigen-decomposition of the smaller Gram matrix of the weight) and scores every truncation
@@ -559,17 +559,41 @@ class _Engine:
 # -------------------------------------------------------------------------------- public API
 
 
-def _matrix_from_engine(
+def _run(
     data: PairData,
-    oof: dict[tuple[str, str], np.ndarray],
-    mapped: dict[tuple[str, str], FoldAccuracy],
-    settings: dict[str, Any],
-) -> MatrixResult:
+    map: str,
+    alpha: float,
+    correspondence: str,
+    ranks: Sequence[int] | bool | None,
+    symmetric_pairs: bool,
+    progress: Progress | None,
+    n_jobs: int | None,
+) -> tuple[MatrixResult, dict[str, RankResult]]:
+    """One pass of the engine: the matrix and (``ranks`` not False) the rank sweep."""
+    a = _check_settings(data, alpha, correspondence, map)
+    eng = _Engine(
+        data,
+        a,
+        correspondence,
+        map,
+        symmetric_pairs,
+        True if ranks is None else ranks,
+        progress,
+        n_jobs,
+    )
+    oof, mapped, rk = eng.run()
+    settings = {
+        "alpha": a,
+        "correspondence": correspondence,
+        "map": map,
+        "symmetric_pairs": symmetric_pairs,
+    }
     native = {m: native_accuracy(data, m) for m in data.models}
     unmapped = {
-        (a, b): unmapped_accuracy(data, a, b) for a in data.models for b in data.models if a != b
+        (s, t): unmapped_accuracy(data, s, t) for s in data.models for t in data.models if s != t
     }
-    return MatrixResult(tuple(data.models), native, mapped, unmapped, oof, settings)
+    matrix = MatrixResult(tuple(data.models), native, mapped, unmapped, oof, settings)
+    return matrix, {map_key(s, t): r for (s, t), r in rk.items()}
 
 
 def cross_model_matrix(
@@ -595,15 +619,15 @@ def cross_model_matrix(
     ----------
     data : PairData
         At least two models.
-    map : {"ridge", "lstsq", "procrustes"}
-        ``ridge`` == ``fit_ridge``, ``lstsq`` == ``fit_lstsq``, ``procrustes`` ==
-        ``fit_procrustes(scale=False)``; all with an intercept.
+    map : str
+        A kind of :data:`facebridge.maps.moments.MAP_KINDS` (``ridge``, the paper's, equals
+        ``fit_ridge``; every kind has an intercept).
     alpha : float
         Ridge strength (``map="ridge"``), default 1 as in the paper.
     correspondence : {"matched-pairs", "same-image"}
     symmetric_pairs : bool
         Also fit on the right->left orientation of matched pairs.
-    progress : callable ``(stage, done, total)``, optional
+    progress : Progress, optional
     n_jobs : int, optional
         Worker threads over folds (single-threaded BLAS each); default: the CPUs available.
         Results do not depend on it.
@@ -617,17 +641,18 @@ def cross_model_matrix(
     InvalidInputError
         Fewer than two models, an unknown ``map`` / ``correspondence``, ``alpha < 0``, no valid
         pair.
+
+    Examples
+    --------
+    >>> from facebridge.experiments import pair_data
+    >>> from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
+    >>> proto = make_synthetic_protocol(n_folds=3, n_genuine=20, n_impostor=20)
+    >>> data = pair_data(make_synthetic_embeddings(proto, dims={"a": 8, "b": 6}), proto)
+    >>> mr = cross_model_matrix(data)
+    >>> mr.table().shape, 0.5 < mr.accuracy("a", "b") <= 1.0
+    ((2, 2), True)
     """
-    a = _check_settings(data, alpha, correspondence, map)
-    eng = _Engine(data, a, correspondence, map, symmetric_pairs, False, progress, n_jobs)
-    oof, mapped, _ = eng.run()
-    settings = {
-        "alpha": a,
-        "correspondence": correspondence,
-        "map": map,
-        "symmetric_pairs": symmetric_pairs,
-    }
-    return _matrix_from_engine(data, oof, mapped, settings)
+    return _run(data, map, alpha, correspondence, False, symmetric_pairs, progress, n_jobs)[0]
 
 
 def rank_sweep(
@@ -641,35 +666,36 @@ def rank_sweep(
     progress: Progress | None = None,
     n_jobs: int | None = None,
 ) -> dict[str, RankResult]:
-    """Accuracy of rank-``k`` truncations of every directed ridge map (paper Section 4.2).
+    """Accuracy of rank-``k`` truncations of every directed map (paper Section 4.2).
 
-    For each test fold, the fold's full ridge map (as in :func:`cross_model_matrix`) is truncated
-    to its ``k`` largest singular values (``LinearMap.truncate``; the bias is kept) and evaluated
+    For each test fold, the fold's full map (as in :func:`cross_model_matrix`) is truncated to
+    its ``k`` largest singular values (``LinearMap.truncate``; the bias is kept) and evaluated
     like the full map.
 
     Parameters
     ----------
+    data : PairData
     ranks : sequence of int, optional
-        Default ``(1, 2, 4, ..., full)`` per map, ``full = min(d_a, d_b)``; larger values are
+        Default :func:`default_ranks` per map (``full = min(d_a, d_b)``); larger values are
         clipped to ``full``.
+    alpha, correspondence, symmetric_pairs, map, progress, n_jobs
+        As :func:`cross_model_matrix`.
 
     Returns
     -------
     dict ``"A->B"`` -> RankResult
+
+    Examples
+    --------
+    >>> from facebridge.experiments import pair_data
+    >>> from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
+    >>> proto = make_synthetic_protocol(n_folds=3, n_genuine=20, n_impostor=20)
+    >>> data = pair_data(make_synthetic_embeddings(proto, dims={"a": 8, "b": 6}), proto)
+    >>> rs = rank_sweep(data)
+    >>> rs["a->b"].ranks
+    (1, 2, 4, 6)
     """
-    a = _check_settings(data, alpha, correspondence, map)
-    eng = _Engine(
-        data,
-        a,
-        correspondence,
-        map,
-        symmetric_pairs,
-        True if ranks is None else ranks,
-        progress,
-        n_jobs,
-    )
-    _, _, rk = eng.run()
-    return {map_key(s, t): r for (s, t), r in rk.items()}
+    return _run(data, map, alpha, correspondence, ranks, symmetric_pairs, progress, n_jobs)[1]
 
 
 def matrix_and_ranks(
@@ -682,25 +708,16 @@ def matrix_and_ranks(
     progress: Progress | None = None,
     n_jobs: int | None = None,
 ) -> tuple[MatrixResult, dict[str, RankResult]]:
-    """:func:`cross_model_matrix` (ridge) and :func:`rank_sweep` sharing one pass."""
-    a = _check_settings(data, alpha, correspondence, "ridge")
-    eng = _Engine(
-        data,
-        a,
-        correspondence,
-        "ridge",
-        symmetric_pairs,
-        True if ranks is None else ranks,
-        progress,
-        n_jobs,
-    )
-    oof, mapped, rk = eng.run()
-    settings = {
-        "alpha": a,
-        "correspondence": correspondence,
-        "map": "ridge",
-        "symmetric_pairs": symmetric_pairs,
-    }
-    return _matrix_from_engine(data, oof, mapped, settings), {
-        map_key(s, t): r for (s, t), r in rk.items()
-    }
+    """:func:`cross_model_matrix` (ridge) and :func:`rank_sweep` sharing one pass.
+
+    Examples
+    --------
+    >>> from facebridge.experiments import pair_data
+    >>> from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
+    >>> proto = make_synthetic_protocol(n_folds=3, n_genuine=20, n_impostor=20)
+    >>> data = pair_data(make_synthetic_embeddings(proto, dims={"a": 8, "b": 6}), proto)
+    >>> mr, rs = matrix_and_ranks(data)
+    >>> bool(rs["b->a"].accuracy[-1] == mr.mapped[("b", "a")].mean)
+    True
+    """
+    return _run(data, "ridge", alpha, correspondence, ranks, symmetric_pairs, progress, n_jobs)

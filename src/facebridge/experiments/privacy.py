@@ -74,7 +74,21 @@ MapSpec = str | Callable[[np.ndarray, np.ndarray], Any]
 
 
 def lfw_identity(item_id: str) -> str:
-    """Identity of an item id: its first path component (``Name/Name_0001.jpg`` -> ``Name``)."""
+    """Identity of an item id: its first path component (``Name/Name_0001.jpg`` -> ``Name``).
+
+    Parameters
+    ----------
+    item_id : str
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> lfw_identity("Ann_Smith/Ann_Smith_0001.jpg")
+    'Ann_Smith'
+    """
     return item_id.split("/", 1)[0]
 
 
@@ -250,6 +264,15 @@ def split_identities(
     ------
     InvalidInputError
         Fractions out of range, fewer than 2 gallery identities, or no correspondence image.
+
+    Examples
+    --------
+    >>> from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
+    >>> proto = make_synthetic_protocol(n_folds=4, n_genuine=30, n_impostor=30)
+    >>> emb = make_synthetic_embeddings(proto, dims={"a": 16, "b": 12})
+    >>> sp = split_identities(emb["a"][0])
+    >>> sp.is_disjoint(), len(sp.gallery_items) > 0
+    (True, True)
     """
     if not 0.0 < gallery_fraction < 1.0:
         raise InvalidInputError(f"gallery_fraction must be in (0, 1), got {gallery_fraction}")
@@ -649,6 +672,15 @@ def reidentification_attack(
         Bad options, no shared items, too few identities, or every ``p`` too large.
     DimensionError
         Malformed embedding arrays.
+
+    Examples
+    --------
+    >>> from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
+    >>> proto = make_synthetic_protocol(n_folds=4, n_genuine=30, n_impostor=30)
+    >>> emb = make_synthetic_embeddings(proto, dims={"a": 16, "b": 12})
+    >>> r = reidentification_attack(emb["a"], emb["b"], p_values=(20, 40), n_draws=1)
+    >>> r.p.tolist(), r.rank1.shape
+    ([20, 40], (2, 1))
     """
     ps = _check_common(n_draws, fpir, p_values)
     map_name, fit = _fitter(map, alpha)
@@ -856,6 +888,15 @@ def linkability(
     Returns
     -------
     LinkageResult
+
+    Examples
+    --------
+    >>> from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
+    >>> proto = make_synthetic_protocol(n_folds=4, n_genuine=30, n_impostor=30)
+    >>> emb = make_synthetic_embeddings(proto, dims={"a": 16, "b": 12})
+    >>> lk = linkability(emb["a"], emb["b"], pairs=40)
+    >>> 0.0 <= lk.d_sys <= 1.0
+    True
     """
     _check_common(1, 0.5, [pairs])
     if max_nonmated < 1:
@@ -914,7 +955,16 @@ def _linkage(
 
 @dataclass(frozen=True)
 class AuditResult:
-    """Attack and linkability of one directed pair of models, with a one-line summary."""
+    """Attack and linkability of one directed pair of models, with a one-line summary.
+
+    Attributes
+    ----------
+    source, target : str
+    pairs : int
+        The headline number of correspondence pairs.
+    attack : AttackResult
+    linkage : LinkageResult
+    """
 
     source: str
     target: str
@@ -1046,12 +1096,26 @@ def audit(
         4x faster wall time on the shared 2-core box); :func:`audit_all` gets its parallelism
         from ``n_jobs`` instead.
 
+    Returns
+    -------
+    AuditResult
+
     Raises
     ------
     UnknownModelError
         A model that is not in the store (the message lists close names).
     InvalidInputError
         ``source == target`` or bad options.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from facebridge.testing import make_synthetic_protocol, make_synthetic_store
+    >>> proto = make_synthetic_protocol(n_folds=4, n_genuine=30, n_impostor=30)
+    >>> store = make_synthetic_store(tempfile.mkdtemp(), proto, dims={"a": 16, "b": 12})
+    >>> res = audit(store, "a", "b", pairs=20, p_values=(20,), n_draws=1)
+    >>> res.pairs, 0.0 <= res.rank1_at_pairs <= 1.0
+    (20, True)
     """
     if source == target:
         raise InvalidInputError(
@@ -1098,11 +1162,34 @@ def audit_all(
 ) -> list[AuditResult]:
     """:func:`audit` for every directed pair ``(A, B)``, ``A != B``, of ``models``.
 
-    Each model is loaded once.  ``models`` defaults to every model of the store; ``kwargs``
-    are passed on to :func:`audit`.  Pairs run in ``n_jobs`` threads (numpy releases the GIL
-    in its matrix products) with ``blas_threads`` BLAS threads each; every pair is seeded on
-    its own, so the results do not depend on ``n_jobs``.  Returned in the order
-    ``(A, B) for A in models for B in models``.
+    Each model is loaded once.  Pairs run in ``n_jobs`` threads (numpy releases the GIL in its
+    matrix products) with ``blas_threads`` BLAS threads each; every pair is seeded on its own,
+    so the results do not depend on ``n_jobs``.
+
+    Parameters
+    ----------
+    store : EmbeddingStore
+    models : sequence of str, optional
+        Default: every model of the store.
+    pairs : int
+        As :func:`audit`.
+    n_jobs, blas_threads : int
+    **kwargs
+        Passed on to :func:`audit`.
+
+    Returns
+    -------
+    list of AuditResult
+        In the order ``(A, B) for A in models for B in models``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from facebridge.testing import make_synthetic_protocol, make_synthetic_store
+    >>> proto = make_synthetic_protocol(n_folds=4, n_genuine=30, n_impostor=30)
+    >>> store = make_synthetic_store(tempfile.mkdtemp(), proto, dims={"a": 16, "b": 12})
+    >>> [(r.source, r.target) for r in audit_all(store, pairs=20, p_values=(20,), n_draws=1)]
+    [('a', 'b'), ('b', 'a')]
     """
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
         raise InvalidInputError(f"n_jobs must be a positive integer, got {n_jobs!r}")

@@ -20,7 +20,7 @@ step (``u`` distinct left items) instead of ``u d_a sum d_b`` for re-mapping the
 of one source share ``K``, ``F`` and ``L~ F``.  Steps wider than the system (``D > d_a``) are
 solved afresh and applied as the difference of the two solutions.
 
-Memory traffic, not arithmetic, limited the obvious order (one ``u x sum d_b`` matrix updated
+Memory traffic, not arithmetic, limits the obvious order (one ``u x sum d_b`` matrix updated
 and re-scored at every step streams from main memory 100 times).  So the path is computed first
 (:func:`_woodbury_path`: the factors ``F`` and ``E`` of every step, small), and then, for one
 block of 128 distinct left items at a time, every step is applied and scored while the block's
@@ -89,7 +89,23 @@ class SweepResult:
 
 
 def p_grid(m: int, n_points: int = 100) -> np.ndarray:
-    """``n_points`` values of ``p`` spread uniformly over ``[1, m]`` (rounded, distinct)."""
+    """``n_points`` values of ``p`` spread uniformly over ``[1, m]`` (rounded, distinct).
+
+    Parameters
+    ----------
+    m : int
+        The largest ``p`` (the training correspondences of the smallest fold).
+    n_points : int
+
+    Returns
+    -------
+    ndarray of int64
+
+    Examples
+    --------
+    >>> p_grid(2700, 4).tolist()
+    [1, 901, 1800, 2700]
+    """
     if m < 1:
         raise InvalidInputError(f"need at least one training correspondence, got m={m}")
     if int(n_points) < 1:
@@ -103,6 +119,29 @@ def sweep_order(corr: Correspondences, fold: int, draw: int, seed: int = 0) -> n
     """The random order of fold ``fold``'s training correspondence rows in draw ``draw``.
 
     The first ``p`` entries are the rows of the size-``p`` subset (nested in ``p``).
+
+    Parameters
+    ----------
+    corr : Correspondences
+    fold, draw, seed : int
+        The order is ``numpy.random.default_rng([seed, fold, draw])``'s permutation.
+
+    Returns
+    -------
+    ndarray of int
+        Row indices into ``corr``.
+
+    Examples
+    --------
+    >>> from facebridge.experiments import pair_data
+    >>> from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
+    >>> proto = make_synthetic_protocol(n_folds=3, n_genuine=20, n_impostor=20)
+    >>> data = pair_data(make_synthetic_embeddings(proto, dims={"a": 8, "b": 6}), proto)
+    >>> from facebridge.experiments.core import correspondences
+    >>> corr = correspondences(data)
+    >>> order = sweep_order(corr, 0, 0)
+    >>> sorted(order.tolist()) == corr.training(0).tolist()
+    True
     """
     rows = corr.training(fold)
     rng = np.random.default_rng([int(seed), int(fold), int(draw)])
@@ -404,6 +443,16 @@ def pairs_sweep(
     ------
     InvalidInputError
         Fewer than two models, bad ``n_points`` / ``n_draws`` / ``p_values``, no valid pair.
+
+    Examples
+    --------
+    >>> from facebridge.experiments import pair_data
+    >>> from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
+    >>> proto = make_synthetic_protocol(n_folds=3, n_genuine=20, n_impostor=20)
+    >>> data = pair_data(make_synthetic_embeddings(proto, dims={"a": 8, "b": 6}), proto)
+    >>> sw = pairs_sweep(data, n_points=3, n_draws=1)
+    >>> sw["a->b"].p.tolist()
+    [1, 20, 40]
     """
     a_ = _check_settings(data, alpha, correspondence, "ridge")
     _check_sweep_args(n_points, n_draws)

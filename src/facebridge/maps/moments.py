@@ -110,7 +110,7 @@ class Moments:
         Y: np.ndarray | None = None,
         *,
         cross: bool = True,
-        target_gram: bool = False,
+        target_gram: bool = True,
     ) -> Moments:
         """The moments of ``X`` and ``Y`` (``Y=None``: the rows are their own targets).
 
@@ -244,10 +244,6 @@ class BlockMoments:
     def blocks_within(self, folds: Iterable[int]) -> np.ndarray:
         """Indices of the blocks whose folds are all in ``folds``."""
         return np.flatnonzero((self.keys & ~fold_bits(folds)) == 0)
-
-    def training_rows(self, excluded: Iterable[int]) -> np.ndarray:
-        """Indices of the rows outside the ``excluded`` folds."""
-        return np.flatnonzero(self.row_keys & ~fold_bits(excluded))
 
     def without(self, excluded: Iterable[int]) -> Moments:
         """The moments of the rows outside the ``excluded`` folds (total minus their blocks)."""
