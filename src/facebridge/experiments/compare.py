@@ -69,6 +69,7 @@ from facebridge.metrics import FoldAccuracy
 from facebridge.vocabulary import STRONG_NATIVE, map_key, unknown, within_one_point
 
 __all__ = [
+    "DEFAULT_MAPS",
     "MAPS",
     "PAPER_RECIPE",
     "CompareResult",
@@ -82,6 +83,10 @@ __all__ = [
 
 #: The pairwise map kinds (:data:`facebridge.maps.moments.MAP_KINDS`), then the joint ones.
 MAPS: tuple[str, ...] = (*MAP_KINDS, "shared", "hub", "fusion")
+#: The maps of the default grid.
+DEFAULT_MAPS: tuple[str, ...] = tuple(
+    m for m in MAPS if m not in MAP_KINDS or MAP_KINDS[m].in_default_grid
+)
 _PAIRWISE = tuple(MAP_KINDS)
 
 
@@ -128,7 +133,7 @@ class CompareSettings:
     Attributes
     ----------
     maps, correspondences, scores : tuple of str
-        The grid (default: all of them).
+        The grid (default: :data:`DEFAULT_MAPS`, every correspondence and score).
     alpha : float
         Ridge alpha of the ``ridge`` map (the paper: 1).
     alphas : tuple of float
@@ -149,7 +154,7 @@ class CompareSettings:
         For the sweep's subsets and the hub's matched-pairs sides.
     """
 
-    maps: tuple[str, ...] = MAPS
+    maps: tuple[str, ...] = DEFAULT_MAPS
     correspondences: tuple[str, ...] = CORRESPONDENCES
     scores: tuple[str, ...] = SCORES
     alpha: float = 1.0

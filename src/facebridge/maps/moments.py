@@ -473,12 +473,24 @@ class MapKind:
     fit_rows : callable ``(X, Y, alpha) -> LinearMap``
     weights : callable ``(fit, spans, alpha) -> W``
         The weight from moments (:class:`MomentFit`); the bias is ``mean_y - mean_x @ W``.
+    in_default_grid : bool
+        Run by ``compare-maps`` when no ``--maps`` are given.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.random.default_rng(0).normal(size=(50, 3))
+    >>> kind = MAP_KINDS["procrustes"]
+    >>> W, b = kind.fit(Moments.of(X, X + 1.0), column_spans([3]), 1.0)
+    >>> np.allclose(W, np.eye(3)), np.allclose(b, 1.0)
+    (True, True)
     """
 
     name: str
     summary: str
     fit_rows: Callable[[np.ndarray, np.ndarray, float], LinearMap]
     weights: Weights
+    in_default_grid: bool = True
 
     def fit(
         self, m: Moments | MomentFit, spans: Sequence[slice], alpha: float
