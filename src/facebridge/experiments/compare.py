@@ -701,10 +701,8 @@ def fold_maps(
 
     Examples
     --------
-    >>> from facebridge.experiments import pair_data
-    >>> from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
-    >>> proto = make_synthetic_protocol(n_folds=3, n_genuine=20, n_impostor=20)
-    >>> data = pair_data(make_synthetic_embeddings(proto, dims={"a": 8, "b": 6}), proto)
+    >>> from facebridge.testing import make_synthetic_pair_data
+    >>> data = make_synthetic_pair_data({"a": 8, "b": 6})
     >>> maps = fold_maps(data, "matched-pairs", 0, CompareSettings(maps=("ridge",), sweep=False))
     >>> maps["ridge"][("a", "b")].weight.shape
     (8, 6)
@@ -822,10 +820,8 @@ def compare_maps(
 
     Examples
     --------
-    >>> from facebridge.experiments import pair_data
-    >>> from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
-    >>> proto = make_synthetic_protocol(n_folds=3, n_genuine=20, n_impostor=20)
-    >>> data = pair_data(make_synthetic_embeddings(proto, dims={"a": 8, "b": 6}), proto)
+    >>> from facebridge.testing import make_synthetic_pair_data
+    >>> data = make_synthetic_pair_data({"a": 8, "b": 6})
     >>> res = compare_maps(data, CompareSettings(maps=("ridge", "procrustes"), sweep=False))
     >>> [str(s.recipe) for s in res.summaries][:2]
     ['ridge / matched-pairs / cosine', 'ridge / matched-pairs / symmetric']

@@ -358,7 +358,7 @@ def pair_data(source: Any, protocol: Any, models: Sequence[str] | None = None) -
     Examples
     --------
     >>> from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
-    >>> proto = make_synthetic_protocol(n_folds=3, n_genuine=20, n_impostor=20)
+    >>> proto = make_synthetic_protocol(n_folds=3)
     >>> data = pair_data(make_synthetic_embeddings(proto, dims={"a": 8, "b": 6}), proto)
     >>> data.models, data.n_folds, data.n_missing
     (('a', 'b'), 3, 0)
@@ -559,9 +559,8 @@ def correspondences(
 
     Examples
     --------
-    >>> from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
-    >>> proto = make_synthetic_protocol(n_folds=3, n_genuine=20, n_impostor=20)
-    >>> data = pair_data(make_synthetic_embeddings(proto, dims={"a": 8, "b": 6}), proto)
+    >>> from facebridge.testing import make_synthetic_pair_data
+    >>> data = make_synthetic_pair_data({"a": 8, "b": 6})
     >>> c = correspondences(data)
     >>> c.n_rows == int((data.valid & data.genuine).sum())
     True
@@ -606,9 +605,8 @@ def training_correspondences(
 
     Examples
     --------
-    >>> from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
-    >>> proto = make_synthetic_protocol(n_folds=3, n_genuine=20, n_impostor=20)
-    >>> data = pair_data(make_synthetic_embeddings(proto, dims={"a": 8, "b": 6}), proto)
+    >>> from facebridge.testing import make_synthetic_pair_data
+    >>> data = make_synthetic_pair_data({"a": 8, "b": 6})
     >>> X, Y = training_correspondences(data, "a", "b", data.train_mask(0))
     >>> X.shape[0] == int((data.train_mask(0) & data.genuine).sum())
     True
@@ -686,9 +684,8 @@ def native_accuracy(data: PairData, model: str) -> FoldAccuracy:
 
     Examples
     --------
-    >>> from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
-    >>> proto = make_synthetic_protocol(n_folds=3, n_genuine=20, n_impostor=20)
-    >>> data = pair_data(make_synthetic_embeddings(proto, dims={"a": 8, "b": 6}), proto)
+    >>> from facebridge.testing import make_synthetic_pair_data
+    >>> data = make_synthetic_pair_data({"a": 8, "b": 6})
     >>> 0.5 < native_accuracy(data, "a").mean <= 1.0
     True
     """
@@ -712,9 +709,8 @@ def unmapped_accuracy(data: PairData, source: str, target: str) -> FoldAccuracy 
 
     Examples
     --------
-    >>> from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
-    >>> proto = make_synthetic_protocol(n_folds=3, n_genuine=20, n_impostor=20)
-    >>> data = pair_data(make_synthetic_embeddings(proto, dims={"a": 8, "b": 6}), proto)
+    >>> from facebridge.testing import make_synthetic_pair_data
+    >>> data = make_synthetic_pair_data({"a": 8, "b": 6})
     >>> unmapped_accuracy(data, "a", "b") is None  # 8 and 6 dimensions
     True
     """
@@ -757,9 +753,8 @@ def mapped_scores(
 
     Examples
     --------
-    >>> from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
-    >>> proto = make_synthetic_protocol(n_folds=3, n_genuine=20, n_impostor=20)
-    >>> data = pair_data(make_synthetic_embeddings(proto, dims={"a": 8, "b": 6}), proto)
+    >>> from facebridge.testing import make_synthetic_pair_data
+    >>> data = make_synthetic_pair_data({"a": 8, "b": 6})
     >>> scores, maps = mapped_scores(data, "a", "b")
     >>> scores.shape, maps[0].weight.shape
     ((3, 120), (8, 6))
@@ -848,9 +843,8 @@ def mapped_accuracy(
 
     Examples
     --------
-    >>> from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
-    >>> proto = make_synthetic_protocol(n_folds=3, n_genuine=20, n_impostor=20)
-    >>> data = pair_data(make_synthetic_embeddings(proto, dims={"a": 8, "b": 6}), proto)
+    >>> from facebridge.testing import make_synthetic_pair_data
+    >>> data = make_synthetic_pair_data({"a": 8, "b": 6})
     >>> 0.5 < mapped_accuracy(data, "a", "b").mean <= 1.0
     True
     """

@@ -275,10 +275,8 @@ def crossfit_accuracy(
 
     Examples
     --------
-    >>> from facebridge.experiments import pair_data
-    >>> from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
-    >>> proto = make_synthetic_protocol(n_folds=3, n_genuine=20, n_impostor=20)
-    >>> data = pair_data(make_synthetic_embeddings(proto, dims={"a": 8, "b": 6}), proto)
+    >>> from facebridge.testing import make_synthetic_pair_data
+    >>> data = make_synthetic_pair_data({"a": 8, "b": 6})
     >>> r = crossfit_accuracy(data, "a", "b")
     >>> r.threshold, r.n_folds, 0.5 < r.mean <= 1.0
     ('crossfit', 3, True)
@@ -316,10 +314,8 @@ def crossfit_maps(
 
     Examples
     --------
-    >>> from facebridge.experiments import pair_data
-    >>> from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
-    >>> proto = make_synthetic_protocol(n_folds=3, n_genuine=20, n_impostor=20)
-    >>> data = pair_data(make_synthetic_embeddings(proto, dims={"a": 8, "b": 6}), proto)
+    >>> from facebridge.testing import make_synthetic_pair_data
+    >>> data = make_synthetic_pair_data({"a": 8, "b": 6})
     >>> outer, inner = crossfit_maps(data, "a", "b", 0)
     >>> outer.weight.shape, sorted(inner)
     ((8, 6), [1, 2])
@@ -414,10 +410,8 @@ def crossfit_matrices(
 
     Examples
     --------
-    >>> from facebridge.experiments import pair_data
-    >>> from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
-    >>> proto = make_synthetic_protocol(n_folds=3, n_genuine=20, n_impostor=20)
-    >>> data = pair_data(make_synthetic_embeddings(proto, dims={"a": 8, "b": 6}), proto)
+    >>> from facebridge.testing import make_synthetic_pair_data
+    >>> data = make_synthetic_pair_data({"a": 8, "b": 6})
     >>> out = crossfit_matrices(data)
     >>> sorted(out), sorted(out["crossfit"]["mapped"])
     (['crossfit', 'training'], [('a', 'b'), ('b', 'a')])
@@ -479,10 +473,8 @@ def crossfit_matrix(
 
     Examples
     --------
-    >>> from facebridge.experiments import pair_data
-    >>> from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
-    >>> proto = make_synthetic_protocol(n_folds=3, n_genuine=20, n_impostor=20)
-    >>> data = pair_data(make_synthetic_embeddings(proto, dims={"a": 8, "b": 6}), proto)
+    >>> from facebridge.testing import make_synthetic_pair_data
+    >>> data = make_synthetic_pair_data({"a": 8, "b": 6})
     >>> crossfit_matrix(data, threshold="training")["settings"]["threshold"]
     'training'
     """

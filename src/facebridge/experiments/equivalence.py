@@ -328,10 +328,8 @@ def equivalence(
 
     Examples
     --------
-    >>> from facebridge.experiments import pair_data
-    >>> from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
-    >>> proto = make_synthetic_protocol(n_folds=3, n_genuine=20, n_impostor=20)
-    >>> data = pair_data(make_synthetic_embeddings(proto, dims={"a": 8, "b": 6}), proto)
+    >>> from facebridge.testing import make_synthetic_pair_data
+    >>> data = make_synthetic_pair_data({"a": 8, "b": 6})
     >>> res = equivalence(data, "a", sweep=False)
     >>> [(p.new, p.other) for p in res.pairs], 0.0 <= res.pairs[0].cka <= 1.0
     ([('a', 'b')], True)

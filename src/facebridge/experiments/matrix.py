@@ -644,10 +644,8 @@ def cross_model_matrix(
 
     Examples
     --------
-    >>> from facebridge.experiments import pair_data
-    >>> from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
-    >>> proto = make_synthetic_protocol(n_folds=3, n_genuine=20, n_impostor=20)
-    >>> data = pair_data(make_synthetic_embeddings(proto, dims={"a": 8, "b": 6}), proto)
+    >>> from facebridge.testing import make_synthetic_pair_data
+    >>> data = make_synthetic_pair_data({"a": 8, "b": 6})
     >>> mr = cross_model_matrix(data)
     >>> mr.table().shape, 0.5 < mr.accuracy("a", "b") <= 1.0
     ((2, 2), True)
@@ -687,10 +685,8 @@ def rank_sweep(
 
     Examples
     --------
-    >>> from facebridge.experiments import pair_data
-    >>> from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
-    >>> proto = make_synthetic_protocol(n_folds=3, n_genuine=20, n_impostor=20)
-    >>> data = pair_data(make_synthetic_embeddings(proto, dims={"a": 8, "b": 6}), proto)
+    >>> from facebridge.testing import make_synthetic_pair_data
+    >>> data = make_synthetic_pair_data({"a": 8, "b": 6})
     >>> rs = rank_sweep(data)
     >>> rs["a->b"].ranks
     (1, 2, 4, 6)
@@ -712,10 +708,8 @@ def matrix_and_ranks(
 
     Examples
     --------
-    >>> from facebridge.experiments import pair_data
-    >>> from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
-    >>> proto = make_synthetic_protocol(n_folds=3, n_genuine=20, n_impostor=20)
-    >>> data = pair_data(make_synthetic_embeddings(proto, dims={"a": 8, "b": 6}), proto)
+    >>> from facebridge.testing import make_synthetic_pair_data
+    >>> data = make_synthetic_pair_data({"a": 8, "b": 6})
     >>> mr, rs = matrix_and_ranks(data)
     >>> bool(rs["b->a"].accuracy[-1] == mr.mapped[("b", "a")].mean)
     True

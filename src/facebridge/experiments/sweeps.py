@@ -133,10 +133,8 @@ def sweep_order(corr: Correspondences, fold: int, draw: int, seed: int = 0) -> n
 
     Examples
     --------
-    >>> from facebridge.experiments import pair_data
-    >>> from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
-    >>> proto = make_synthetic_protocol(n_folds=3, n_genuine=20, n_impostor=20)
-    >>> data = pair_data(make_synthetic_embeddings(proto, dims={"a": 8, "b": 6}), proto)
+    >>> from facebridge.testing import make_synthetic_pair_data
+    >>> data = make_synthetic_pair_data({"a": 8, "b": 6})
     >>> from facebridge.experiments.core import correspondences
     >>> corr = correspondences(data)
     >>> order = sweep_order(corr, 0, 0)
@@ -446,10 +444,8 @@ def pairs_sweep(
 
     Examples
     --------
-    >>> from facebridge.experiments import pair_data
-    >>> from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
-    >>> proto = make_synthetic_protocol(n_folds=3, n_genuine=20, n_impostor=20)
-    >>> data = pair_data(make_synthetic_embeddings(proto, dims={"a": 8, "b": 6}), proto)
+    >>> from facebridge.testing import make_synthetic_pair_data
+    >>> data = make_synthetic_pair_data({"a": 8, "b": 6})
     >>> sw = pairs_sweep(data, n_points=3, n_draws=1)
     >>> sw["a->b"].p.tolist()
     [1, 20, 40]
