@@ -497,8 +497,6 @@ class MapKind:
     ) -> tuple[np.ndarray, np.ndarray]:
         """``(W, bias)`` of this kind from moments."""
         fit = m if isinstance(m, MomentFit) else MomentFit(m)
-        if self.name == "ridge":  # one LU solve from the uncentred sums, every target at once
-            return ridge_from_moments(fit.m, alpha)
         W = self.weights(fit, spans, alpha)
         return W, fit.bias(W)
 
