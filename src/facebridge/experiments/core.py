@@ -482,6 +482,8 @@ class Items:
 def _gather(data: PairData, model: str, pair: np.ndarray, right_side: np.ndarray) -> np.ndarray:
     if not right_side.any():
         return data.left[model][pair]
+    if right_side.all():
+        return data.right[model][pair]
     return np.where(right_side[:, None], data.right[model][pair], data.left[model][pair])
 
 

@@ -226,13 +226,16 @@ class BlockMoments:
         if lazy:
             self.total = Moments.of(X, Y, cross=cross, target_gram=target_gram)
             return
-        parts = [self._of(r) for r in self.rows]
         names = ("sx", "xx") if self.same else ("sx", "sy", "xx", "xy", "yy")
-        self.parts = {
-            f: np.stack([getattr(p, f) for p in parts])
-            for f in names
-            if getattr(parts[0], f) is not None
-        }
+        for b, r in enumerate(self.rows):  # filled in place: no second copy of the blocks
+            part = self._of(r)
+            for f in names:
+                v = getattr(part, f)
+                if v is None:
+                    continue
+                if b == 0:
+                    self.parts[f] = np.empty((self.keys.size, *np.shape(v)))
+                self.parts[f][b] = v
         tot = {f: a.sum(axis=0) for f, a in self.parts.items()}
         self.total = self._moments(int(self.n.sum()), tot)
 
