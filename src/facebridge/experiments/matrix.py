@@ -334,6 +334,8 @@ class _Engine:
         data = self.data
         k = data.n_folds
         corr = correspondences(data, self.correspondence, symmetric=self.symmetric_pairs)
+        for m in data.models:  # gathered here once, read by every worker
+            corr.source(m), corr.target(m)
         left = LeftIndex.of(data)
         rights = LeftIndex.of(data, "right")
         scorers = [FoldScorer(data.genuine, data.folds, data.valid, f) for f in range(k)]
