@@ -66,3 +66,13 @@ def test_every_kind_from_moments_equals_its_fit_from_rows(rows, name: str) -> No
         ref = kind.fit_rows(X, Y[:, sl], 0.7)
         np.testing.assert_allclose(W[:, sl], ref.weight, atol=1e-8)
         np.testing.assert_allclose(b[sl], ref.bias, atol=1e-8)
+
+
+def test_scaled_procrustes_recovers_a_planted_scaled_rotation() -> None:
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(200, 4))
+    R = np.linalg.qr(rng.normal(size=(4, 4)))[0]
+    Y = 2.5 * X @ R + 1.0
+    W, b = MAP_KINDS["procrustes-scaled"].fit(Moments.of(X, Y), column_spans([4]), 1.0)
+    np.testing.assert_allclose(W, 2.5 * R, atol=1e-10)
+    np.testing.assert_allclose(b, 1.0, atol=1e-10)

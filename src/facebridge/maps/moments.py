@@ -533,6 +533,13 @@ def _gcv(fit: MomentFit, sl: slice, j: int, alpha: float) -> np.ndarray:
     return sp.ridge(B, a)
 
 
+def _scaled_procrustes(fit: MomentFit, sl: slice, j: int, alpha: float) -> np.ndarray:
+    """Procrustes times ``trace(W^T Cxy) / ||Xc W||_F^2``, the least-squares scale for ``W``."""
+    W = procrustes_from_cross(fit.cxy[:, sl])
+    denom = float(np.sum((fit.cxx @ W) * W))
+    return W * (float(np.sum(W * fit.cxy[:, sl])) / denom if denom > 0 else 1.0)
+
+
 def _ridge_cv_rows(X: np.ndarray, Y: np.ndarray, alpha: float) -> LinearMap:
     from facebridge.maps.cv import fit_ridge_cv
 
@@ -566,6 +573,13 @@ MAP_KINDS: dict[str, MapKind] = {
             "(semi-)orthogonal Procrustes",
             lambda X, Y, alpha: fit_procrustes(X, Y),
             _per_target(lambda fit, sl, j, alpha: procrustes_from_cross(fit.cxy[:, sl])),
+        ),
+        MapKind(
+            "procrustes-scaled",
+            "orthogonal Procrustes with one global scale (Umeyama)",
+            lambda X, Y, alpha: fit_procrustes(X, Y, scale=True),
+            _per_target(_scaled_procrustes),
+            in_default_grid=False,
         ),
     )
 }
