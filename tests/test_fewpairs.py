@@ -165,7 +165,8 @@ def test_summary_is_over_strong_pairs_only():
 
 def test_section_renders_table_and_goals():
     md = fewpairs_section(_result())
-    assert "| a: same people [2 pairs] | 55.0 / 50.0 | 98.0 / 97.5 | 99.0 / 99.0 |" in md
+    # table cells are Markdown-escaped (brackets included)
+    assert r"| a: same people \[2 pairs\] | 55.0 / 50.0 | 98.0 / 97.5 | 99.0 / 99.0 |" in md
     assert "best 98.0 vs 98.5 -> met" in md
     assert "median above 90 %): best 55.0 -> missed" in md
     with pytest.raises(InvalidInputError, match="missing"):
