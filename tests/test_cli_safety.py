@@ -218,3 +218,26 @@ def test_smallest_within_one_point_uses_the_vocabulary_rule() -> None:
 
     assert smallest_within_one_point([1, 2, 3], [0.5, 0.98, 0.99], 0.99) == 2.0
     assert smallest_within_one_point([1, 2], [None, 0.97], 0.99) is None
+
+
+@pytest.mark.parametrize(
+    "command", [["evaluate"], ["compare-maps"], ["equivalence", "--model", "alpha"]]
+)
+def test_pairs_that_is_a_directory_names_the_files_it_holds(
+    synthetic: tuple[Path, PairProtocol],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    command: list[str],
+) -> None:
+    """``--pairs DIR``: the protocol loader's line (what the folder holds), not "not found"."""
+    store, protocol = synthetic
+    folder = tmp_path / "protocols"
+    folder.mkdir()
+    _write_csv(protocol, folder / "pairs.csv")
+    _never_analyse(monkeypatch)
+    argv = [*command, "--store", str(store), "--pairs", str(folder)]
+    assert main([*argv, "--out", str(tmp_path / "o")]) == 2
+    line = _one_line(capsys)
+    assert f"{folder} is a directory, not a protocol file; it holds pairs.csv" in line
+    assert "not found" not in line
