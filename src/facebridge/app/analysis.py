@@ -225,7 +225,10 @@ def evaluate(
         quick=st.quick,
         command=command,
         images=images,
-        notes=notes,
+        notes=[
+            *notes,
+            *([f"Missing pairs by cause: {missing.line()}"] if missing.n_missing else []),
+        ],
     )
     paths = write_report(result, out_dir, sections_extra=extras, context=context)
     return Evaluation(result, paths, context, missing)
