@@ -357,7 +357,7 @@ def read_ids_file(path: str | Path, option: str = "--ids") -> list[str]:
     --------
     >>> import tempfile
     >>> p = Path(tempfile.mkdtemp()) / "ids.txt"
-    >>> _ = p.write_text("A/A_0001.jpg\n\nB/B_0001.jpg\n")
+    >>> _ = p.write_text("A/A_0001.jpg\\n\\nB/B_0001.jpg\\n")
     >>> read_ids_file(p)
     ['A/A_0001.jpg', 'B/B_0001.jpg']
     """
