@@ -312,3 +312,35 @@ def test_pairs_that_is_a_directory_names_the_files_it_holds(
     line = _one_line(capsys)
     assert f"{folder} is a directory, not a protocol file; it holds pairs.csv" in line
     assert "not found" not in line
+
+
+def test_csv_with_one_fold_says_how_folds_are_made(
+    synthetic: tuple[Path, PairProtocol],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A fold column with a single fold cannot be evaluated: the line gives both fixes, and the
+    same pairs without the fold column are dealt into folds and evaluated."""
+    store, protocol = synthetic
+    one = tmp_path / "one.csv"
+    rows = [f"{p.left},{p.right},{int(p.genuine)}" for p in protocol.pairs]
+    one.write_text("left,right,genuine,fold\n" + "".join(f"{r},0\n" for r in rows))
+    argv = ["evaluate", "--store", str(store), "--quick", "--points", "4", "--no-progress"]
+    argv += ["--out", str(tmp_path / "rep")]
+    assert main([*argv, "--pairs", str(one)]) == 2
+    line = _one_line(capsys)
+    assert "csv:one.csv has 1 fold" in line
+    assert "dealt into up to 10 folds in file order" in line
+    no_fold = tmp_path / "nofold.csv"
+    no_fold.write_text("\n".join(rows) + "\n")
+    assert main([*argv, "--pairs", str(no_fold)]) == 0
+
+
+def test_protocol_help_says_how_a_csv_without_folds_is_split(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "without the fold column the pairs are dealt into up to 10 folds in file order" in text
