@@ -3,8 +3,9 @@
 ``embed_images_ray`` writes the same store as :func:`facebridge.extract.embed_images`, with the
 same guarantees, and runs the work on Ray (the ``facebridge[ray]`` extra):
 
-1. **Listing** happens on the driver (one directory walk; the store decides what is left to do:
-   :meth:`~facebridge.store.EmbeddingStore.done_detection_ids` and ``done_ids``).
+1. **Listing** happens on the driver (one directory walk; the store's records decide what is
+   left to do, as in the local engine: an item without a record, an image whose content
+   changed, and with ``retry_failed`` a recorded failure).
 2. **Detection**: the images left are cut into batches of ``detect_batch_size``; each batch is one
    Ray task that reads and detects its images with :func:`facebridge.extract.detect_images`.  A
    worker process builds its detector once (weights verified by sha256 on that node) and keeps it
