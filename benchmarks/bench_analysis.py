@@ -105,13 +105,13 @@ def run_naive(data: Any, args: argparse.Namespace, ps: np.ndarray) -> dict[str, 
     """The naive loop on the subset; returns times and the subset's accuracies."""
     from sklearn.linear_model import Ridge
 
-    from facebridge.experiments._fast import build_corr
+    from facebridge.experiments.core import correspondences
     from facebridge.experiments.matrix import default_ranks
     from facebridge.experiments.sweeps import sweep_order
     from facebridge.metrics import kfold_accuracy
 
     k = data.n_folds
-    corr = build_corr(data)
+    corr = correspondences(data)
     g, folds, v = data.genuine, data.folds, data.valid
     maps = [(a, b) for a in data.models for b in data.models if a != b]
     t_matrix = t_rank = t_sweep = 0.0
@@ -122,9 +122,9 @@ def run_naive(data: Any, args: argparse.Namespace, ps: np.ndarray) -> dict[str, 
         L = data.left[a].astype(np.float64)
         R = data.right[b].astype(np.float64)
         for f in range(args.naive_folds):
-            rows = corr.rows_for(f)
+            rows = corr.training(f)
             t0, q0 = time.perf_counter(), _cpu_s()
-            model = Ridge(alpha=args.alpha).fit(corr.src[a][rows], corr.tgt[b][rows])
+            model = Ridge(alpha=args.alpha).fit(corr.source(a)[rows], corr.target(b)[rows])
             s = naive_scores(model, L, R)
             acc_matrix[(a, b, f)] = kfold_accuracy(s, g, folds, v).per_fold[f]
             t1, q1 = time.perf_counter(), _cpu_s()
@@ -145,7 +145,7 @@ def run_naive(data: Any, args: argparse.Namespace, ps: np.ndarray) -> dict[str, 
         for p in ps:
             sub = order[: int(p)]
             t0, q0 = time.perf_counter(), _cpu_s()
-            model = Ridge(alpha=args.alpha).fit(corr.src[a][sub], corr.tgt[b][sub])
+            model = Ridge(alpha=args.alpha).fit(corr.source(a)[sub], corr.target(b)[sub])
             s = naive_scores(model, L, R)
             acc_sweep[(a, b, int(p))] = kfold_accuracy(s, g, folds, v).per_fold[0]
             t_sweep += time.perf_counter() - t0

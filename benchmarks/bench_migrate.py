@@ -158,9 +158,9 @@ def bench_search(args: argparse.Namespace) -> dict:
 
 
 def bench_apply(n: int, d_in: int, d_out: int, seed: int) -> dict:
+    from facebridge.app.migrate import apply_migration
     from facebridge.maps.artifact import MapArtifact, MapCard, ids_sha256
     from facebridge.maps.linear import LinearMap
-    from facebridge.migrate import apply_migration
     from facebridge.store import EmbeddingStore
 
     rng = np.random.default_rng(seed)

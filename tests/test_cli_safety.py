@@ -142,6 +142,9 @@ def test_missing_pairs_above_the_threshold_stop_the_run(
     assert main([*argv, "--allow-missing", "0.3"]) == 0
     err = capsys.readouterr().err
     assert "warning: 20 of 80 pairs (25.0%) lack an embedding" in err
+    report = (tmp_path / "rep" / "report.md").read_text()
+    assert "20 name an id the store does not hold; they count as errors" in report
+    assert "failed to embed" not in report
     assert main([*argv, "--allow-missing", "2"]) == 2
     assert "--allow-missing is a fraction" in _one_line(capsys)
 
@@ -162,6 +165,74 @@ def test_missing_pairs_counted_by_cause(
     got = missing_pairs(store, data)
     assert (got.unknown, got.failed, got.never_embedded) == (8, 0, 0)
     assert got.examples["unknown"][0].startswith("Nobody/")
+
+
+def test_missing_pairs_agree_with_the_store_classifier(tmp_path: Path) -> None:
+    """Each cause once: a failure, an id only another model embedded, an id nothing holds; the
+    pair-level counts are the store's per-item causes (facebridge.store.missing_pairs)."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from facebridge.app.missing import missing_pairs
+    from facebridge.store import EmbeddingStore
+    from facebridge.store import missing_pairs as store_missing
+
+    store = EmbeddingStore.create(tmp_path / "s")
+    eye = np.eye(4)
+    with store.writer("m1", dim=4, weights_sha256="0" * 64, detector="d") as w:
+        w.add(["a", "b", "d"], eye[:3])
+        w.add_failure("c", "no face")
+    with store.writer("m2", dim=4, weights_sha256="1" * 64, detector="d") as w:
+        w.add(["a", "b", "c"], eye[:3])
+    pairs = [("a", "b"), ("a", "c"), ("b", "d"), ("a", "x"), ("c", "x")]
+    data = SimpleNamespace(
+        models=("m1", "m2"),
+        n_pairs=len(pairs),
+        valid=np.array([True, False, False, False, False]),
+        left_ids=[p[0] for p in pairs],
+        right_ids=[p[1] for p in pairs],
+    )
+    got = missing_pairs(store, data)
+    assert (got.unknown, got.failed, got.never_embedded) == (2, 1, 1)
+    assert got.examples == {"unknown": ["x"], "failed": ["c"], "never_embedded": ["d"]}
+    per_model = store_missing(store, pairs, ["m1", "m2"])
+    assert per_model["m1"].counts == {"unknown_id": 2, "failed": 1, "never_embedded": 0}
+    assert per_model["m2"].counts == {"unknown_id": 2, "failed": 0, "never_embedded": 1}
+    line = got.line()
+    assert line.startswith("4 of 5 pairs (80.0%) lack an embedding: 2 name an id the store")
+    assert "1 name an image that failed to embed" in line
+    assert "1 name an image some compared model never embedded" in line
+
+
+def test_non_unit_vectors_are_one_warning_line(
+    synthetic: tuple[Path, PairProtocol], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A chunk scaled by 1000 is rescaled on load; the terminal says so in one line."""
+    import shutil
+
+    import numpy as np
+
+    from facebridge.store import EmbeddingStore
+
+    src, protocol = synthetic
+    shutil.copytree(src, tmp_path / "store")
+    store = EmbeddingStore(tmp_path / "store")
+    emb = store.load("alpha")
+    man = store.manifest("alpha")
+    with store.writer(
+        "alpha", dim=int(man["dim"]), weights_sha256=man["weights_sha256"], detector=man["detector"]
+    ) as w:
+        w.add(list(emb.ids[:3]), 1000 * np.asarray(emb.vectors[:3], dtype=np.float64))
+    pairs = _write_csv(protocol, tmp_path / "pairs.csv")
+    argv = ["evaluate", "--store", str(tmp_path / "store"), "--pairs", str(pairs), "--quick"]
+    assert main([*argv, "--points", "4", "--out", str(tmp_path / "rep"), "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    lines = [x for x in err.splitlines() if "norms" in x]
+    assert lines
+    assert all(x.startswith("facebridge: warning: 3 rows of 'alpha' have norms") for x in lines)
+    assert "NonUnitVectorsWarning" not in err
+    assert "warnings.warn" not in err
 
 
 @pytest.mark.parametrize("option", ["--models", "--others"])
@@ -218,3 +289,58 @@ def test_smallest_within_one_point_uses_the_vocabulary_rule() -> None:
 
     assert smallest_within_one_point([1, 2, 3], [0.5, 0.98, 0.99], 0.99) == 2.0
     assert smallest_within_one_point([1, 2], [None, 0.97], 0.99) is None
+
+
+@pytest.mark.parametrize(
+    "command", [["evaluate"], ["compare-maps"], ["equivalence", "--model", "alpha"]]
+)
+def test_pairs_that_is_a_directory_names_the_files_it_holds(
+    synthetic: tuple[Path, PairProtocol],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    command: list[str],
+) -> None:
+    """``--pairs DIR``: the protocol loader's line (what the folder holds), not "not found"."""
+    store, protocol = synthetic
+    folder = tmp_path / "protocols"
+    folder.mkdir()
+    _write_csv(protocol, folder / "pairs.csv")
+    _never_analyse(monkeypatch)
+    argv = [*command, "--store", str(store), "--pairs", str(folder)]
+    assert main([*argv, "--out", str(tmp_path / "o")]) == 2
+    line = _one_line(capsys)
+    assert f"{folder} is a directory, not a protocol file; it holds pairs.csv" in line
+    assert "not found" not in line
+
+
+def test_csv_with_one_fold_says_how_folds_are_made(
+    synthetic: tuple[Path, PairProtocol],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A fold column with a single fold cannot be evaluated: the line gives both fixes, and the
+    same pairs without the fold column are dealt into folds and evaluated."""
+    store, protocol = synthetic
+    one = tmp_path / "one.csv"
+    rows = [f"{p.left},{p.right},{int(p.genuine)}" for p in protocol.pairs]
+    one.write_text("left,right,genuine,fold\n" + "".join(f"{r},0\n" for r in rows))
+    argv = ["evaluate", "--store", str(store), "--quick", "--points", "4", "--no-progress"]
+    argv += ["--out", str(tmp_path / "rep")]
+    assert main([*argv, "--pairs", str(one)]) == 2
+    line = _one_line(capsys)
+    assert "csv:one.csv has 1 fold" in line
+    assert "dealt into up to 10 folds in file order" in line
+    no_fold = tmp_path / "nofold.csv"
+    no_fold.write_text("\n".join(rows) + "\n")
+    assert main([*argv, "--pairs", str(no_fold)]) == 0
+
+
+def test_protocol_help_says_how_a_csv_without_folds_is_split(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "without the fold column the pairs are dealt into up to 10 folds in file order" in text

@@ -220,7 +220,7 @@ def test_errors(data) -> None:
         CompareSettings(sweep_points=(100, 50))
     with pytest.raises(InvalidInputError, match="map/correspondence/score"):
         Recipe.parse("ridge")
-    with pytest.raises(InvalidInputError, match="correspondence must be"):
+    with pytest.raises(InvalidInputError, match="unknown correspondence 'pairs'"):
         Recipe("ridge", "pairs", "cosine")
 
 

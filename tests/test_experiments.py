@@ -115,7 +115,7 @@ def test_invalid_pairs_count_as_errors(data: PairData) -> None:
 def test_pair_data_errors(data: PairData, protocol: PairProtocol, embeddings: dict) -> None:
     with pytest.raises(UnknownModelError, match="did you mean"):
         data.check_model("aa")
-    with pytest.raises(UnknownModelError, match="available"):
+    with pytest.raises(UnknownModelError, match="choices: a, b"):
         pair_data(embeddings, protocol, models=["a", "zeta"])
     bad = data.left["a"].copy()
     bad[3, 0] = np.nan

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 import facebridge.experiments.migration as mig
+from facebridge.app.migrate import apply_migration, fit_migration_map
 from facebridge.cli import main
 from facebridge.errors import DimensionError, StoreError
 from facebridge.experiments.migration import evaluate_migration, identity_folds, summarize
 from facebridge.maps.artifact import load_map, save_map
-from facebridge.migrate import apply_migration, fit_migration_map
 from facebridge.store import EmbeddingStore
 
 SHA_A, SHA_B, SHA_C = "a" * 64, "b" * 64, "c" * 64
@@ -340,3 +340,28 @@ def test_cli_evaluate_writes_json_markdown_and_figure(planted, tmp_path, capsys)
     assert payload[0]["summary"]["drop"]["rank1"]["mean"] == pytest.approx(0.0, abs=1e-9)
     assert (out / "migration-backfill.png").read_bytes()[:4] == b"\x89PNG"
     assert "## Migration" in (out / "migration.md").read_text()
+
+
+@pytest.mark.parametrize("step", ["apply", "evaluate"])
+def test_cli_out_that_is_a_file_fails_before_the_work(planted, tmp_path, capsys, monkeypatch, step):
+    """``--out`` is checked before any migration runs: one line, exit 2."""
+    import facebridge.app.migrate as app_migrate
+
+    store = planted[0]
+    art = fit_migration_map(store.load("old"), store.load("new"), estimate=False)
+    m = save_map(tmp_path / "m", art.map, art.card)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+
+    def boom(*a, **k):
+        raise AssertionError("the migration ran before --out was checked")
+
+    monkeypatch.setattr(app_migrate, "apply_migration", boom)
+    monkeypatch.setattr(app_migrate, "evaluate_migration_to", boom)
+    argv = ["migrate", step, "--store", str(store.root), "--out", str(blocker)]
+    argv += ["--map", str(m), "--model", "old"] if step == "apply" else ["--pair", "old->new"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert str(blocker) in err[0]
+    assert err[0].startswith("facebridge: error:")

@@ -17,6 +17,7 @@ from facebridge.experiments.privacy import (
     reidentification_attack,
     split_identities,
 )
+from facebridge.maps import fit_ridge
 from facebridge.report.base import Section
 from facebridge.report.privacy import privacy_section
 from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
@@ -163,16 +164,17 @@ def test_callable_map_and_json(emb):
     assert d["split"]["disjoint"] is True
 
 
-@pytest.mark.parametrize("n", [30, 200])  # dual (n < d_a) and primal systems
-def test_fast_ridge_equals_maps_fit_ridge(rng, n):
-    from facebridge.experiments.privacy import _fit_ridge_fast
-    from facebridge.maps import fit_ridge
+@pytest.mark.parametrize("name", ["ridge", "lstsq", "procrustes"])
+def test_named_maps_are_the_map_kinds_fits(rng, name):
+    from facebridge.experiments.privacy import _fitter
+    from facebridge.maps.moments import MAP_KINDS
 
-    x = rng.normal(size=(n, 64)).astype(np.float32)
-    y = x @ rng.normal(size=(64, 32)) + 0.1 * rng.normal(size=(n, 32))
-    ours, ref = _fit_ridge_fast(x, y, 0.7), fit_ridge(x, y, alpha=0.7)
-    np.testing.assert_allclose(ours.weight, ref.weight, atol=1e-6)
-    np.testing.assert_allclose(ours.bias, ref.bias, atol=1e-6)
+    x = rng.normal(size=(200, 64)).astype(np.float32)
+    y = x @ rng.normal(size=(64, 32)) + 0.1 * rng.normal(size=(200, 32))
+    ours = _fitter(name, 0.7)[1](x, y)
+    ref = MAP_KINDS[name].fit_rows(x, y, 0.7)
+    np.testing.assert_array_equal(ours.weight, ref.weight)
+    np.testing.assert_array_equal(ours.bias, ref.bias)
 
 
 def test_folded_search_equals_mapping_the_probes(emb):
@@ -188,7 +190,7 @@ def test_folded_search_equals_mapping_the_probes(emb):
             gallery_fraction=0.5,
             unenrolled_fraction=0.25,
         )
-        m = pv._fit_ridge_fast(prep.a_corr[:100], prep.b_corr[:100], 1.0)
+        m = fit_ridge(prep.a_corr[:100], prep.b_corr[:100], alpha=1.0)
         folded = pv._search_mapped(prep, m)
         direct = pv._search(prep, m.apply(prep.a_probe))
         assert folded.ranks.tolist() == direct.ranks.tolist()
@@ -197,7 +199,7 @@ def test_folded_search_equals_mapping_the_probes(emb):
 
 def test_attack_errors_name_the_fix(emb):
     a, b = emb["alpha"], emb["beta"]
-    with pytest.raises(InvalidInputError, match="choose one of"):
+    with pytest.raises(InvalidInputError, match="did you mean 'ridge'"):
         reidentification_attack(a, b, (10,), map="ridgee")
     with pytest.raises(InvalidInputError, match="n_draws"):
         reidentification_attack(a, b, (10,), n_draws=0)
@@ -295,7 +297,7 @@ def test_audit_section_runs_the_audit(store):
 
 
 def test_audit_errors(store):
-    with pytest.raises(UnknownModelError, match="did you mean alpha"):
+    with pytest.raises(UnknownModelError, match="did you mean 'alpha'"):
         audit(store, "alpa", "beta")
     with pytest.raises(InvalidInputError, match="two different models"):
         audit(store, "alpha", "alpha")
@@ -363,7 +365,7 @@ def test_cli_all_json(store, capsys):
     [
         (["--source", "alpha"], "give --source A and --target B"),
         (["--all", "--source", "alpha"], "drop --source"),
-        (["--source", "alpha", "--target", "zeta"], "not in the store"),
+        (["--source", "alpha", "--target", "zeta"], "unknown model 'zeta'"),
         (["--source", "alpha", "--target", "beta", "--pairs", "1"], "--pairs must be"),
         (["--source", "alpha", "--target", "beta", "--p-values", "1o"], "comma-separated"),
     ],

@@ -131,6 +131,39 @@ def test_partial_run_then_rest(ray_runtime: str, image_tree: Path, tmp_path: Pat
 
 
 @pytest.mark.realdata
+def test_retry_failed_and_max_pixels_as_the_local_engine(
+    ray_runtime: str, image_tree: Path, tmp_path: Path
+) -> None:
+    """A pixel limit records every image as a failure; a plain rerun keeps the failures, a rerun
+    with ``retry_failed`` redoes them; each step leaves the store the local engine leaves."""
+    kw = {"detector": FakeDetector(), "alignments": ALIGN, "batch_size": 3, "progress": False}
+    stores = {"local": tmp_path / "local", "ray": tmp_path / "ray"}
+
+    def run(engine: str, **more):
+        if engine == "local":
+            return embed_images(image_tree, stores[engine], embedders=_fakes(), **kw, **more)
+        return embed_images_ray(
+            image_tree, stores[engine], embedders=_fakes(), workers=2, **kw, **more
+        )
+
+    for engine in stores:
+        first = run(engine, max_pixels=1)
+        assert first.detection.ok + first.detection.fallback == 0
+        assert "--max-pixels" in next(iter(first.detection.failures.values()))
+        kept = run(engine)
+        assert kept.detection.done == 0
+        assert kept.detection.skipped == 10
+        assert all(m.done == 0 for m in kept.models.values())
+        again = run(engine, retry_failed=True)
+        assert again.detection.redone == 10
+        assert (again.models["fake-a"].ok, again.models["fake-a"].failed) == (7, 2)
+    _assert_same_store(stores["local"], stores["ray"], ["fake-a", "fake-b"], "fakedet", 1e-6)
+    clean = tmp_path / "clean"
+    embed_images(image_tree, clean, embedders=_fakes(), **kw)
+    _assert_same_store(clean, stores["ray"], ["fake-a", "fake-b"], "fakedet", atol=1e-6)
+
+
+@pytest.mark.realdata
 def test_killed_worker_is_retried(ray_runtime: str, image_tree: Path, tmp_path: Path) -> None:
     marker = tmp_path / "killed"
     kw = {"detector": FakeDetector(), "alignments": ALIGN, "batch_size": 2, "progress": False}

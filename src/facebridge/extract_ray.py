@@ -3,8 +3,9 @@
 ``embed_images_ray`` writes the same store as :func:`facebridge.extract.embed_images`, with the
 same guarantees, and runs the work on Ray (the ``facebridge[ray]`` extra):
 
-1. **Listing** happens on the driver (one directory walk; the store decides what is left to do:
-   :meth:`~facebridge.store.EmbeddingStore.done_detection_ids` and ``done_ids``).
+1. **Listing** happens on the driver (one directory walk; the store's records decide what is
+   left to do, as in the local engine: an item without a record, an image whose content
+   changed, and with ``retry_failed`` a recorded failure).
 2. **Detection**: the images left are cut into batches of ``detect_batch_size``; each batch is one
    Ray task that reads and detects its images with :func:`facebridge.extract.detect_images`.  A
    worker process builds its detector once (weights verified by sha256 on that node) and keeps it
@@ -26,6 +27,7 @@ the model runtimes installed, and must see the images at the same path as the dr
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -35,6 +37,8 @@ from typing import Any
 
 import numpy as np
 
+from facebridge.detect import read_image
+from facebridge.detect.image import MAX_PIXELS
 from facebridge.errors import FacebridgeError, InvalidInputError
 from facebridge.extract import (
     ExtractionSummary,
@@ -48,6 +52,8 @@ from facebridge.extract import (
     list_images,
 )
 from facebridge.optional import require
+from facebridge.store import source_signature
+from facebridge.store._chunks import same_content
 
 __all__ = ["RayExtractionSummary", "embed_images_ray"]
 
@@ -90,12 +96,18 @@ class _Recorder:
 class _TaskStore:
     """The store as a task sees it: its batch is all left to do; writes are recorded.
 
+    ``detection_records`` are the driver's detection records of the batch (their image
+    signatures go into the model records); no item has a record of its own.
+
     ``opened`` maps each directory a pass opened (``("detections", name)`` or ``("model", key)``)
     to the keyword arguments of that open (the manifest settings) and its recorder.
     """
 
-    def __init__(self, detections: Any = None) -> None:
+    def __init__(
+        self, detections: Any = None, det_records: Mapping[str, Any] | None = None
+    ) -> None:
         self._detections = detections
+        self._det_records = dict(det_records or {})
         self.opened: dict[tuple[str, str], tuple[dict[str, Any], _Recorder]] = {}
 
     def done_detection_ids(self, name: str) -> set[str]:
@@ -103,6 +115,12 @@ class _TaskStore:
 
     def done_ids(self, key: str) -> set[str]:
         return set()
+
+    def detection_records(self, name: str) -> dict[str, Any]:
+        return dict(self._det_records)
+
+    def records(self, key: str) -> dict[str, Any]:
+        return {}
 
     def load_detections(self, name: str) -> Any:
         return self._detections
@@ -118,7 +136,7 @@ class _TaskStore:
         self.opened[where] = (kwargs, rec)
         return rec
 
-    def records(self) -> list[tuple[tuple[str, str], dict[str, Any], list]]:
+    def recorded(self) -> list[tuple[tuple[str, str], dict[str, Any], list]]:
         return [(where, kw, rec.calls) for where, (kw, rec) in self.opened.items()]
 
 
@@ -158,7 +176,12 @@ def _node(ray: Any) -> str:
 
 
 def _detect_batch_task(
-    root: str, batch: list[str], detector: Any, settings: dict[str, Any], batch_size: int
+    root: str,
+    batch: list[str],
+    detector: Any,
+    settings: dict[str, Any],
+    batch_size: int,
+    max_pixels: int | None = MAX_PIXELS,
 ) -> tuple[StageSummary, list, str]:
     """One detection batch (a Ray task); the detector is built once per worker process."""
     import ray
@@ -171,8 +194,11 @@ def _detect_batch_task(
             _DETECTORS[key] = get_detector(detector, **settings)
         detector = _DETECTORS[key]
     ts = _TaskStore()
-    s = detect_images(root, ts, batch, detector, batch_size=batch_size, progress=False)
-    return s, ts.records(), _node(ray)
+    s = detect_images(
+        root, ts, batch, detector, batch_size=batch_size, progress=False,
+        read_image=functools.partial(read_image, max_pixels=max_pixels),
+    )  # fmt: skip
+    return s, ts.recorded(), _node(ray)
 
 
 class _EmbedWorker:
@@ -185,6 +211,7 @@ class _EmbedWorker:
         weights_dir: str | None,
         threads: int | None,
         alignments: Mapping[str, str] | None,
+        max_pixels: int | None = MAX_PIXELS,
     ) -> None:
         self.error: FacebridgeError | None = None
         if embedder is None:
@@ -198,6 +225,7 @@ class _EmbedWorker:
         self.embedder = embedder
         self.weights_dir = weights_dir
         self.alignments = alignments
+        self.max_pixels = max_pixels
 
     def ready(self) -> bool:
         """True once the model is loaded; raises the error that prevented loading it."""
@@ -206,11 +234,16 @@ class _EmbedWorker:
         return True
 
     def embed(
-        self, root: str, batch: list[str], detections: Any, detector_name: str
+        self,
+        root: str,
+        batch: list[str],
+        detections: Any,
+        detector_name: str,
+        det_records: Mapping[str, Any] | None = None,
     ) -> tuple[StageSummary, list, str]:
         import ray
 
-        ts = _TaskStore(detections)
+        ts = _TaskStore(detections, det_records)
         s = embed_detected(
             root,
             ts,
@@ -221,8 +254,9 @@ class _EmbedWorker:
             batch_size=len(batch),
             progress=False,
             weights_dir=self.weights_dir,
+            read_image=functools.partial(read_image, max_pixels=self.max_pixels),
         )
-        return s[self.key], ts.records(), _node(ray)
+        return s[self.key], ts.recorded(), _node(ray)
 
 
 # ---------------------------------------------------------------------------------- the run
@@ -348,6 +382,8 @@ def embed_images_ray(
     weights_dir: str | Path | None = None,
     threads: int | None = None,
     detect_batch_size: int = 16,
+    retry_failed: bool = False,
+    max_pixels: int | None = MAX_PIXELS,
 ) -> RayExtractionSummary:
     """Detect once, then embed with every model, into the store at ``store_root``, on Ray.
 
@@ -357,7 +393,7 @@ def embed_images_ray(
     Parameters
     ----------
     images_root, store_root, models, detector, items, batch_size, progress, alignments, \
-weights_dir, detect_batch_size
+weights_dir, detect_batch_size, retry_failed, max_pixels
         As in :func:`facebridge.extract.embed_images`.  ``images_root`` must be readable at the
         same path on every node; ``store_root`` is written by the driver only.
     address : str, optional
@@ -405,6 +441,10 @@ weights_dir, detect_batch_size
     ):
         if v is not None and (not isinstance(v, int) or v < 1):
             raise InvalidInputError(f"{name} must be an integer >= 1, got {v!r}")
+    if max_pixels is not None and (isinstance(max_pixels, bool) or int(max_pixels) < 1):
+        raise InvalidInputError(
+            f"max_pixels must be a positive integer or None, got {max_pixels!r}"
+        )
     root = Path(images_root).resolve()
     if not root.is_dir():
         raise InvalidInputError(f"image folder {root} does not exist; pass --images DIR")
@@ -438,14 +478,14 @@ weights_dir, detect_batch_size
         placement: dict[str, dict[str, int]] = {}
         det_summary = _run_detection(
             ray, root, store, ids, detector, det_name, n, wdir, threads, detect_batch_size,
-            progress, placement,
+            progress, placement, retry_failed, max_pixels,
         )  # fmt: skip
         model_summaries: dict[str, StageSummary] = {}
         for key in keys:
             emb = None if embedders is None else embedders[key]
             model_summaries[key] = _run_model(
                 ray, root, store, ids, key, emb, det_name, n, wdir, threads, alignments,
-                batch_size, progress, placement,
+                batch_size, progress, placement, retry_failed, max_pixels,
             )  # fmt: skip
     finally:
         if started:
@@ -457,12 +497,52 @@ weights_dir, detect_batch_size
     return summary
 
 
+def _detection_todo(
+    root: Path, recs: Mapping[str, Any], ids: Sequence[str], retry_failed: bool
+) -> tuple[list[str], int]:
+    """The items the detection pass redoes, as the local engine chooses them: no record, a
+    changed image, or (with ``retry_failed``) a failure; and how many of them had a record."""
+    todo: list[str] = []
+    redone = 0
+    for i in ids:
+        rec = recs.get(i)
+        if rec is None:
+            todo.append(i)
+        elif (retry_failed and rec.failed) or not same_content(
+            rec.source, source_signature(root / i, rec.source)
+        ):
+            todo.append(i)
+            redone += 1
+    return todo, redone
+
+
+def _model_todo(
+    recs: Mapping[str, Any], det_recs: Mapping[str, Any], ids: Sequence[str], retry_failed: bool
+) -> tuple[list[str], int]:
+    """The items a model redoes, as the local engine chooses them: no record, a record made
+    from other image content than the current detection, or (with ``retry_failed``) a failure."""
+    todo: list[str] = []
+    redone = 0
+    for i in ids:
+        rec = recs.get(i)
+        if rec is None:
+            todo.append(i)
+            continue
+        det = det_recs.get(i)
+        ds = det.source if det is not None else ""
+        stale = bool(ds) and not (rec.source and same_content(rec.source, ds))
+        if (retry_failed and rec.failed) or stale:
+            todo.append(i)
+            redone += 1
+    return todo, redone
+
+
 def _run_detection(
-    ray, root, store, ids, detector, det_name, n, wdir, threads, batch_size, progress, placement
-) -> StageSummary:
-    done = store.done_detection_ids(det_name)
-    todo = [i for i in ids if i not in done]
-    summary = StageSummary(det_name, skipped=len(ids) - len(todo))
+    ray, root, store, ids, detector, det_name, n, wdir, threads, batch_size, progress, placement,
+    retry_failed=False, max_pixels=MAX_PIXELS,
+) -> StageSummary:  # fmt: skip
+    todo, redone = _detection_todo(root, store.detection_records(det_name), ids, retry_failed)
+    summary = StageSummary(det_name, skipped=len(ids) - len(todo), redone=redone)
     if not todo:  # do not take the detections lock: other runs may embed from the same store
         return summary
     settings: dict[str, Any] = {}
@@ -481,7 +561,7 @@ def _run_detection(
         with _progress(len(todo), f"detect {det_name} (ray)", progress) as bar:
             for part, records, node in _stream(
                 ray,
-                lambda b: task.remote(str(root), b, det_ref, settings, batch_size),
+                lambda b: task.remote(str(root), b, det_ref, settings, batch_size, max_pixels),
                 _batches(todo, batch_size),
                 n,
             ):
@@ -497,11 +577,11 @@ def _run_detection(
 
 def _run_model(
     ray, root, store, ids, key, embedder, det_name, n, wdir, threads, alignments, batch_size,
-    progress, placement,
+    progress, placement, retry_failed=False, max_pixels=MAX_PIXELS,
 ) -> StageSummary:  # fmt: skip
-    done = store.done_ids(key)
-    todo = [i for i in ids if i not in done]
-    summary = StageSummary(key, skipped=len(ids) - len(todo))
+    det_recs = store.detection_records(det_name)
+    todo, redone = _model_todo(store.records(key), det_recs, ids, retry_failed)
+    summary = StageSummary(key, skipped=len(ids) - len(todo), redone=redone)
     if not todo:
         return summary
     dets = store.load_detections(det_name)
@@ -513,7 +593,10 @@ def _run_model(
     )(_EmbedWorker)
     # constructor arguments travel inline (not through the object store): a restarted actor
     # is rebuilt from them
-    actors = [actor_cls.remote(key, embedder, wdir, threads or 1, alignments) for _ in range(n)]
+    actors = [
+        actor_cls.remote(key, embedder, wdir, threads or 1, alignments, max_pixels)
+        for _ in range(n)
+    ]
     turn = iter(range(10**18))
     writers = _Writers(store)
     where = placement.setdefault(key, {})
@@ -527,7 +610,11 @@ def _run_model(
             for part, records, node in _stream(
                 ray,
                 lambda b: actors[next(turn) % n].embed.remote(
-                    str(root), b, _subset(dets, b), det_name
+                    str(root),
+                    b,
+                    _subset(dets, b),
+                    det_name,
+                    {i: det_recs[i] for i in b if i in det_recs},
                 ),
                 _batches(todo, batch_size),
                 2 * n,  # one batch running and one queued per actor

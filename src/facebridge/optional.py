@@ -33,6 +33,7 @@ OPTIONAL_DEPENDENCIES: dict[str, tuple[str, str]] = {
     "ray": ("ray", "ray"),
     "pyarrow": ("arrow", "pyarrow"),
     "faiss": ("faiss", "faiss-cpu"),
+    "ot": ("ot", "pot"),
 }
 
 

@@ -26,6 +26,7 @@ from facebridge.errors import DimensionError, InvalidInputError
 from facebridge.protocols import Pair, PairProtocol
 
 if TYPE_CHECKING:
+    from facebridge.experiments.core import PairData
     from facebridge.store import EmbeddingStore
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "identity_of_items",
     "make_image_tree",
     "make_synthetic_embeddings",
+    "make_synthetic_pair_data",
     "make_synthetic_protocol",
     "make_synthetic_store",
     "synthetic_weights_sha256",
@@ -280,6 +282,28 @@ def make_synthetic_embeddings(
 def synthetic_weights_sha256(model: str, seed: int = 0) -> str:
     """A stable stand-in weights sha256 for a synthetic model (what the store records)."""
     return hashlib.sha256(f"facebridge-synthetic:{model}:{seed}".encode()).hexdigest()
+
+
+def make_synthetic_pair_data(
+    dims: Mapping[str, int] | None = None, n_folds: int = 3, n_pairs: int = 20, seed: int = 0
+) -> PairData:
+    """A small :class:`~facebridge.experiments.PairData` of planted, related models.
+
+    :func:`make_synthetic_protocol` (``n_pairs`` genuine and ``n_pairs`` impostor pairs per
+    fold) resolved against :func:`make_synthetic_embeddings`; for examples and quick tests.
+
+    Examples
+    --------
+    >>> data = make_synthetic_pair_data({"a": 8, "b": 6})
+    >>> data.models, data.n_pairs, data.n_folds
+    (('a', 'b'), 120, 3)
+    """
+    from facebridge.experiments.core import pair_data
+
+    proto = make_synthetic_protocol(
+        n_folds=n_folds, n_genuine=n_pairs, n_impostor=n_pairs, seed=seed
+    )
+    return pair_data(make_synthetic_embeddings(proto, dims=dims, seed=seed), proto)
 
 
 def make_synthetic_store(

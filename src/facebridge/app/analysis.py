@@ -119,6 +119,7 @@ def analyse(
     from facebridge.experiments import pair_data, run_analysis
 
     st = settings if settings is not None else AnalysisSettings()
+    _check_folds(protocol)
     chosen = resolve_models(store, models)
     data = pair_data(store, protocol, chosen)
     if not data.valid.any():
@@ -133,6 +134,24 @@ def analyse(
     result = AnalysisResult.from_dict(raw)
     result = result.with_settings({**st.record(), **result.settings, "quick": st.quick})
     return data, result, missing
+
+
+def _check_folds(protocol: Any) -> None:
+    """The analysis fits on training folds and tests on the held-out one: it needs two folds."""
+    k = int(getattr(protocol, "n_folds", 2))
+    if k >= 2:
+        return
+    name = str(getattr(protocol, "name", "the protocol"))
+    fix = (
+        "give the CSV a fold column with folds 0..K-1 (K >= 2), or leave the fold column out: "
+        "the pairs are then dealt into up to 10 folds in file order"
+        if name.startswith("csv:")
+        else "pass a protocol with folds (--protocol lfw, the 10-fold View 2 pairs.txt)"
+    )
+    raise InvalidInputError(
+        f"{name} has {k} fold; the analysis fits maps on training folds and tests on the "
+        f"held-out fold, so it needs at least 2: {fix}"
+    )
 
 
 def _extra_sections(
@@ -225,7 +244,10 @@ def evaluate(
         quick=st.quick,
         command=command,
         images=images,
-        notes=notes,
+        notes=[
+            *notes,
+            *([f"Missing pairs by cause: {missing.line()}"] if missing.n_missing else []),
+        ],
     )
     paths = write_report(result, out_dir, sections_extra=extras, context=context)
     return Evaluation(result, paths, context, missing)

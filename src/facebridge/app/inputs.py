@@ -104,8 +104,9 @@ def load_protocol(kind: str | None, pairs: str | Path | None) -> Any:
             return protocols.load_ytf_splits(path)
         raise InvalidInputError(f"--protocol {kind} needs --pairs FILE")
     path = Path(pairs)
-    if not path.is_file():
+    if not path.exists():
         raise InvalidInputError(f"pairs file not found: {path}; pass an existing --pairs FILE")
+    # a directory: the protocol loader's one line names the protocol files it holds
     return protocols.load_protocol(kind or "auto", path)
 
 

@@ -2,13 +2,17 @@
 
 A pair is *missing* when one of its two items has no embedding in one of the compared models.
 It never feeds a fit and counts as an error in its fold (the analysis' missing-data policy), so
-many missing pairs pull every accuracy towards zero.  :func:`missing_pairs` counts them by cause:
+many missing pairs pull every accuracy towards zero.  :func:`missing_pairs` counts them by the
+cause the store's classifier (:func:`facebridge.store.item_causes`, the per-item form of
+:func:`facebridge.store.missing_pairs`) gives their items:
 
-* ``unknown``: an item that no compared model embedded or failed on (the pairs file names an
-  image the store never saw: a wrong ``--pairs`` or a wrong image root);
+* ``unknown``: an id the store holds no record of in any model or detector (the pairs file
+  names an image the store never saw: a wrong ``--pairs`` or a wrong image root);
 * ``failed``: an item a model tried and failed on (the reason is in its manifest);
-* ``never_embedded``: an item some model embedded but another has no record of (an interrupted
-  run, or a deleted chunk).
+* ``never_embedded``: an item the store knows (another model or the detections hold it) but a
+  compared model has no record of (an interrupted run, or a deleted chunk).
+
+A pair counts once, under the first cause in that order among its items and models.
 """
 
 from __future__ import annotations
@@ -47,18 +51,22 @@ class MissingPairs:
         return self.n_missing / self.n_pairs if self.n_pairs else 0.0
 
     def line(self) -> str:
-        """One line for the terminal.
+        """One line for the terminal and the report: the count, then each cause that occurs.
 
         Examples
         --------
         >>> MissingPairs(200, unknown=2, failed=1).line()
-        '3 of 200 pairs (1.5%) lack an embedding: 2 name an id the store does not hold, 1 an image that failed to embed, 0 an image never embedded by some model; they count as errors'
+        '3 of 200 pairs (1.5%) lack an embedding: 2 name an id the store does not hold, 1 name an image that failed to embed; they count as errors'
         """
+        words = (
+            (self.unknown, "name an id the store does not hold"),
+            (self.failed, "name an image that failed to embed"),
+            (self.never_embedded, "name an image some compared model never embedded"),
+        )
+        causes = ", ".join(f"{k} {w}" for k, w in words if k)
         return (
             f"{self.n_missing} of {self.n_pairs} pairs ({100 * self.fraction:.1f}%) lack an "
-            f"embedding: {self.unknown} name an id the store does not hold, {self.failed} an "
-            f"image that failed to embed, {self.never_embedded} an image never embedded by "
-            "some model; they count as errors"
+            f"embedding: {causes}; they count as errors"
         )
 
 
@@ -86,29 +94,31 @@ def missing_pairs(store: Any, data: Any) -> MissingPairs:
     """
     import numpy as np
 
+    from facebridge.store import MISSING_CAUSES, item_causes
+
     bad = np.flatnonzero(~np.asarray(data.valid, dtype=bool))
     n = int(data.n_pairs)
     if bad.size == 0:
         return MissingPairs(n)
-    failures = {m: dict(data.failures.get(m) or {}) for m in data.models}
-    done = {m: store.done_ids(m) for m in data.models}
-    embedded = {m: done[m] - set(failures[m]) for m in data.models}
-    seen_anywhere = set().union(*done.values())
+    sides = [(data.left_ids[i], data.right_ids[i]) for i in bad]
+    causes = item_causes(store, {x for pair in sides for x in pair}, list(data.models))
     counts = {"unknown": 0, "failed": 0, "never_embedded": 0}
     examples: dict[str, list[str]] = {k: [] for k in counts}
-    for i in bad:
-        items = (data.left_ids[i], data.right_ids[i])
-        lacking = [(item, m) for item in items for m in data.models if item not in embedded[m]]
-        if any(item not in seen_anywhere for item, _ in lacking):
-            cause, item = "unknown", next(i for i, _ in lacking if i not in seen_anywhere)
-        elif any(item in failures[m] for item, m in lacking):
-            cause, item = "failed", next(i for i, m in lacking if i in failures[m])
-        else:
-            cause, item = "never_embedded", lacking[0][0] if lacking else items[0]
+    for items in sides:
+        found = [(causes[m][x], x) for x in items for m in data.models if x in causes[m]]
+        if found:
+            c, item = min(found, key=lambda t: MISSING_CAUSES.index(t[0]))
+        else:  # no record says why: a vector the analysis could not use
+            c, item = "never_embedded", items[0]
+        cause = _FIELD[c]
         counts[cause] += 1
         if len(examples[cause]) < 3 and item not in examples[cause]:
             examples[cause].append(item)
     return MissingPairs(n, examples={k: v for k, v in examples.items() if v}, **counts)
+
+
+#: The store's cause names -> the fields of :class:`MissingPairs`.
+_FIELD = {"unknown_id": "unknown", "failed": "failed", "never_embedded": "never_embedded"}
 
 
 def check_missing(missing: MissingPairs, allow: float = DEFAULT_ALLOW_MISSING) -> None:

@@ -7,17 +7,21 @@ helpers, not commands).  A :class:`~facebridge.errors.FacebridgeError` and an op
 error a user can cause (disk full, read-only file system, a file where a folder is expected, no
 permission) are printed as one line ``facebridge: error: ...`` naming the path and the fix, with
 exit status 2; ``facebridge --debug COMMAND`` shows their traceback instead.  Any other exception
-keeps its traceback.
+keeps its traceback.  A facebridge warning (e.g. :class:`~facebridge.store.NonUnitVectorsWarning`:
+stored vectors rescaled to unit length) is one line ``facebridge: warning: ...`` on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import importlib
 import pkgutil
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from typing import TextIO
 
 from facebridge import __version__
 from facebridge.errors import FacebridgeError
@@ -52,7 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        return int(args.func(args) or 0)
+        with _warnings_as_lines(args.debug):
+            return int(args.func(args) or 0)
     except FacebridgeError as exc:
         if args.debug:
             raise
@@ -81,6 +86,34 @@ _USER_OS_ERRORS = frozenset(
         errno.ENOENT,
     }
 )
+
+
+@contextlib.contextmanager
+def _warnings_as_lines(debug: bool) -> Iterator[None]:
+    """Show facebridge's own warnings as one ``facebridge: warning: ...`` line each (``--debug``:
+    as Python shows them); other warnings are left as they are."""
+    if debug:
+        yield
+        return
+    with warnings.catch_warnings():
+        original = warnings.showwarning
+
+        def show(
+            message: Warning | str,
+            category: type[Warning],
+            filename: str,
+            lineno: int,
+            file: TextIO | None = None,
+            line: str | None = None,
+        ) -> None:
+            if category.__module__.split(".")[0] == "facebridge":
+                text = " ".join(str(message).splitlines())
+                print(f"facebridge: warning: {text}", file=sys.stderr)
+            else:
+                original(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        yield
 
 
 def _os_error_line(exc: OSError) -> str:

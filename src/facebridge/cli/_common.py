@@ -44,7 +44,9 @@ def add_pairs_options(p: argparse.ArgumentParser) -> None:
         "--protocol",
         default=None,
         metavar="KIND",
-        help="kind of --pairs: lfw (default), lfw-dev, ytf, csv, or auto (guess from the file name)",
+        help="kind of --pairs: lfw (default), lfw-dev, ytf, csv, or auto (guess from the file "
+        "name); csv rows are left,right,genuine[,fold]: without the fold column the pairs are "
+        "dealt into up to 10 folds in file order (genuine and impostor pairs separately)",
     )
 
 

@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from facebridge.detect.image import MAX_PIXELS
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -37,6 +39,21 @@ def register(subparsers) -> None:
     )
     p.add_argument("--detector", default="mtcnn", choices=["mtcnn", "yunet"])
     p.add_argument("--batch-size", type=int, default=32, help="faces per embedding batch")
+    p.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="redo the images whose record is a failure (detection and every model), e.g. "
+        "after re-copying unreadable files; by default failures are kept and skipped (an image "
+        "whose content changed is redone either way)",
+    )
+    p.add_argument(
+        "--max-pixels",
+        type=int,
+        default=MAX_PIXELS,
+        metavar="N",
+        help="refuse (record as a failure) an image whose header declares more pixels than N, "
+        f"before decoding it (default {MAX_PIXELS:,}; 0 for no limit)",
+    )
     p.add_argument("--threads", type=int, help="CPU threads for the runtimes")
     p.add_argument("--weights-dir", help="folder of weight files to use instead of the cache")
     p.add_argument(
@@ -80,6 +97,11 @@ def run(args: argparse.Namespace) -> int:
     if args.engine != "ray" and any(v is not None for v in ray_only.values()):
         given = ", ".join(k for k, v in ray_only.items() if v is not None)
         raise InvalidInputError(f"{given} need --engine ray; add it or drop them")
+    if args.max_pixels < 0:
+        raise InvalidInputError(
+            f"--max-pixels must be a positive number of pixels (0 for no limit), "
+            f"got {args.max_pixels}"
+        )
     items = protocol_items(args.pairs, args.pairs_kind) if args.pairs else None
     summary: ExtractionSummary
     kwargs = {
@@ -90,6 +112,8 @@ def run(args: argparse.Namespace) -> int:
         "progress": not args.no_progress,
         "weights_dir": args.weights_dir,
         "threads": args.threads,
+        "retry_failed": args.retry_failed,
+        "max_pixels": args.max_pixels or None,
     }
     if args.engine == "ray":
         from facebridge.extract_ray import embed_images_ray
@@ -110,7 +134,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"{summary.n_items} images, detector {summary.detector}, store {args.store}")
         print(summary.table())
-        n_fail = summary.detection.failed + sum(m.failed for m in summary.models.values())
-        if n_fail:
-            print(f"{n_fail} failures recorded in the store (reasons in each manifest's failures)")
+        failed = summary.failed_items()
+        if failed:
+            print(
+                f"{len(failed)} images failed in this run (each counted once; reasons with "
+                "--json, under failed_items); fix or re-copy them, then re-run with --retry-failed"
+            )
     return 0

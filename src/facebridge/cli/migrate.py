@@ -4,25 +4,35 @@
                                 [--recipe lstsq|ridge] [--n-fit N] [--ids FILE] [--seed S]
                                 [--no-estimate] [--force] [--json]
     facebridge migrate apply    --map MAP (--store DIR --model OLD | --npz FILE) --out DIR
-                                [--as KEY] [--batch-rows N] [--json]
+                                [--as KEY] [--batch-rows N] [--json] [--no-progress]
     facebridge migrate evaluate [--store DIR] [--models a,b,...] [--pair OLD->NEW ...]
                                 [--n-fit 400,1000] [--recipes ridge,lstsq] [--folds K] [--seed S]
-                                [--no-backfill] [--out DIR] [--json]
+                                [--no-backfill] [--out DIR] [--json] [--no-progress]
 
 ``fit`` writes a map artifact (``map.npz`` + ``card.json``); ``apply`` streams a gallery through
 it into a store (re-run the same command to resume); ``evaluate`` measures self-test, cross-test,
 negative flips and the backfill curves and writes ``migration.json``, ``migration.md`` and
-``migration-backfill.png``.  Without ``--store`` the shipped LFW store is used.
+``migration-backfill.png``.  Without ``--store`` the shipped LFW store is used.  The work is
+done in :mod:`facebridge.app.migrate`.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
+from facebridge.cli._common import (
+    add_json_option,
+    add_models_option,
+    add_out_option,
+    add_progress_option,
+    add_seed_option,
+    add_store_option,
+    parse_list,
+    parse_models,
+    print_json,
+)
 from facebridge.errors import InvalidInputError
 
 
@@ -35,7 +45,7 @@ def register(subparsers: Any) -> None:
     sub = p.add_subparsers(dest="migrate_command", metavar="STEP")
 
     f = sub.add_parser("fit", help="fit an old -> new map artifact on images both models embedded")
-    f.add_argument("--store", default=None, metavar="DIR", help="store with both models")
+    add_store_option(f, help="store with both models (default: the shipped LFW store)")
     f.add_argument(
         "--new-store", default=None, metavar="DIR", help="store of the new model (default --store)"
     )
@@ -45,28 +55,35 @@ def register(subparsers: Any) -> None:
     f.add_argument("--recipe", default="lstsq", help="lstsq (default, best measured) or ridge")
     f.add_argument("--n-fit", type=int, default=None, metavar="N", help="random sample size")
     f.add_argument("--ids", default=None, metavar="FILE", help="fit on these ids (one a line)")
-    f.add_argument("--seed", type=int, default=0)
+    add_seed_option(f)
     f.add_argument("--no-estimate", action="store_true", help="skip the held-out drop estimate")
     f.add_argument("--force", action="store_true", help="replace an existing artifact")
-    f.add_argument("--json", action="store_true", help="print the card as JSON")
+    add_json_option(f)
     f.set_defaults(func=run_fit)
 
     a = sub.add_parser("apply", help="stream a gallery through a map artifact into a store")
     a.add_argument("--map", required=True, metavar="MAP", help="artifact from `migrate fit`")
-    a.add_argument("--store", default=None, metavar="DIR", help="the gallery's store")
+    add_store_option(a, help="the gallery's store (default: the shipped LFW store)")
     a.add_argument("--model", default=None, metavar="OLD", help="the gallery's model key")
     a.add_argument("--npz", default=None, metavar="FILE", help="gallery as npz instead of a store")
     a.add_argument(
         "--out", required=True, metavar="DIR", help="store to write the migrated gallery"
     )
     a.add_argument("--as", dest="out_model", default=None, metavar="KEY", help="model key in --out")
-    a.add_argument("--batch-rows", type=int, default=8192, metavar="N")
-    a.add_argument("--json", action="store_true")
+    a.add_argument(
+        "--batch-rows",
+        type=int,
+        default=8192,
+        metavar="N",
+        help="rows mapped and flushed at a time (default 8192)",
+    )
+    add_json_option(a)
+    add_progress_option(a)
     a.set_defaults(func=run_apply)
 
     e = sub.add_parser("evaluate", help="self-test, cross-test, negative flips, backfill curves")
-    e.add_argument("--store", default=None, metavar="DIR")
-    e.add_argument("--models", default=None, help="comma-separated models: every directed pair")
+    add_store_option(e)
+    add_models_option(e, help="comma-separated models: every directed pair (default: the store's)")
     e.add_argument(
         "--pair", action="append", default=None, metavar="OLD->NEW", help="one pair (repeatable)"
     )
@@ -77,26 +94,19 @@ def register(subparsers: Any) -> None:
     )
     e.add_argument("--recipes", default="ridge,lstsq", help="comma-separated recipes")
     e.add_argument("--folds", type=int, default=5, help="identity-disjoint folds (default 5)")
-    e.add_argument("--seed", type=int, default=0)
+    add_seed_option(e)
     e.add_argument("--no-backfill", action="store_true", help="skip the backfill curves")
-    e.add_argument("--out", default="facebridge-migration", metavar="DIR")
-    e.add_argument("--json", action="store_true")
+    add_out_option(e, "facebridge-migration", "output folder")
+    add_json_option(e)
+    add_progress_option(e)
     e.set_defaults(func=run_evaluate)
     p.set_defaults(func=lambda args: (p.print_help(), 0)[1])
-
-
-def _store(path: str | None) -> Any:
-    from facebridge.store import EmbeddingStore, default_store
-
-    return default_store() if path is None else EmbeddingStore(path)
 
 
 def _fit_sizes(text: str) -> list[int | None]:
     """``--n-fit``: comma-separated positive integers, ``all`` for every training-fold image."""
     out: list[int | None] = []
-    for tok in (t.strip() for t in text.split(",")):
-        if not tok:
-            continue
+    for tok in parse_list(text, "--n-fit") or ():
         if tok == "all":
             out.append(None)
             continue
@@ -109,42 +119,37 @@ def _fit_sizes(text: str) -> list[int | None]:
                 f"--n-fit must be positive integers or 'all', comma-separated; got {text!r}"
             )
         out.append(n)
-    if not out:
-        raise InvalidInputError(f"--n-fit must name at least one size, got {text!r}")
     return out
 
 
-def _progress(stage: str, done: int, total: int) -> None:
-    print(f"\r{stage}: {done}/{total}", end="\n" if done >= total else "", file=sys.stderr)
+def _bar(args: argparse.Namespace, stage: str) -> Any:
+    from facebridge.app import TqdmProgress
+
+    return TqdmProgress(stage, enabled=not (args.json or args.no_progress))
 
 
 def run_fit(args: argparse.Namespace) -> int:
-    from facebridge.maps.artifact import save_map
-    from facebridge.migrate import fit_migration_map
+    from facebridge.app import open_store
+    from facebridge.app.migrate import fit_map, read_ids_file
 
-    old_store = _store(args.store)
-    new_store = old_store if args.new_store is None else _store(args.new_store)
-    ids = None
-    if args.ids is not None:
-        try:
-            ids = [ln.strip() for ln in Path(args.ids).read_text().splitlines() if ln.strip()]
-        except OSError as exc:
-            raise InvalidInputError(f"cannot read --ids {args.ids} ({exc.strerror})") from None
-    if Path(args.out).exists() and not args.force:
-        raise InvalidInputError(f"{args.out} exists; choose another --out or pass --force")
-    art = fit_migration_map(
-        old_store.load(args.source),
-        new_store.load(args.target),
+    old_store = open_store(args.store)
+    new_store = None if args.new_store is None else open_store(args.new_store)
+    card = fit_map(
+        old_store,
+        args.source,
+        args.target,
+        args.out,
+        new_store=new_store,
         recipe=args.recipe,
-        ids=ids,
+        ids=None if args.ids is None else read_ids_file(args.ids),
         n_fit=args.n_fit,
         seed=args.seed,
         estimate=not args.no_estimate,
+        overwrite=args.force,
     )
-    path = save_map(args.out, art.map, art.card, overwrite=args.force)
-    card = json.loads((path / "card.json").read_text())
+    path = card.pop("path")
     if args.json:
-        print(json.dumps(card, indent=2, sort_keys=True))
+        print_json(dict(sorted(card.items())))
         return 0
     print(
         f"fitted {card['source']} -> {card['target']} ({card['d_source']} -> {card['d_target']}, "
@@ -156,23 +161,30 @@ def run_fit(args: argparse.Namespace) -> int:
 
 
 def run_apply(args: argparse.Namespace) -> int:
+    from facebridge.app import open_store
+    from facebridge.app.migrate import apply_migration
+    from facebridge.app.outputs import check_out_dir
     from facebridge.maps.artifact import load_map
-    from facebridge.migrate import apply_migration
     from facebridge.store import EmbeddingStore
 
     art = load_map(args.map)
-    gallery = None if args.npz is not None else _store(args.store)
-    rep = apply_migration(
-        art,
-        EmbeddingStore(args.out),
-        store=gallery,
-        model=args.model,
-        npz=args.npz,
-        out_model=args.out_model,
-        batch_rows=args.batch_rows,
-        artifact_path=str(Path(args.map).resolve()),
-        progress=None if args.json else _progress,
-    )
+    gallery = None if args.npz is not None else open_store(args.store)
+    check_out_dir(args.out)
+    bar = _bar(args, "migrate")
+    try:
+        rep = apply_migration(
+            art,
+            EmbeddingStore(args.out),
+            store=gallery,
+            model=args.model,
+            npz=args.npz,
+            out_model=args.out_model,
+            batch_rows=args.batch_rows,
+            artifact_path=str(Path(args.map).resolve()),
+            progress=bar,
+        )
+    finally:
+        bar.close()
     payload = {
         "out": args.out,
         "model": rep.out_model,
@@ -181,7 +193,7 @@ def run_apply(args: argparse.Namespace) -> int:
         "failed": rep.n_failed,
     }
     if args.json:
-        print(json.dumps(payload, indent=2))
+        print_json(payload)
     else:
         print(
             f"migrated {rep.n_migrated} templates into {args.out} as {rep.out_model!r} "
@@ -191,49 +203,37 @@ def run_apply(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from facebridge.experiments.migration import BACKFILL_X, evaluate_pairs
-    from facebridge.report.migration import backfill_figure, migration_section
-    from facebridge.store._chunks import atomic_write_bytes
+    from facebridge.app import open_store
+    from facebridge.app.migrate import evaluate_migration_to
+    from facebridge.app.outputs import check_out_dir
     from facebridge.vocabulary import DirectedPair, directed_pairs
 
-    store = _store(args.store)
+    n_fits = _fit_sizes(args.n_fit)
+    recipes = parse_list(args.recipes, "--recipes") or ()
+    check_out_dir(args.out)
+    store = open_store(args.store)
     if args.pair:
         pairs = [DirectedPair.parse(p) for p in args.pair]
     else:
-        models = (
-            [m.strip() for m in args.models.split(",") if m.strip()]
-            if args.models
-            else store.models()
+        pairs = directed_pairs(parse_models(args.models) or store.models())
+    bar = _bar(args, "migration")
+    try:
+        res = evaluate_migration_to(
+            store,
+            pairs,
+            args.out,
+            n_fits=n_fits,
+            recipes=recipes,
+            n_folds=args.folds,
+            seed=args.seed,
+            backfill=not args.no_backfill,
+            progress=bar,
         )
-        pairs = directed_pairs(models)
-    names = sorted({m for p in pairs for m in p})
-    emb = {}
-    for m in names:
-        e = store.load(m)
-        emb[m] = (e.ids, e.vectors)
-    results = evaluate_pairs(
-        emb,
-        pairs,
-        n_fits=_fit_sizes(args.n_fit),
-        recipes=[r.strip() for r in args.recipes.split(",") if r.strip()],
-        n_folds=args.folds,
-        seed=args.seed,
-        backfill_x=() if args.no_backfill else BACKFILL_X,
-        progress=None if args.json else _progress,
-    )
-    payload = [r.to_dict() for r in results]
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(payload, indent=1, sort_keys=True, allow_nan=True).encode()
-    atomic_write_bytes(out / "migration.json", lambda f: f.write(text))
-    png = backfill_figure(payload)
-    if png is not None:
-        atomic_write_bytes(out / "migration-backfill.png", lambda f: f.write(png))
-    md = migration_section(payload, "migration-backfill.png" if png else None).encode()
-    atomic_write_bytes(out / "migration.md", lambda f: f.write(md))
+    finally:
+        bar.close()
     if args.json:
-        print(json.dumps(payload, indent=1, sort_keys=True))
+        print_json(res.payload)
         return 0
-    print(md.decode())
-    print(f"wrote {out / 'migration.json'}, {out / 'migration.md'}")
+    print(res.markdown)
+    print(f"wrote {res.json_path}, {res.md_path}")
     return 0

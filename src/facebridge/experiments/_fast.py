@@ -5,10 +5,8 @@
   training score, midpoints between adjacent distinct training scores, the next float above the
   largest; the lowest threshold among equally good ones; invalid pairs left out of the threshold
   choice and counted as errors).  Tested against ``kfold_accuracy`` itself.
-* :class:`Corr` -- training correspondences of every model with a block id per row, so that
-  fold Gram matrices are formed once and the training Gram of fold ``f`` is ``total - block f``.
-* :func:`ridge_solve` -- ridge with an unpenalised intercept from Gram sums (one LU solve), one
-  factorisation for all targets.
+* :class:`LeftIndex`, :class:`RightParts`, :class:`PairScorer` -- every pair's cosine score
+  from the mapped *distinct* left items.
 * :func:`top_right_singular` -- the leading right singular vectors of a map weight.
 
 Everything is float64.
@@ -19,19 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg
 
-from facebridge.errors import InvalidInputError
-from facebridge.experiments.core import CORRESPONDENCES, PairData, training_rows
+from facebridge.experiments.core import PairData
 
 __all__ = [
-    "Corr",
     "FoldScorer",
     "LeftIndex",
-    "build_corr",
-    "ridge_solve",
-    "ridge_system",
-    "rowwise_cosine",
+    "PairScorer",
+    "RightParts",
     "top_right_singular",
 ]
 
@@ -107,15 +100,6 @@ class FoldScorer:
 # ------------------------------------------------------------------------------------- scoring
 
 
-def rowwise_cosine(M: np.ndarray, Y: np.ndarray, y_norm: np.ndarray | None = None) -> np.ndarray:
-    """Cosine of corresponding rows; a zero row scores 0 (only invalid pairs have zero rows)."""
-    num = np.einsum("ij,ij->i", M, Y)
-    den = np.sqrt(np.einsum("ij,ij->i", M, M))
-    den *= np.linalg.norm(Y, axis=1) if y_norm is None else y_norm
-    out = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
-    return np.clip(out, -1.0, 1.0)
-
-
 @dataclass(frozen=True)
 class LeftIndex:
     """Distinct left items: mapping the ``u`` distinct rows once serves all ``n`` pairs."""
@@ -139,113 +123,7 @@ class LeftIndex:
         return cls(np.arange(n), np.arange(n))
 
 
-# ------------------------------------------------------------------------------ correspondences
-
-
-@dataclass(frozen=True)
-class Corr:
-    """Training correspondences of every model with one block id per row.
-
-    ``src[m]`` / ``tgt[m]``: float64 ``(R, d_m)`` rows used when ``m`` is the source / target;
-    ``block``: int ``(R,)``, the fold the row belongs to, or ``K`` for rows shared by several
-    folds (same-image rows whose image appears in pairs of two folds; such rows are training
-    rows for every fold).  Training rows of fold ``f`` are those with ``block != f``.
-    """
-
-    src: dict[str, np.ndarray]
-    tgt: dict[str, np.ndarray]
-    block: np.ndarray
-    n_blocks: int  # K + 1
-
-    def rows_for(self, fold: int) -> np.ndarray:
-        return np.flatnonzero(self.block != fold)
-
-
-def build_corr(data: PairData, mode: str = "matched-pairs", symmetric: bool = False) -> Corr:
-    """Correspondence rows for every model (see :func:`core.training_correspondences`).
-
-    Row order within a fold matches ``training_correspondences(data, s, t, data.train_mask(f),
-    mode)`` restricted to that fold's rows.
-    """
-    if mode not in CORRESPONDENCES:
-        raise InvalidInputError(f"correspondence must be one of {CORRESPONDENCES}, got {mode!r}")
-    k = data.n_folds
-    everything = data.valid.copy()
-    rows = training_rows(data, everything, mode)
-    src: dict[str, np.ndarray] = {}
-    tgt: dict[str, np.ndarray] = {}
-    if mode == "matched-pairs":
-        block = data.folds[rows]
-        for m in data.models:
-            s = data.left[m][rows].astype(np.float64)
-            t = data.right[m][rows].astype(np.float64)
-            if symmetric:
-                s, t = np.concatenate((s, t)), np.concatenate((t, s))
-            src[m], tgt[m] = s, t
-        if symmetric:
-            block = np.concatenate((block, block))
-    else:
-        n = rows.size
-        if all(data.left_ids) and all(data.right_ids):
-            ids = np.array([data.left_ids[i] for i in rows] + [data.right_ids[i] for i in rows])
-            uniq, first, inv = np.unique(ids, return_index=True, return_inverse=True)
-            pair_folds = np.concatenate((data.folds[rows], data.folds[rows]))
-            lo = np.full(uniq.size, k)
-            hi = np.full(uniq.size, -1)
-            np.minimum.at(lo, inv.reshape(-1), pair_folds)
-            np.maximum.at(hi, inv.reshape(-1), pair_folds)
-            block = np.where(lo == hi, lo, k)
-        else:
-            first = np.arange(2 * n)
-            block = np.concatenate((data.folds[rows], data.folds[rows]))
-        side_right = first >= n
-        pair = rows[np.where(side_right, first - n, first)]
-        for m in data.models:
-            e = np.where(side_right[:, None], data.right[m][pair], data.left[m][pair])
-            src[m] = tgt[m] = e.astype(np.float64)
-    return Corr(src, tgt, block.astype(np.int64), k + 1)
-
-
-# -------------------------------------------------------------------------------------- ridge
-
-
-def ridge_system(G: np.ndarray, sx: np.ndarray, n: int, alpha: float) -> np.ndarray:
-    """The centred, penalised normal matrix ``G - sx sx^T / n + alpha I`` of ridge with an
-    unpenalised intercept (``G``: sum of ``x^T x``; ``sx``: sum of ``x``; ``n`` rows)."""
-    A = G - np.outer(sx, sx / n)
-    A.flat[:: A.shape[0] + 1] += alpha
-    return A
-
-
-def ridge_solve(
-    G: np.ndarray, C: np.ndarray, sx: np.ndarray, sy: np.ndarray, n: int, alpha: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Ridge with an unpenalised intercept from uncentred sums.
-
-    Parameters
-    ----------
-    G : ``(d_a, d_a)`` sum of ``x^T x``;  C : ``(d_a, d_b)`` sum of ``x^T y``
-    sx : ``(d_a,)`` sum of ``x``;  sy : ``(d_b,)`` sum of ``y``;  n : number of rows
-
-    Returns
-    -------
-    weight ``(d_a, d_b)`` and bias ``(d_b,)`` equal to ``fit_ridge(X, Y, alpha)``.
-    """
-    mx, my = sx / n, sy / n
-    A = ridge_system(G, sx, n, alpha)
-    B = C - np.outer(sx, my)
-    # numpy's LAPACK calls release the GIL (scipy's wrappers hold it, which stalls the other
-    # worker thread); LU on this symmetric positive definite system costs about what
-    # Cholesky + two triangular solves cost through scipy, and is as accurate here
-    W = None
-    if alpha > 0:
-        try:
-            W = np.linalg.solve(A, B)
-        except np.linalg.LinAlgError:  # pragma: no cover - singular despite alpha > 0
-            W = None
-    if W is None or not np.isfinite(W).all():
-        W = scipy.linalg.lstsq(A, B, check_finite=False)[0]
-    return W, my - mx @ W
+# ------------------------------------------------------------------------------ rank sweep
 
 
 def top_right_singular(W: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -2,13 +2,13 @@
 
 A *recipe* is a (map, correspondence, score) triple:
 
-* map -- ``ridge`` (alpha = 1, the paper), ``ridge-gcv`` (alpha chosen by closed-form GCV on the
-  training folds, :mod:`facebridge.maps.cv`), ``lstsq`` (minimum-norm least squares),
-  ``procrustes`` ((semi-)orthogonal), ``shared`` (regularised-CCA shared space, both models
-  projected, :func:`facebridge.maps.shared.fit_shared_space`) and ``hub`` (one canonical space for
+* map -- every pairwise kind of :data:`facebridge.maps.moments.MAP_KINDS` (``ridge``, alpha = 1
+  as in the paper; ``ridge-gcv``, alpha chosen by closed-form GCV on the training folds;
+  ``lstsq``; ``procrustes``), then ``shared`` (regularised-CCA shared space, both models
+  projected, :func:`facebridge.maps.shared.fit_shared_space`), ``hub`` (one canonical space for
   all models fitted jointly, :func:`facebridge.maps.shared.fit_hub`) and ``fusion`` (score
-  fusion: the mean of the ``shared`` and the ``ridge-gcv`` scores of the pair; added after the first
-  run on the real LFW embeddings, see docs/RECIPES.md);
+  fusion: the mean of the ``shared`` and the ``ridge-gcv`` scores of the pair, see
+  docs/RECIPES.md);
 * correspondence -- ``matched-pairs`` (the paper's Eq. 1: left image through A, the other image of
   the same genuine training pair through B) or ``same-image`` (every training-fold image through
   both models), exactly as :func:`facebridge.experiments.core.training_correspondences`;
@@ -33,9 +33,10 @@ of those pairs) and every threshold only the other folds' scores.  The training 
 ``training_correspondences(data, s, t, data.train_mask(f), mode)`` (tested), so nothing of the
 test fold reaches a fit; LFW View 2 folds are identity-disjoint, so no test identity does either.
 
-Speed: one pass over the data builds the joint Gram matrices of all models; each fold's maps are
-fitted from moments (one eigen-decomposition per source model and fold serves ridge, ridge-GCV and
-least squares), and each map is applied once to every distinct image.
+Speed: one pass over the data builds the joint Gram matrices of all models
+(:class:`~facebridge.maps.moments.BlockMoments`); each fold's maps are fitted from moments (per
+source model and fold, one LU solve serves ridge to every target, one eigen-decomposition
+ridge-GCV and least squares), and each map is applied once to every distinct image.
 """
 
 from __future__ import annotations
@@ -48,22 +49,27 @@ from typing import Any
 import numpy as np
 
 from facebridge.errors import InvalidInputError
+from facebridge.experiments._fast import FoldScorer
 from facebridge.experiments.core import (
     CORRESPONDENCES,
     SCORES,
+    Items,
     PairData,
     native_accuracy,
 )
-from facebridge.maps.cv import DEFAULT_ALPHAS, gcv_errors
+from facebridge.maps.cv import DEFAULT_ALPHAS
 from facebridge.maps.linear import LinearMap
+from facebridge.maps.moments import MAP_KINDS, BlockMoments, MomentFit, Moments, column_spans
 from facebridge.maps.shared import (
     _inv_sqrt_shrunk,
     hub_from_covariances,
     shared_space_from_covariances,
 )
-from facebridge.metrics import FoldAccuracy, kfold_accuracy_batch
+from facebridge.metrics import FoldAccuracy
+from facebridge.vocabulary import STRONG_NATIVE, map_key, unknown, within_one_point
 
 __all__ = [
+    "DEFAULT_MAPS",
     "MAPS",
     "PAPER_RECIPE",
     "CompareResult",
@@ -75,8 +81,13 @@ __all__ = [
     "fold_maps",
 ]
 
-MAPS: tuple[str, ...] = ("ridge", "ridge-gcv", "lstsq", "procrustes", "shared", "hub", "fusion")
-_PAIRWISE = ("ridge", "ridge-gcv", "lstsq", "procrustes")
+#: The pairwise map kinds (:data:`facebridge.maps.moments.MAP_KINDS`), then the joint ones.
+MAPS: tuple[str, ...] = (*MAP_KINDS, "shared", "hub", "fusion")
+#: The maps of the default grid.
+DEFAULT_MAPS: tuple[str, ...] = tuple(
+    m for m in MAPS if m not in MAP_KINDS or MAP_KINDS[m].in_default_grid
+)
+_PAIRWISE = tuple(MAP_KINDS)
 
 
 @dataclass(frozen=True, order=True)
@@ -88,14 +99,13 @@ class Recipe:
     score: str
 
     def __post_init__(self) -> None:
-        if self.map not in MAPS:
-            raise InvalidInputError(f"map must be one of {MAPS}, got {self.map!r}")
-        if self.correspondence not in CORRESPONDENCES:
-            raise InvalidInputError(
-                f"correspondence must be one of {CORRESPONDENCES}, got {self.correspondence!r}"
-            )
-        if self.score not in SCORES:
-            raise InvalidInputError(f"score must be one of {SCORES}, got {self.score!r}")
+        for name, allowed in (
+            ("map", MAPS),
+            ("correspondence", CORRESPONDENCES),
+            ("score", SCORES),
+        ):
+            if getattr(self, name) not in allowed:
+                raise unknown(getattr(self, name), allowed, name)
 
     def __str__(self) -> str:
         return f"{self.map} / {self.correspondence} / {self.score}"
@@ -123,7 +133,7 @@ class CompareSettings:
     Attributes
     ----------
     maps, correspondences, scores : tuple of str
-        The grid (default: all of them).
+        The grid (default: :data:`DEFAULT_MAPS`, every correspondence and score).
     alpha : float
         Ridge alpha of the ``ridge`` map (the paper: 1).
     alphas : tuple of float
@@ -144,7 +154,7 @@ class CompareSettings:
         For the sweep's subsets and the hub's matched-pairs sides.
     """
 
-    maps: tuple[str, ...] = MAPS
+    maps: tuple[str, ...] = DEFAULT_MAPS
     correspondences: tuple[str, ...] = CORRESPONDENCES
     scores: tuple[str, ...] = SCORES
     alpha: float = 1.0
@@ -154,7 +164,7 @@ class CompareSettings:
     hub_method: str = "maxvar"
     hub_reg: float = 0.1
     hub_dim: int | None = None
-    high_native: float = 0.985
+    high_native: float = STRONG_NATIVE
     sweep: bool = True
     sweep_points: tuple[int, ...] = (25, 50, 100, 200, 400, 800, 1600, 3200)
     sweep_scope: str = "high"
@@ -221,7 +231,7 @@ class DirectedResult:
 
     @property
     def key(self) -> str:
-        return f"{self.source}->{self.target}"
+        return map_key(self.source, self.target)
 
 
 def _summary_stats(drops: list[float]) -> tuple[float | None, float | None]:
@@ -375,98 +385,28 @@ class CompareResult:
 class _Items:
     """Distinct images of the valid pairs, embedded by every model, as one joint matrix."""
 
-    Z: np.ndarray  # (n_items, D) float64, models concatenated
+    items: Items
+    Z: np.ndarray  # (n_items, D) float64, models side by side
     Z32n: list[np.ndarray]  # per model: unit-norm float32 (n_items, d_m)
     Z32: list[np.ndarray]  # per model: float32 (n_items, d_m)
-    item_fold: np.ndarray  # (n_items,) fold when all its pairs are in one fold, else -1
-    left: np.ndarray  # (n_pairs,) item of each pair's left side (-1: invalid pair)
-    right: np.ndarray
     offs: np.ndarray  # (N + 1,) column offsets of each model in Z
+
+    @property
+    def left(self) -> np.ndarray:
+        return self.items.left
+
+    @property
+    def right(self) -> np.ndarray:
+        return self.items.right
 
 
 def _items(data: PairData) -> _Items:
-    n = data.n_pairs
-    v = data.valid
-    idx = np.flatnonzero(v)
-    if all(data.left_ids) and all(data.right_ids):
-        keys = np.array([data.left_ids[i] for i in idx] + [data.right_ids[i] for i in idx])
-        _, first, inv = np.unique(keys, return_index=True, return_inverse=True)
-    else:
-        first = np.arange(2 * idx.size)
-        inv = first.copy()
-    k = idx.size
-    left = np.full(n, -1, dtype=np.int64)
-    right = np.full(n, -1, dtype=np.int64)
-    left[idx] = inv[:k]
-    right[idx] = inv[k:]
-    n_items = first.size
-    side_right = first >= k
-    src_pair = idx[np.where(side_right, first - k, first)]
-    blocks = []
-    for m in data.models:
-        blocks.append(
-            np.where(side_right[:, None], data.right[m][src_pair], data.left[m][src_pair])
-        )
-    dims = [b.shape[1] for b in blocks]
-    offs = np.concatenate([[0], np.cumsum(dims)]).astype(np.int64)
-    Z = np.concatenate([b.astype(np.float64) for b in blocks], axis=1)
-    lo = np.full(n_items, np.iinfo(np.int64).max)
-    hi = np.full(n_items, -1)
-    f = data.folds[idx]
-    for col in (inv[:k], inv[k:]):
-        np.minimum.at(lo, col, f)
-        np.maximum.at(hi, col, f)
-    item_fold = np.where(lo == hi, lo, -1)
-    Z32 = [np.ascontiguousarray(b, dtype=np.float32) for b in blocks]
+    it = Items.of(data, np.flatnonzero(data.valid))
+    Z32 = [it.vectors(data, m, np.float32) for m in data.models]
+    offs = np.concatenate([[0], np.cumsum([b.shape[1] for b in Z32])]).astype(np.int64)
+    Z = np.concatenate([b.astype(np.float64) for b in Z32], axis=1)
     Z32n = [b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-30) for b in Z32]
-    return _Items(Z, Z32n, Z32, item_fold, left, right, offs)
-
-
-@dataclass
-class _Moments:
-    """Uncentred moments of source rows S and target rows T (joint over all models)."""
-
-    n: int
-    sS: np.ndarray
-    sT: np.ndarray
-    SS: np.ndarray
-    ST: np.ndarray
-    TT: np.ndarray
-
-    @classmethod
-    def of(cls, S: np.ndarray, T: np.ndarray | None) -> _Moments:
-        if T is None:  # same rows on both sides
-            G = S.T @ S
-            s = S.sum(axis=0)
-            return cls(S.shape[0], s, s, G, G, G)
-        return cls(S.shape[0], S.sum(0), T.sum(0), S.T @ S, S.T @ T, T.T @ T)
-
-    def __sub__(self, o: _Moments) -> _Moments:
-        same = self.SS is self.ST
-        SS = self.SS - o.SS
-        return _Moments(
-            self.n - o.n,
-            self.sS - o.sS,
-            self.sT - o.sT,
-            SS,
-            SS if same else self.ST - o.ST,
-            SS if same else self.TT - o.TT,
-        )
-
-    def centred(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(mean_S, mean_T, CSS, CST, CTT) with C the centred, unnormalised cross-products."""
-        n = self.n
-        mS, mT = self.sS / n, self.sT / n
-        CSS = self.SS - n * np.outer(mS, mS)
-        if self.SS is self.ST:
-            return mS, mT, CSS, CSS, CSS
-        return (
-            mS,
-            mT,
-            CSS,
-            self.ST - n * np.outer(mS, mT),
-            self.TT - n * np.outer(mT, mT),
-        )
+    return _Items(it, Z, Z32n, Z32, offs)
 
 
 def _hub_sides(data: PairData, rows: np.ndarray, seed: int) -> np.ndarray:
@@ -487,19 +427,18 @@ class _Engine:
         self.it = _items(data)
         self.K = data.n_folds
         self.valid = data.valid
-        self._totals: dict[str, _Moments] = {}
-        self._rowsets: dict[str, tuple[np.ndarray, np.ndarray | None, np.ndarray]] = {}
+        self._moments: dict[str, BlockMoments] = {}
 
     # -- correspondence rows ------------------------------------------------------------------
 
     def _rows(
         self, mode: str, hub: bool = False
     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-        """(S rows, T rows or None, fold of each row) of every correspondence of ``mode``."""
+        """(S rows, T rows or None, fold bit set of each row) of every correspondence of
+        ``mode``."""
         it, d = self.it, self.data
         if mode == "same-image":
-            keep = np.flatnonzero(it.item_fold != -2)
-            return it.Z[keep], None, it.item_fold[keep]
+            return it.Z, None, it.items.bits
         g = np.flatnonzero(d.valid & d.genuine)
         S, T = it.Z[it.left[g]], it.Z[it.right[g]]
         if hub:
@@ -508,10 +447,10 @@ class _Engine:
             for j in range(self.N):
                 a, b = it.offs[j], it.offs[j + 1]
                 H[sides[:, j], a:b] = T[sides[:, j], a:b]
-            return H, None, d.folds[g]
-        return S, T, d.folds[g]
+            return H, None, np.left_shift(1, d.folds[g])
+        return S, T, np.left_shift(1, d.folds[g])
 
-    def fold_moments(self, mode: str, fold: int, hub: bool = False) -> _Moments:
+    def fold_moments(self, mode: str, fold: int, hub: bool = False) -> Moments:
         """Moments of the training correspondences for test fold ``fold``.
 
         The total over all correspondences minus those that only fold ``fold`` contributes (a
@@ -519,14 +458,10 @@ class _Engine:
         :func:`facebridge.experiments.core.training_correspondences`).
         """
         key = f"{mode}|{hub and mode == 'matched-pairs'}"
-        if key not in self._totals:
-            S, T, f = self._rows(mode, hub)
-            self._totals[key] = _Moments.of(S, T)
-            self._rowsets[key] = (S, T, f)
-        S, T, f = self._rowsets[key]
-        sel = f == fold
-        block = _Moments.of(S[sel], None if T is None else T[sel])
-        return self._totals[key] - block
+        if key not in self._moments:
+            S, T, bits = self._rows(mode, hub)
+            self._moments[key] = BlockMoments(S, T, bits, target_gram=True, lazy=True)
+        return self._moments[key].without([fold])
 
     # -- fits -----------------------------------------------------------------------------------
 
@@ -534,52 +469,32 @@ class _Engine:
         return slice(int(self.it.offs[j]), int(self.it.offs[j + 1]))
 
     def fit_pairwise(
-        self, mom: _Moments, maps: Sequence[str], dirs: Sequence[tuple[int, int]]
+        self, mom: Moments, maps: Sequence[str], dirs: Sequence[tuple[int, int]]
     ) -> tuple[dict[str, dict[tuple[int, int], LinearMap]], dict[tuple[int, int], float]]:
-        """ridge / ridge-gcv / lstsq / procrustes maps of every direction, from moments."""
-        mS, mT, CSS, CST, CTT = mom.centred()
-        n = mom.n
+        """The pairwise maps (:data:`~facebridge.maps.moments.MAP_KINDS`) of every direction,
+        from moments; and the alpha ``ridge-gcv`` chose per direction."""
         out: dict[str, dict[tuple[int, int], LinearMap]] = {m: {} for m in maps}
         chosen: dict[tuple[int, int], float] = {}
-        eig: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        alphas = np.asarray(self.st.alphas)
-        need_eig = any(m in maps for m in ("ridge", "ridge-gcv", "lstsq"))
+        by_src: dict[int, list[int]] = {}
         for s, t in dirs:
-            ss, ts = self._sl(s), self._sl(t)
-            cst = CST[ss, ts]
-            Ws: dict[str, np.ndarray] = {}
-            if need_eig:
-                if s not in eig:
-                    C = CSS[ss, ss]
-                    lam, V = np.linalg.eigh((C + C.T) / 2.0)
-                    eig[s] = (np.maximum(lam, 0.0), V)
-                lam, V = eig[s]
-                B = V.T @ cst
-                if "ridge" in maps:
-                    Ws["ridge"] = V @ (B / (lam + self.st.alpha)[:, None])
-                if "ridge-gcv" in maps:
-                    yy = float(np.trace(CTT[ts, ts]))
-                    try:
-                        err = gcv_errors(lam, np.sum(B * B, axis=1), yy, n, B.shape[1], alphas)
-                        a = float(alphas[int(np.argmin(err))])
-                    except InvalidInputError:  # too few rows for GCV: the strongest shrinkage
-                        a = float(alphas.max())
-                    chosen[(s, t)] = a
-                    Ws["ridge-gcv"] = V @ (B / (lam + a)[:, None])
-                if "lstsq" in maps:
-                    sv = np.sqrt(lam)
-                    tol = sv.max() * max(n, lam.size) * np.finfo(float).eps
-                    inv = np.where(sv > tol, 1.0 / np.where(sv > tol, lam, 1.0), 0.0)
-                    Ws["lstsq"] = V @ (B * inv[:, None])
-            if "procrustes" in maps:
-                U, _, Vt = np.linalg.svd(cst, full_matrices=False)
-                Ws["procrustes"] = U @ Vt
-            for name, W in Ws.items():
-                out[name][(s, t)] = LinearMap(W, mT[ts] - mS[ss] @ W)
+            by_src.setdefault(s, []).append(t)
+        yy = np.diagonal(mom.yy) if mom.yy is not None else None
+        for s, targets in by_src.items():
+            ss = self._sl(s)
+            cols = np.concatenate([np.arange(self._sl(t).start, self._sl(t).stop) for t in targets])
+            sub = Moments(mom.n, mom.sx[ss], mom.sy[cols], mom.xx[ss, ss], mom.xy[ss][:, cols])  # type: ignore[index]
+            fit = MomentFit(sub, self.st.alphas, None if yy is None else yy[cols])
+            spans = column_spans(self._sl(t).stop - self._sl(t).start for t in targets)
+            for name in maps:
+                W, b = MAP_KINDS[name].fit(fit, spans, self.st.alpha)
+                for t, sl in zip(targets, spans, strict=True):
+                    out[name][(s, t)] = LinearMap(W[:, sl], b[sl])
+            for j, a in fit.chosen.items():
+                chosen[(s, targets[j])] = a
         return out, chosen
 
     def fit_shared(
-        self, mom: _Moments, dirs: Sequence[tuple[int, int]]
+        self, mom: Moments, dirs: Sequence[tuple[int, int]]
     ) -> dict[tuple[int, int], tuple[LinearMap, LinearMap]]:
         """Per direction (s, t): projections (of s's source side, of t's target side)."""
         mS, mT, CSS, CST, CTT = mom.centred()
@@ -615,7 +530,7 @@ class _Engine:
             out[(s, t)] = (sp.proj_a, sp.proj_b)
         return out
 
-    def fit_hub(self, mom: _Moments) -> list[LinearMap]:
+    def fit_hub(self, mom: Moments) -> list[LinearMap]:
         mS, _, CSS, _, _ = mom.centred()
         n = mom.n
         cov = {
@@ -712,8 +627,8 @@ class _Engine:
         maps: Sequence[str],
         scores: Sequence[str],
         dirs: Sequence[tuple[int, int]],
-        mom: _Moments | None = None,
-        hub_mom: _Moments | None = None,
+        mom: Moments | None = None,
+        hub_mom: Moments | None = None,
     ) -> tuple[dict[tuple[str, str, tuple[int, int]], np.ndarray], dict[tuple[int, int], float]]:
         """Scores of every pair under every (map, score, direction) fitted without ``fold``."""
         out: dict[tuple[str, str, tuple[int, int]], np.ndarray] = {}
@@ -756,8 +671,8 @@ class _Engine:
         if not rows:
             return {}
         keys = list(rows)
-        S = np.stack([rows[k] for k in keys])
-        acc = kfold_accuracy_batch(S, self.data.genuine, self.data.folds, self.valid)[:, fold]
+        scorer = FoldScorer(self.data.genuine, self.data.folds, self.valid, fold)
+        acc, _ = scorer(np.stack([rows[k] for k in keys]))
         return dict(zip(keys, acc.tolist(), strict=True))
 
 
@@ -769,11 +684,28 @@ def fold_maps(
 ) -> dict[str, dict[tuple[str, str], Any]]:
     """The maps :func:`compare_maps` fits for test fold ``fold`` (for inspection and tests).
 
+    Parameters
+    ----------
+    data : PairData
+    mode : {"matched-pairs", "same-image"}
+    fold : int
+        The test fold: nothing of it is fitted on.
+    settings : CompareSettings, optional
+        Which maps, and their settings.
+
     Returns
     -------
     dict
         map name -> ``{(source, target): LinearMap}`` for the pairwise maps, ``{(source, target):
         (proj_source, proj_target)}`` for ``shared`` and ``{(model, model): LinearMap}`` for ``hub``.
+
+    Examples
+    --------
+    >>> from facebridge.testing import make_synthetic_pair_data
+    >>> data = make_synthetic_pair_data({"a": 8, "b": 6})
+    >>> maps = fold_maps(data, "matched-pairs", 0, CompareSettings(maps=("ridge",), sweep=False))
+    >>> maps["ridge"][("a", "b")].weight.shape
+    (8, 6)
     """
     st = settings or CompareSettings(sweep=False)
     eng = _Engine(data, st)
@@ -828,7 +760,7 @@ def _summaries(
         al = {}
         if r.map == "ridge-gcv":
             al = {
-                f"{names[s]}->{names[t]}": alphas.get((r.correspondence, (s, t)), [])
+                map_key(names[s], names[t]): alphas.get((r.correspondence, (s, t)), [])
                 for s, t in dirs
             }
         out.append(
@@ -885,6 +817,14 @@ def compare_maps(
     ------
     InvalidInputError
         Fewer than two models, or fewer than two folds.
+
+    Examples
+    --------
+    >>> from facebridge.testing import make_synthetic_pair_data
+    >>> data = make_synthetic_pair_data({"a": 8, "b": 6})
+    >>> res = compare_maps(data, CompareSettings(maps=("ridge", "procrustes"), sweep=False))
+    >>> [str(s.recipe) for s in res.summaries][:2]
+    ['ridge / matched-pairs / cosine', 'ridge / matched-pairs / symmetric']
     """
     st = settings or CompareSettings()
     if len(data.models) < 2:
@@ -965,22 +905,38 @@ def _sweep(
 def pairs_needed_sweep(
     eng: _Engine, recipe: Recipe, full: dict[tuple[int, int], float]
 ) -> tuple[dict[str, int | None], dict[str, dict[str, list[float]]]]:
-    """Per directed map (model indices) with its full-data accuracy: the fewest correspondences
-    of ``settings.sweep_points`` (plus the smallest training-fold count, the last point) whose
-    mapped accuracy is within 1 point of it (None: none).
+    """The fewest correspondences with which each directed map is within 1 point of its
+    full-data accuracy, for one recipe.
 
-    For each size ``p`` and test fold, ``p`` correspondences are drawn (seeded) from that fold's
+    For each size ``p`` of ``settings.sweep_points`` (plus the smallest training-fold count, the
+    last point) and test fold, ``p`` correspondences are drawn (seeded) from that fold's
     training correspondences only; sizes are tried in ascending order and a map leaves the sweep
-    once it is within 1 point.
+    once it is within 1 point (:func:`facebridge.vocabulary.within_one_point`).
+
+    Parameters
+    ----------
+    eng : _Engine
+        The fits and scores of one PairData and CompareSettings.
+    recipe : Recipe
+    full : dict of (int, int) to float
+        Directed maps (model indices) and their full-data accuracy.
+
+    Returns
+    -------
+    needed : dict of str to int or None
+        ``"A->B"`` -> the fewest correspondences (None: no size reached it).
+    curves : dict of str to dict
+        ``"A->B"`` -> ``{"p": [...], "accuracy": [...]}`` over the sizes tried.
     """
     st, data, names = eng.st, eng.data, eng.data.models
     pending = dict(full)
     mode = recipe.correspondence
-    S_all, T_all, row_fold = eng._rows(mode, hub=recipe.map == "hub")
+    S_all, T_all, bits = eng._rows(mode, hub=recipe.map == "hub")
     K = data.n_folds
-    needed: dict[str, int | None] = {f"{names[s]}->{names[t]}": None for s, t in pending}
+    needed: dict[str, int | None] = {map_key(names[s], names[t]): None for s, t in pending}
     curves: dict[str, dict[str, list[float]]] = {k: {"p": [], "accuracy": []} for k in needed}
-    max_train = min(int(np.sum(row_fold != f)) for f in range(K))
+    train_rows = [np.flatnonzero(bits & ~(1 << f)) for f in range(K)]
+    max_train = min(r.size for r in train_rows)
     points = [p for p in st.sweep_points if p < max_train] + [max_train]
     for p in points:
         if not pending:
@@ -988,10 +944,9 @@ def pairs_needed_sweep(
         dirs = sorted(pending)
         per_fold: dict[tuple[int, int], np.ndarray] = {d: np.empty(K) for d in dirs}
         for f in range(K):
-            train = np.flatnonzero(row_fold != f)
             rng = np.random.default_rng([st.seed, p, f])
-            pick = rng.choice(train, size=p, replace=False)
-            mom = _Moments.of(S_all[pick], None if T_all is None else T_all[pick])
+            pick = rng.choice(train_rows[f], size=p, replace=False)
+            mom = Moments.of(S_all[pick], None if T_all is None else T_all[pick], target_gram=True)
             rows, _ = eng.fold_scores(
                 mode, f, (recipe.map,), (recipe.score,), dirs, mom=mom, hub_mom=mom
             )
@@ -999,11 +954,11 @@ def pairs_needed_sweep(
             for (_, _, d), a in acc.items():
                 per_fold[d][f] = a
         for d in dirs:
-            key = f"{names[d[0]]}->{names[d[1]]}"
+            key = map_key(names[d[0]], names[d[1]])
             a = float(per_fold[d].mean())
             curves[key]["p"].append(p)
             curves[key]["accuracy"].append(a)
-            if a >= pending[d] - 0.01:
+            if within_one_point(a, pending[d]):
                 needed[key] = p
                 del pending[d]
     return needed, curves

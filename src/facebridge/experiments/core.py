@@ -16,7 +16,6 @@ exact paths for ridge live in :mod:`facebridge.experiments.matrix` and
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -26,6 +25,7 @@ import numpy as np
 from facebridge.errors import DimensionError, InvalidInputError, UnknownModelError
 from facebridge.maps import LinearMap, fit_ridge
 from facebridge.metrics import FoldAccuracy, kfold_accuracy
+from facebridge.vocabulary import unknown
 
 __all__ = [
     "CORRESPONDENCES",
@@ -210,11 +210,7 @@ class PairData:
         """Return ``model`` or raise :class:`UnknownModelError` listing close names."""
         if model in self.left:
             return model
-        close = difflib.get_close_matches(str(model), self.models, n=3)
-        hint = f"did you mean {', '.join(close)}? " if close else ""
-        raise UnknownModelError(
-            f"model {model!r} is not in this pair data; {hint}available: {', '.join(self.models)}"
-        )
+        raise UnknownModelError(str(unknown(model, self.models, "model")))
 
     def select(self, models: Iterable[str]) -> PairData:
         """The same pairs restricted to ``models`` (validity is kept as is)."""
@@ -262,10 +258,27 @@ def pair_data_from_arrays(
     models : sequence of str, optional
         Default: the keys of ``left`` in order.
 
+    left_ids, right_ids : sequence of str, optional
+        Item ids of each pair (same-image correspondences tell images apart by them).
+    name : str
+        Protocol name (for reports).
+
+    Returns
+    -------
+    PairData
+
     Raises
     ------
     DimensionError, InvalidInputError
         Shapes that do not fit, NaN/inf or all-zero embeddings in a valid pair, bad fold ids.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> e = {"a": np.eye(4) + 0.1}
+    >>> d = pair_data_from_arrays(e, e, [True, True, False, False], [0, 1, 0, 1])
+    >>> d.n_pairs, d.n_folds, d.models
+    (4, 2, ('a',))
     """
     ms = tuple(models) if models is not None else tuple(left)
     g = np.asarray(genuine)
@@ -291,11 +304,7 @@ def _lookup(
         emb = source.load(model)
     elif isinstance(source, Mapping):
         if model not in source:
-            close = difflib.get_close_matches(str(model), [str(k) for k in source], n=3)
-            hint = f"did you mean {', '.join(close)}? " if close else ""
-            raise UnknownModelError(
-                f"model {model!r} has no embeddings; {hint}available: {', '.join(map(str, source))}"
-            )
+            raise UnknownModelError(str(unknown(model, map(str, source), "model")))
         emb = source[model]
     else:
         raise InvalidInputError(
@@ -345,6 +354,14 @@ def pair_data(source: Any, protocol: Any, models: Sequence[str] | None = None) -
         A model that the source does not hold.
     InvalidInputError
         No model, an empty protocol, NaN/inf or all-zero embeddings.
+
+    Examples
+    --------
+    >>> from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
+    >>> proto = make_synthetic_protocol(n_folds=3)
+    >>> data = pair_data(make_synthetic_embeddings(proto, dims={"a": 8, "b": 6}), proto)
+    >>> data.models, data.n_folds, data.n_missing
+    (('a', 'b'), 3, 0)
     """
     if models is None:
         if hasattr(source, "models") and callable(source.models):
@@ -408,7 +425,160 @@ def training_rows(data: PairData, train_mask: Any, mode: str = "matched-pairs") 
         return np.flatnonzero(m & data.genuine)
     if mode == "same-image":
         return np.flatnonzero(m)
-    raise InvalidInputError(f"correspondence must be one of {CORRESPONDENCES}, got {mode!r}")
+    raise unknown(mode, CORRESPONDENCES, "correspondence")
+
+
+@dataclass(frozen=True, eq=False)
+class Items:
+    """The distinct images of a set of pairs: mapping an image once serves every pair that
+    shows it, on either side.
+
+    Images are told apart by item id (sorted by id); with anonymous in-memory data every pair
+    side counts as its own image.
+
+    Attributes
+    ----------
+    pair : ndarray ``(u,)``
+        A pair showing each image.
+    right_side : ndarray ``(u,)`` bool
+        Whether the image is that pair's right item.
+    left, right : ndarray ``(n_pairs,)``
+        The image of each pair's left / right item (-1: the pair is not in the set).
+    bits : ndarray ``(u,)`` int64
+        The folds of the pairs showing each image, as a bit set (bit ``f``: fold ``f``).
+    """
+
+    pair: np.ndarray
+    right_side: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    bits: np.ndarray
+
+    @classmethod
+    def of(cls, data: PairData, pairs: np.ndarray | None = None) -> Items:
+        """The distinct images of ``pairs`` (indices; default every pair)."""
+        rows = np.arange(data.n_pairs) if pairs is None else np.asarray(pairs, dtype=np.int64)
+        n = rows.size
+        if all(data.left_ids) and all(data.right_ids):
+            ids = np.array([data.left_ids[i] for i in rows] + [data.right_ids[i] for i in rows])
+            _, first, inv = np.unique(ids, return_index=True, return_inverse=True)
+            inv = inv.reshape(-1)
+        else:
+            first = inv = np.arange(2 * n)
+        side_right = first >= n
+        left = np.full(data.n_pairs, -1, dtype=np.int64)
+        right = np.full(data.n_pairs, -1, dtype=np.int64)
+        left[rows], right[rows] = inv[:n], inv[n:]
+        bit = np.left_shift(1, data.folds[rows])
+        bits = np.zeros(first.size, dtype=np.int64)
+        np.bitwise_or.at(bits, inv, np.concatenate((bit, bit)))
+        return cls(rows[np.where(side_right, first - n, first)], side_right, left, right, bits)
+
+    def vectors(self, data: PairData, model: str, dtype: Any = np.float64) -> np.ndarray:
+        """``(u, d)``: every image embedded by ``model``."""
+        return _gather(data, model, self.pair, self.right_side).astype(dtype)
+
+
+def _gather(data: PairData, model: str, pair: np.ndarray, right_side: np.ndarray) -> np.ndarray:
+    if not right_side.any():
+        return data.left[model][pair]
+    if right_side.all():
+        return data.right[model][pair]
+    return np.where(right_side[:, None], data.right[model][pair], data.left[model][pair])
+
+
+@dataclass(frozen=True, eq=False)
+class Correspondences:
+    """The training correspondences of a pair set, each row with the folds it belongs to.
+
+    Row ``i`` pairs the source image ``(src_pair[i], src_right[i])`` with the target image
+    ``(tgt_pair[i], tgt_right[i])`` (a pair and whether its right item).  Build it with
+    :func:`correspondences`.
+
+    Attributes
+    ----------
+    data : PairData
+    mode : str
+    bits : ndarray ``(R,)`` int64
+        The folds of each row as a bit set (several for a same-image row whose image is in
+        pairs of several folds).  A row is a training row of test fold ``f`` unless ``f`` is
+        its only fold.
+    """
+
+    data: PairData
+    mode: str
+    src_pair: np.ndarray
+    src_right: np.ndarray
+    tgt_pair: np.ndarray
+    tgt_right: np.ndarray
+    bits: np.ndarray
+    _cache: dict[tuple[str, str], np.ndarray] = field(default_factory=dict, repr=False)
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.bits.size)
+
+    def source(self, model: str) -> np.ndarray:
+        """float64 ``(R, d)``: the source side of every row through ``model``."""
+        return self._side("src", model)
+
+    def target(self, model: str) -> np.ndarray:
+        """float64 ``(R, d)``: the target side of every row through ``model``."""
+        if self.src_right is self.tgt_right:  # same-image: every row is one image
+            return self._side("src", model)
+        return self._side("tgt", model)
+
+    def _side(self, side: str, model: str) -> np.ndarray:
+        key = (side, model)
+        if key not in self._cache:
+            pair, right = (
+                (self.src_pair, self.src_right)
+                if side == "src"
+                else (self.tgt_pair, self.tgt_right)
+            )
+            self._cache[key] = _gather(self.data, model, pair, right).astype(np.float64)
+        return self._cache[key]
+
+    def training(self, fold: int) -> np.ndarray:
+        """Indices of the training rows of test fold ``fold``."""
+        return np.flatnonzero(self.bits & ~(1 << int(fold)))
+
+
+def correspondences(
+    data: PairData,
+    mode: str = "matched-pairs",
+    *,
+    symmetric: bool = False,
+    train_mask: Any = None,
+) -> Correspondences:
+    """Every correspondence row of the pairs in ``train_mask`` (default: every valid pair).
+
+    * ``"matched-pairs"`` (the paper's Eq. 1): for every genuine pair, the *left* item through
+      the source and the *right* item through the target -- two photos of one person, in pair
+      order.  ``symmetric=True`` adds the right->left orientation, doubling the rows.
+    * ``"same-image"``: every distinct image of the pairs, genuine and impostor, through both
+      models (sorted by item id; see :class:`Items`).  ``symmetric`` has no effect.
+
+    Examples
+    --------
+    >>> from facebridge.testing import make_synthetic_pair_data
+    >>> data = make_synthetic_pair_data({"a": 8, "b": 6})
+    >>> c = correspondences(data)
+    >>> c.n_rows == int((data.valid & data.genuine).sum())
+    True
+    """
+    mask = data.valid.copy() if train_mask is None else train_mask
+    rows = training_rows(data, mask, mode)
+    if mode == "matched-pairs":
+        bit = np.left_shift(1, data.folds[rows])
+        no, yes = np.zeros(rows.size, dtype=bool), np.ones(rows.size, dtype=bool)
+        if not symmetric:
+            return Correspondences(data, mode, rows, no, rows, yes, bit)
+        both = np.concatenate((rows, rows))
+        lr = np.concatenate((no, yes))
+        return Correspondences(data, mode, both, lr, both, ~lr, np.concatenate((bit, bit)))
+    it = Items.of(data, rows)
+    return Correspondences(data, mode, it.pair, it.right_side, it.pair, it.right_side, it.bits)
 
 
 def training_correspondences(
@@ -423,17 +593,7 @@ def training_correspondences(
     """Corresponding rows ``(X, Y)`` for fitting a ``source -> target`` map.
 
     Only pairs with ``train_mask`` (and ``data.valid``) contribute; pass ``data.train_mask(f)``
-    so that nothing of test fold ``f`` is seen.
-
-    * ``"matched-pairs"`` (the paper's Eq. 1): for every genuine training pair, the *left* item
-      through ``source`` and the *right* item through ``target`` -- two different photos of one
-      person, in pair order.  ``symmetric=True`` adds the right->left orientation (right item
-      through ``source``, left item through ``target``), doubling the rows; the paper (and the
-      default) uses left->right only.
-    * ``"same-image"``: every distinct image (item id) of the training pairs, genuine and
-      impostor, through both models (sorted by item id).  Needs item ids (``pair_data``); with
-      anonymous in-memory data every pair side counts as its own image.  ``symmetric`` has no
-      effect.
+    so that nothing of test fold ``f`` is seen.  The rows are those of :func:`correspondences`.
 
     Returns
     -------
@@ -444,37 +604,23 @@ def training_correspondences(
     ------
     UnknownModelError, DimensionError, InvalidInputError
         Unknown model, a bad mask, an unknown mode, or no training row.
+
+    Examples
+    --------
+    >>> from facebridge.testing import make_synthetic_pair_data
+    >>> data = make_synthetic_pair_data({"a": 8, "b": 6})
+    >>> X, Y = training_correspondences(data, "a", "b", data.train_mask(0))
+    >>> X.shape[0] == int((data.train_mask(0) & data.genuine).sum())
+    True
     """
     s, t = data.check_model(source), data.check_model(target)
-    rows = training_rows(data, train_mask, mode)
-    if mode == "matched-pairs":
-        X = data.left[s][rows]
-        Y = data.right[t][rows]
-        if symmetric:
-            X = np.concatenate((X, data.right[s][rows]))
-            Y = np.concatenate((Y, data.left[t][rows]))
-    else:
-        X, Y = _same_image(data, s, t, rows)
-    if X.shape[0] == 0:
+    c = correspondences(data, mode, symmetric=symmetric, train_mask=train_mask)
+    if c.n_rows == 0:
         raise InvalidInputError(
             f"no training correspondences for {source}->{target} ({mode}); the training folds "
             f"have no valid {'genuine ' if mode == 'matched-pairs' else ''}pair"
         )
-    return X.astype(np.float64), Y.astype(np.float64)
-
-
-def _same_image(data: PairData, s: str, t: str, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    n = rows.size
-    if all(data.left_ids) and all(data.right_ids):
-        ids = np.array([data.left_ids[i] for i in rows] + [data.right_ids[i] for i in rows])
-        _, first = np.unique(ids, return_index=True)  # sorted by id
-    else:
-        first = np.arange(2 * n)
-    side_right = first >= n
-    pair = rows[np.where(side_right, first - n, first)]
-    X = np.where(side_right[:, None], data.right[s][pair], data.left[s][pair])
-    Y = np.where(side_right[:, None], data.right[t][pair], data.left[t][pair])
-    return X, Y
+    return c.source(s), c.target(t)
 
 
 # ----------------------------------------------------------------------------------- accuracy
@@ -502,6 +648,19 @@ def fold_accuracy_from_rows(
     ----------
     scores : ndarray ``(K, n_pairs)``
     genuine, folds, valid : ndarray ``(n_pairs,)``
+
+    Returns
+    -------
+    FoldAccuracy
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> g = np.array([True, False] * 4)
+    >>> folds = np.repeat([0, 1], 4)
+    >>> S = np.tile(np.where(g, 0.9, 0.1), (2, 1))
+    >>> fold_accuracy_from_rows(S, g, folds, np.ones(8, bool)).mean
+    1.0
     """
     k = int(folds.max()) + 1
     per_fold = np.empty(k)
@@ -514,7 +673,24 @@ def fold_accuracy_from_rows(
 
 
 def native_accuracy(data: PairData, model: str) -> FoldAccuracy:
-    """k-fold accuracy of ``model`` on its own embeddings (cosine score, no map)."""
+    """k-fold accuracy of ``model`` on its own embeddings (cosine score, no map).
+
+    Parameters
+    ----------
+    data : PairData
+    model : str
+
+    Returns
+    -------
+    FoldAccuracy
+
+    Examples
+    --------
+    >>> from facebridge.testing import make_synthetic_pair_data
+    >>> data = make_synthetic_pair_data({"a": 8, "b": 6})
+    >>> 0.5 < native_accuracy(data, "a").mean <= 1.0
+    True
+    """
     m = data.check_model(model)
     s = _row_cosine(data.left[m].astype(np.float64), data.right[m].astype(np.float64))
     return kfold_accuracy(s, data.genuine, data.folds, data.valid)
@@ -522,7 +698,24 @@ def native_accuracy(data: PairData, model: str) -> FoldAccuracy:
 
 def unmapped_accuracy(data: PairData, source: str, target: str) -> FoldAccuracy | None:
     """Accuracy of comparing ``source``'s left embedding with ``target``'s right embedding
-    directly (identity map), or ``None`` when the dims differ (not comparable)."""
+    directly (identity map), or ``None`` when the dims differ (not comparable).
+
+    Parameters
+    ----------
+    data : PairData
+    source, target : str
+
+    Returns
+    -------
+    FoldAccuracy or None
+
+    Examples
+    --------
+    >>> from facebridge.testing import make_synthetic_pair_data
+    >>> data = make_synthetic_pair_data({"a": 8, "b": 6})
+    >>> unmapped_accuracy(data, "a", "b") is None  # 8 and 6 dimensions
+    True
+    """
     s, t = data.check_model(source), data.check_model(target)
     if data.dim(s) != data.dim(t):
         return None
@@ -550,12 +743,23 @@ def mapped_scores(
 ) -> tuple[np.ndarray, list[LinearMap]]:
     """Per-fold mapped scores of every pair: row ``f`` uses the map fitted without fold ``f``.
 
+    Parameters
+    ----------
+    data, source, target, fitter, correspondence, score, fit_target, symmetric_pairs
+        As :func:`mapped_accuracy`.
+
     Returns
     -------
     scores : ndarray ``(K, n_pairs)`` float64 (invalid pairs score 0 and are ignored downstream)
     maps : list of LinearMap, one per fold (for ``score="symmetric"``: the source->target maps)
 
-    See :func:`mapped_accuracy` for the parameters.
+    Examples
+    --------
+    >>> from facebridge.testing import make_synthetic_pair_data
+    >>> data = make_synthetic_pair_data({"a": 8, "b": 6})
+    >>> scores, maps = mapped_scores(data, "a", "b")
+    >>> scores.shape, maps[0].weight.shape
+    ((3, 120), (8, 6))
     """
     s, t = data.check_model(source), data.check_model(target)
     ft = data.check_model(fit_target) if fit_target is not None else t
@@ -565,11 +769,9 @@ def mapped_scores(
             f"the map must land in the target's space"
         )
     if score not in SCORES:
-        raise InvalidInputError(f"score must be one of {SCORES}, got {score!r}")
+        raise unknown(score, SCORES, "score")
     if correspondence not in CORRESPONDENCES:
-        raise InvalidInputError(
-            f"correspondence must be one of {CORRESPONDENCES}, got {correspondence!r}"
-        )
+        raise unknown(correspondence, CORRESPONDENCES, "correspondence")
     fit = fitter if fitter is not None else _default_fitter(1.0)
     k = data.n_folds
     out = np.empty((k, data.n_pairs))
@@ -640,6 +842,13 @@ def mapped_accuracy(
     Raises
     ------
     UnknownModelError, DimensionError, InvalidInputError
+
+    Examples
+    --------
+    >>> from facebridge.testing import make_synthetic_pair_data
+    >>> data = make_synthetic_pair_data({"a": 8, "b": 6})
+    >>> 0.5 < mapped_accuracy(data, "a", "b").mean <= 1.0
+    True
     """
     sc, _ = mapped_scores(
         data,

@@ -14,9 +14,10 @@ is :func:`facebridge.metrics.best_threshold` on these nine folds' scores.  Nothi
 
 Fast path: per source model, the correspondence rows are grouped into blocks by the set of folds
 they belong to (one fold per row on LFW), and each block's moments (``sum x``, ``sum y``,
-``X^T X``, ``X^T Y`` for all target models stacked) are formed once.  The training set of any
-union of excluded folds is a sum of blocks; ridge with an unpenalised intercept is solved from
-the centred moments (one Cholesky factorisation for all targets).  The 55 fits per source
+``X^T X``, ``X^T Y`` for all target models stacked) are formed once
+(:class:`~facebridge.maps.moments.BlockMoments`).  The training set of any union of excluded
+folds is the total minus a few blocks; ridge with an unpenalised intercept is solved from the
+moments (one LU solve for all targets).  The 55 fits per source
 (10 outer, 45 inner: the map without folds ``{f, h}`` serves both ``(f, h)`` and ``(h, f)``)
 never touch raw rows again.
 
@@ -36,16 +37,18 @@ from typing import Any
 import numpy as np
 
 from facebridge.errors import InvalidInputError
-from facebridge.experiments._fast import ridge_solve
+from facebridge.experiments._fast import FoldScorer
 from facebridge.experiments.core import (
     CORRESPONDENCES,
     SCORES,
+    Items,
     PairData,
+    correspondences,
     native_accuracy,
-    training_rows,
 )
 from facebridge.maps import LinearMap
-from facebridge.metrics import FoldAccuracy, best_threshold
+from facebridge.maps.moments import BlockMoments, ridge_from_moments
+from facebridge.vocabulary import STRONG_NATIVE, map_key, unknown
 
 __all__ = [
     "THRESHOLDS",
@@ -81,108 +84,18 @@ class CrossfitAccuracy:
     def n_folds(self) -> int:
         return int(self.per_fold.size)
 
-    def as_fold_accuracy(self) -> FoldAccuracy:
-        return FoldAccuracy(self.mean, self.std, self.per_fold, self.thresholds)
-
-
-# ------------------------------------------------------------------------------ correspondences
-
-
-@dataclass(frozen=True)
-class _Rows:
-    """Correspondence rows of every model: ``src[m]`` / ``tgt[m]`` float64 ``(R, d_m)`` and the
-    bit set of folds each row belongs to (a row is a training row whenever one of its folds is
-    not excluded -- exactly ``core.training_correspondences``)."""
-
-    src: dict[str, np.ndarray]
-    tgt: dict[str, np.ndarray]
-    fold_bits: np.ndarray  # int64 (R,)
-
-
-def _rows(data: PairData, models: Sequence[str], mode: str) -> _Rows:
-    rows = training_rows(data, data.valid.copy(), mode)
-    src: dict[str, np.ndarray] = {}
-    tgt: dict[str, np.ndarray] = {}
-    bit = np.left_shift(1, data.folds.astype(np.int64))
-    if mode == "matched-pairs":
-        bits = bit[rows]
-        for m in models:
-            src[m] = data.left[m][rows].astype(np.float64)
-            tgt[m] = data.right[m][rows].astype(np.float64)
-        return _Rows(src, tgt, bits)
-    n = rows.size
-    if all(data.left_ids) and all(data.right_ids):
-        ids = np.array([data.left_ids[i] for i in rows] + [data.right_ids[i] for i in rows])
-        uniq, first, inv = np.unique(ids, return_index=True, return_inverse=True)
-        bits = np.zeros(uniq.size, dtype=np.int64)
-        np.bitwise_or.at(bits, inv.reshape(-1), np.concatenate((bit[rows], bit[rows])))
-    else:  # anonymous data: every pair side is its own image
-        first = np.arange(2 * n)
-        bits = np.concatenate((bit[rows], bit[rows]))
-    side_right = first >= n
-    pair = rows[np.where(side_right, first - n, first)]
-    for m in models:
-        e = np.where(side_right[:, None], data.right[m][pair], data.left[m][pair])
-        src[m] = tgt[m] = e.astype(np.float64)
-    return _Rows(src, tgt, bits)
-
-
-class _Moments:
-    """Block moments of one source against stacked targets; ridge fits for any fold exclusion."""
-
-    def __init__(self, X: np.ndarray, Y: np.ndarray, fold_bits: np.ndarray) -> None:
-        keys, inv = np.unique(fold_bits, return_inverse=True)
-        self.keys = keys
-        nb = keys.size
-        d_a, d_y = X.shape[1], Y.shape[1]
-        self.G = np.empty((nb, d_a, d_a))
-        self.C = np.empty((nb, d_a, d_y))
-        self.sx = np.empty((nb, d_a))
-        self.sy = np.empty((nb, d_y))
-        self.n = np.empty(nb, dtype=np.int64)
-        for b in range(nb):
-            idx = np.flatnonzero(inv == b)
-            Xb, Yb = X[idx], Y[idx]
-            self.G[b] = Xb.T @ Xb
-            self.C[b] = Xb.T @ Yb
-            self.sx[b] = Xb.sum(axis=0)
-            self.sy[b] = Yb.sum(axis=0)
-            self.n[b] = idx.size
-        self.totals = (self.G.sum(0), self.C.sum(0), self.sx.sum(0), self.sy.sum(0))
-
-    def fit(self, excluded: Sequence[int], alpha: float) -> tuple[np.ndarray, np.ndarray]:
-        """Ridge ``(W (d_a, d_y), bias (d_y,))`` on the rows outside the ``excluded`` folds."""
-        ex = 0
-        for f in excluded:
-            ex |= 1 << int(f)
-        inc = (self.keys & ~ex) != 0
-        n = int(self.n[inc].sum())
-        if n == 0:
-            raise InvalidInputError(
-                f"no training correspondence outside folds {[f + 1 for f in excluded]}; the "
-                f"other folds have no valid pair to fit on"
-            )
-        out = np.flatnonzero(~inc)  # few blocks (the excluded folds'): total minus them
-        G, C, sx, sy = (
-            tot - part[out].sum(0)
-            for tot, part in zip(self.totals, (self.G, self.C, self.sx, self.sy), strict=True)
-        )
-        return ridge_solve(G, C, sx, sy, n, alpha)
-
 
 # ----------------------------------------------------------------------------------- engine
 
 
 def _check(data: PairData, alpha: float, correspondence: str, score: str, thresholds) -> None:
     if correspondence not in CORRESPONDENCES:
-        raise InvalidInputError(
-            f"correspondence must be one of {CORRESPONDENCES}, got {correspondence!r}"
-        )
+        raise unknown(correspondence, CORRESPONDENCES, "correspondence")
     if score not in SCORES:
-        raise InvalidInputError(f"score must be one of {SCORES}, got {score!r}")
+        raise unknown(score, SCORES, "score")
     for t in thresholds:
         if t not in THRESHOLDS:
-            raise InvalidInputError(f"threshold must be one of {THRESHOLDS}, got {t!r}")
+            raise unknown(t, THRESHOLDS, "threshold")
     if not np.isfinite(alpha) or alpha < 0:
         raise InvalidInputError(f"alpha must be a finite number >= 0, got {alpha!r}")
     if data.n_folds < 3 and "crossfit" in thresholds:
@@ -191,28 +104,15 @@ def _check(data: PairData, alpha: float, correspondence: str, score: str, thresh
         )
 
 
-class _Items:
-    """Distinct images of the pairs (pair sides when the data has no item ids): mapping each
-    image once per fit serves every pair it appears in, on either side."""
-
-    def __init__(self, data: PairData, models: Sequence[str]) -> None:
-        n = data.n_pairs
-        if all(data.left_ids) and all(data.right_ids):
-            ids = np.array(list(data.left_ids) + list(data.right_ids))
-            _, first, inv = np.unique(ids, return_index=True, return_inverse=True)
-        else:
-            first = inv = np.arange(2 * n)
-        inv = inv.reshape(-1)
-        self.left, self.right = inv[:n], inv[n:]
-        side_right = first >= n
-        pair = np.where(side_right, first - n, first)
-        self.z = {
-            m: np.where(side_right[:, None], data.right[m][pair], data.left[m][pair]).astype(
-                np.float64
-            )
-            for m in models
-        }
-        self.norm = {m: np.linalg.norm(z, axis=1) for m, z in self.z.items()}
+def _fit(mom: BlockMoments, excluded: Sequence[int], alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """Ridge ``(W, bias)`` on the rows outside the ``excluded`` folds."""
+    m = mom.without(excluded)
+    if m.n == 0:
+        raise InvalidInputError(
+            f"no training correspondence outside folds {[f + 1 for f in excluded]}; the "
+            f"other folds have no valid pair to fit on"
+        )
+    return ridge_from_moments(m, alpha)
 
 
 def _pair_cos(P: np.ndarray, Pn: np.ndarray, pi: np.ndarray, Z: np.ndarray, Zn, zi) -> np.ndarray:
@@ -240,8 +140,10 @@ def _scores(
     for s, t in sorted(wanted):
         by_src.setdefault(s, []).append(t)
     models = sorted({m for d in wanted for m in d})
-    rows = _rows(data, models, correspondence)
-    it = _Items(data, models)
+    rows = correspondences(data, correspondence)
+    it = Items.of(data)
+    z = {m: it.vectors(data, m) for m in models}
+    z_norm = {m: np.linalg.norm(v, axis=1) for m, v in z.items()}
     fold_idx = [np.flatnonzero(data.folds == f) for f in range(k)]
     want_cf = "crossfit" in thresholds
     # fwd[(s, t)]: cos(M_st s_left, t_right); rev[(s, t)]: cos(M_st s_right, t_left), the second
@@ -255,35 +157,35 @@ def _scores(
         items, pos = np.unique(np.concatenate(sides), return_inverse=True)
         pos = pos.reshape(-1)
         lpos, rpos = pos[: idx.size], pos[idx.size :]
-        P = it.z[s][items] @ W + b
+        P = z[s][items] @ W + b
         for j, t in enumerate(targets):
             Pt = P[:, cols[j] : cols[j + 1]]
             Pn = np.sqrt(np.einsum("ij,ij->i", Pt, Pt))
             if (s, t) in dirs:
-                c = _pair_cos(Pt, Pn, lpos, it.z[t], it.norm[t], it.right[idx])
+                c = _pair_cos(Pt, Pn, lpos, z[t], z_norm[t], it.right[idx])
                 for slot, sel in slot_rows:
                     fwd[(s, t)][which][slot, idx[sel]] = c[sel]
             if need_rev and (t, s) in dirs:
-                c = _pair_cos(Pt, Pn, rpos, it.z[t], it.norm[t], it.left[idx])
+                c = _pair_cos(Pt, Pn, rpos, z[t], z_norm[t], it.left[idx])
                 for slot, sel in slot_rows:
                     rev[(s, t)][which][slot, idx[sel]] = c[sel]
 
     all_idx = np.arange(n)
     want_train = "training" in thresholds
     for s, targets in by_src.items():
-        Y = np.concatenate([rows.tgt[t] for t in targets], axis=1)
-        mom = _Moments(rows.src[s], Y, rows.fold_bits)
+        Y = np.concatenate([rows.target(t) for t in targets], axis=1)
+        mom = BlockMoments(rows.source(s), Y, rows.bits)
         cols = np.cumsum([0] + [data.dim(t) for t in targets])
         for t in targets:
             fwd[(s, t)] = (np.full((k, n), np.nan), np.full((k, n), np.nan))
             rev[(s, t)] = (np.full((k, n), np.nan), np.full((k, n), np.nan))
         for f in range(k):
-            W, b = mom.fit([f], alpha)
+            W, b = _fit(mom, [f], alpha)
             idx = all_idx if want_train else fold_idx[f]
             project(s, targets, cols, W, b, idx, [(f, slice(None))], 0)
         if want_cf:
             for f, h in itertools.combinations(range(k), 2):
-                W, b = mom.fit([f, h], alpha)
+                W, b = _fit(mom, [f, h], alpha)
                 idx = np.concatenate((fold_idx[f], fold_idx[h]))
                 nf = fold_idx[f].size
                 # fold f's pairs are out-of-sample for outer fold h and vice versa
@@ -303,17 +205,15 @@ def _scores(
 def _accuracy(
     data: PairData, outer: np.ndarray, thr_scores: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
+    """Per fold ``f``: the threshold chosen on ``thr_scores[f]`` of the training folds, the
+    accuracy of ``outer[f]`` on fold ``f``."""
     k = data.n_folds
     per_fold = np.empty(k)
     thresholds = np.empty(k)
-    g, v = data.genuine, data.valid
     for f in range(k):
-        train = v & (data.folds != f)
-        test = v & (data.folds == f)
-        t = best_threshold(thr_scores[f][train], g[train])
-        ok = np.count_nonzero((outer[f][test] >= t) == g[test])
-        per_fold[f] = ok / np.count_nonzero(data.folds == f)
-        thresholds[f] = t
+        row = np.where(data.folds == f, outer[f], thr_scores[f])
+        acc, thr = FoldScorer(data.genuine, data.folds, data.valid, f)(row)
+        per_fold[f], thresholds[f] = acc[0], thr[0]
     return per_fold, thresholds
 
 
@@ -370,7 +270,16 @@ def crossfit_accuracy(
 
     Returns
     -------
-    CrossfitAccuracy (``mean``, ``std``, ``per_fold``, ``thresholds``)
+    CrossfitAccuracy
+        ``mean``, ``std``, ``per_fold``, ``thresholds``.
+
+    Examples
+    --------
+    >>> from facebridge.testing import make_synthetic_pair_data
+    >>> data = make_synthetic_pair_data({"a": 8, "b": 6})
+    >>> r = crossfit_accuracy(data, "a", "b")
+    >>> r.threshold, r.n_folds, 0.5 < r.mean <= 1.0
+    ('crossfit', 3, True)
     """
     s, t = data.check_model(source), data.check_model(target)
     return _results(data, [(s, t)], alpha, correspondence, score, (threshold,))[threshold][(s, t)]
@@ -385,21 +294,69 @@ def crossfit_maps(
     alpha: float = 1.0,
     correspondence: str = "matched-pairs",
 ) -> tuple[LinearMap, dict[int, LinearMap]]:
-    """The maps behind test fold ``fold`` (for inspection and tests): the outer map (fitted
-    without ``fold``) and ``{h: map fitted without folds fold and h}`` for every other fold."""
+    """The maps behind test fold ``fold`` (for inspection and tests).
+
+    Parameters
+    ----------
+    data : PairData
+    source, target : str
+    fold : int
+        The test fold.
+    alpha, correspondence
+        As :func:`crossfit_accuracy`.
+
+    Returns
+    -------
+    outer : LinearMap
+        Fitted without ``fold``.
+    inner : dict of int to LinearMap
+        ``{h: map fitted without folds fold and h}`` for every other fold ``h``.
+
+    Examples
+    --------
+    >>> from facebridge.testing import make_synthetic_pair_data
+    >>> data = make_synthetic_pair_data({"a": 8, "b": 6})
+    >>> outer, inner = crossfit_maps(data, "a", "b", 0)
+    >>> outer.weight.shape, sorted(inner)
+    ((8, 6), [1, 2])
+    """
     s, t = data.check_model(source), data.check_model(target)
     _check(data, alpha, correspondence, "cosine", ())
-    rows = _rows(data, [s, t], correspondence)
-    mom = _Moments(rows.src[s], rows.tgt[t], rows.fold_bits)
-    outer = LinearMap(*mom.fit([fold], alpha))
-    inner = {h: LinearMap(*mom.fit([fold, h], alpha)) for h in range(data.n_folds) if h != fold}
+    rows = correspondences(data, correspondence)
+    mom = BlockMoments(rows.source(s), rows.target(t), rows.bits)
+    outer = LinearMap(*_fit(mom, [fold], alpha))
+    inner = {h: LinearMap(*_fit(mom, [fold, h], alpha)) for h in range(data.n_folds) if h != fold}
     return outer, inner
 
 
 def summarize_drops(
-    drops: dict[tuple[str, str], float], native: dict[str, float], high_native: float = 0.985
+    drops: dict[tuple[str, str], float],
+    native: dict[str, float],
+    high_native: float = STRONG_NATIVE,
 ) -> dict[str, Any]:
-    """Worst / median drop (points) over all maps and over maps between high-native models."""
+    """Worst / median drop (points) over all maps and over maps between high-native models.
+
+    Parameters
+    ----------
+    drops : dict of (str, str) to float
+        Drop of each directed map (points).
+    native : dict of str to float
+        Native accuracy of each model (fraction).
+    high_native : float
+        Models with a native accuracy at least this form the "high" subset.
+
+    Returns
+    -------
+    dict
+        ``all`` and ``high``: ``worst``, ``median``, ``worst_map``, ``n``; ``high_models``,
+        ``high_native``.
+
+    Examples
+    --------
+    >>> s = summarize_drops({("a", "b"): 0.5, ("b", "a"): 2.0}, {"a": 0.99, "b": 0.97})
+    >>> s["all"]["worst_map"], s["high"]["n"]
+    ('b->a', 0)
+    """
 
     def stats(keys):
         if not keys:
@@ -409,7 +366,7 @@ def summarize_drops(
         return {
             "worst": float(vals.max()),
             "median": float(np.median(vals)),
-            "worst_map": f"{w[0]}->{w[1]}",
+            "worst_map": map_key(*w),
             "n": len(keys),
         }
 
@@ -431,9 +388,34 @@ def crossfit_matrices(
     correspondence: str = "matched-pairs",
     score: str = "cosine",
     thresholds: Sequence[str] = THRESHOLDS,
-    high_native: float = 0.985,
+    high_native: float = STRONG_NATIVE,
 ) -> dict[str, dict[str, Any]]:
-    """:func:`crossfit_matrix` for several threshold rules at once (the fits are shared)."""
+    """:func:`crossfit_matrix` for several threshold rules at once (the fits are shared).
+
+    Parameters
+    ----------
+    data : PairData
+    models : sequence of str, optional
+        Default: every model of ``data``.
+    alpha, correspondence, score
+        As :func:`crossfit_accuracy`.
+    thresholds : sequence of {"crossfit", "training"}
+    high_native : float
+        As :func:`summarize_drops`.
+
+    Returns
+    -------
+    dict
+        Threshold rule -> the :func:`crossfit_matrix` result.
+
+    Examples
+    --------
+    >>> from facebridge.testing import make_synthetic_pair_data
+    >>> data = make_synthetic_pair_data({"a": 8, "b": 6})
+    >>> out = crossfit_matrices(data)
+    >>> sorted(out), sorted(out["crossfit"]["mapped"])
+    (['crossfit', 'training'], [('a', 'b'), ('b', 'a')])
+    """
     ms = [data.check_model(m) for m in (models if models is not None else data.models)]
     if len(ms) < 2:
         raise InvalidInputError(f"need at least two models, got {ms}")
@@ -473,15 +455,28 @@ def crossfit_matrix(
     correspondence: str = "matched-pairs",
     score: str = "cosine",
     threshold: str = "crossfit",
-    high_native: float = 0.985,
+    high_native: float = STRONG_NATIVE,
 ) -> dict[str, Any]:
     """Every directed map between ``models`` (default: all of ``data``) with one threshold rule.
+
+    Parameters
+    ----------
+    data, models, alpha, correspondence, score, high_native
+        As :func:`crossfit_matrices`.
+    threshold : {"crossfit", "training"}
 
     Returns
     -------
     dict with ``models``, ``native`` {m: FoldAccuracy}, ``mapped`` {(s, t): CrossfitAccuracy},
     ``drops`` {(s, t): native(t) - mapped, points}, ``summary`` (``all`` / ``high``: worst,
     median, worst_map, n; ``high_models``) and ``settings``.
+
+    Examples
+    --------
+    >>> from facebridge.testing import make_synthetic_pair_data
+    >>> data = make_synthetic_pair_data({"a": 8, "b": 6})
+    >>> crossfit_matrix(data, threshold="training")["settings"]["threshold"]
+    'training'
     """
     return crossfit_matrices(
         data,

@@ -9,13 +9,14 @@ directions:
 * the correspondences needed for a mapped accuracy within 1 point of the full-data map (as the
   paper's Section 3.4; sizes tried in ascending order);
 * the rank needed: the smallest rank of the SVD-truncated map within 1 point of the full map
-  (Section 4.2; pairwise maps -- for ``shared``/``hub`` recipes the rank sweep uses ridge alpha = 1
-  with the recipe's correspondences);
+  (Section 4.2), from :func:`facebridge.experiments.rank_sweep` on its default rank grid (the
+  one of ``reproduce``) with the recipe's correspondences and cosine score, and the recipe's map
+  when it is pairwise (ridge alpha = 1 for ``shared``/``hub``/``fusion``);
 * similarity indices from the literature on the same-image embeddings (every distinct protocol
   image both models embedded): linear CKA, SVCCA (99% variance), Procrustes shape distance.
 
-All fits and thresholds are fold-safe exactly as in :mod:`facebridge.experiments.compare` (the
-same engine).  The similarity indices are descriptive (no threshold, nothing evaluated on a test
+All fits and thresholds are fold-safe exactly as in :mod:`facebridge.experiments.compare` and
+:mod:`facebridge.experiments.matrix` (the same engines).  The similarity indices are descriptive (no threshold, nothing evaluated on a test
 fold), so they use every image.
 """
 
@@ -29,7 +30,6 @@ import numpy as np
 
 from facebridge.errors import InvalidInputError
 from facebridge.experiments.compare import (
-    _PAIRWISE,
     PAPER_RECIPE,
     CompareSettings,
     Recipe,
@@ -37,18 +37,17 @@ from facebridge.experiments.compare import (
     pairs_needed_sweep,
 )
 from facebridge.experiments.core import PairData, native_accuracy
-from facebridge.maps.linear import LinearMap
+from facebridge.experiments.matrix import rank_sweep
+from facebridge.maps.moments import MAP_KINDS
 from facebridge.metrics.similarity import linear_cka, procrustes_distance, svcca
+from facebridge.vocabulary import map_key, within_one_point
 
 __all__ = [
-    "DEFAULT_RANKS",
     "DirectionReport",
     "EquivalenceResult",
     "PairReport",
     "equivalence",
 ]
-
-DEFAULT_RANKS: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 
 
 @dataclass(frozen=True)
@@ -193,8 +192,6 @@ class EquivalenceResult:
 
     def to_markdown(self) -> str:
         """A Markdown report: the summary lines and one table."""
-        from facebridge.report.tables import markdown_table
-
         head = [
             "pair",
             "new->other acc (drop)",
@@ -233,63 +230,53 @@ class EquivalenceResult:
             "full-rank map.\n\n"
             + "\n".join(f"- {line}" for line in self.lines())
             + "\n\n"
-            + markdown_table(head, rows)
+            + _markdown_table(head, rows)
             + "\n"
         )
 
 
-def _rank_sweep(
-    eng: _Engine,
+def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A GitHub-flavoured Markdown table of plain cells."""
+
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |"
+
+    return "\n".join([line(header), "|" + "|".join("---" for _ in header) + "|", *map(line, rows)])
+
+
+def _rank_needed(
+    data: PairData,
     recipe: Recipe,
     dirs: Sequence[tuple[int, int]],
     full: dict[tuple[int, int], float],
-    ranks: Sequence[int],
+    ranks: Sequence[int] | None,
+    alpha: float,
 ) -> tuple[dict[tuple[int, int], int | None], dict[tuple[int, int], dict[str, list[float]]]]:
-    """Smallest SVD-truncation rank of each fold's map within 1 point of the full map."""
-    data = eng.data
-    K = data.n_folds
-    mname = recipe.map if recipe.map in _PAIRWISE else "ridge"
-    mode = recipe.correspondence
-    dims = data.dims
+    """Smallest SVD-truncation rank of each direction's fold maps within 1 point of ``full``.
+
+    The truncations come from :func:`~facebridge.experiments.matrix.rank_sweep` (cosine score;
+    the recipe's map when it is a pairwise kind, else ridge).  The curve stops at the rank
+    found; the full rank counts as reached.
+    """
+    kind = recipe.map if recipe.map in MAP_KINDS else "ridge"
+    sweep = rank_sweep(data, ranks, alpha, recipe.correspondence, map=kind)
     names = data.models
-    fitted: list[dict[tuple[int, int], LinearMap]] = []
-    all_dirs = sorted(set(dirs) | {(t, s) for s, t in dirs})
-    for f in range(K):
-        maps, _ = eng.fit_pairwise(eng.fold_moments(mode, f), [mname], all_dirs)
-        fitted.append(maps[mname])
-    svd = [
-        {d: np.linalg.svd(m.weight, full_matrices=False) for d, m in fm.items()} for fm in fitted
-    ]
-    needed: dict[tuple[int, int], int | None] = {d: None for d in dirs}
-    curves: dict[tuple[int, int], dict[str, list[float]]] = {
-        d: {"rank": [], "accuracy": []} for d in dirs
-    }
-    pending = set(dirs)
-    for r in ranks:
-        todo = [d for d in sorted(pending) if r < min(dims[names[d[0]]], dims[names[d[1]]])]
-        for d in [d for d in sorted(pending) if d not in todo]:
-            pending.discard(d)  # full rank reached: the full map itself
-            needed[d] = min(dims[names[d[0]]], dims[names[d[1]]])
-        if not todo:
-            break
-        per_fold = {d: np.empty(K) for d in todo}
-        for f in range(K):
-            trunc: dict[tuple[int, int], LinearMap] = {}
-            for d in set(todo) | {(t, s) for s, t in todo}:
-                U, sv, Vt = svd[f][d]
-                k = min(r, sv.size)
-                trunc[d] = LinearMap((U[:, :k] * sv[:k]) @ Vt[:k], fitted[f][d].bias)
-            rows = eng.score_pairwise(trunc, todo, (recipe.score,))
-            acc = eng.fold_accuracy({k: v for k, v in rows.items()}, f)
-            for (_, d), a in acc.items():
-                per_fold[d][f] = a
-        for d in todo:
-            a = float(per_fold[d].mean())
-            curves[d]["rank"].append(r)
-            curves[d]["accuracy"].append(a)
-            if a >= full[d] - 0.01:
-                needed[d] = r
-                pending.discard(d)
+    needed: dict[tuple[int, int], int | None] = {}
+    curves: dict[tuple[int, int], dict[str, list[float]]] = {}
+    for d in dirs:
+        res = sweep[map_key(names[d[0]], names[d[1]])]
+        top = min(data.dim(names[d[0]]), data.dim(names[d[1]]))
+        curve: dict[str, list[float]] = {"rank": [], "accuracy": []}
+        needed[d] = top
+        for r, a in zip(res.ranks, res.accuracy, strict=True):
+            if r >= top:
+                break
+            curve["rank"].append(int(r))
+            curve["accuracy"].append(float(a))
+            if within_one_point(float(a), full[d]):
+                needed[d] = int(r)
+                break
+        curves[d] = curve
     return needed, curves
 
 
@@ -300,7 +287,7 @@ def equivalence(
     recipe: Recipe | str = PAPER_RECIPE,
     others: Sequence[str] | None = None,
     sweep: bool = True,
-    ranks: Sequence[int] = DEFAULT_RANKS,
+    ranks: Sequence[int] | None = None,
     settings: CompareSettings | None = None,
     blas_threads: int | None = None,
     progress: Any = None,
@@ -319,8 +306,9 @@ def equivalence(
         Compare against these only (default: every other model of ``data``).
     sweep : bool
         Run the pairs-needed and rank-needed sweeps.
-    ranks : sequence of int
-        Ranks tried, ascending.
+    ranks : sequence of int, optional
+        Ranks tried, ascending (default, per map, :func:`~facebridge.experiments.default_ranks`:
+        the powers of two below the full rank).
     settings : CompareSettings, optional
         Fitting settings (alphas, regularisation, sweep sizes, seed).
     blas_threads : int, optional
@@ -337,6 +325,14 @@ def equivalence(
         ``model`` or one of ``others`` not in ``data``.
     InvalidInputError
         No other model, or bad ranks.
+
+    Examples
+    --------
+    >>> from facebridge.testing import make_synthetic_pair_data
+    >>> data = make_synthetic_pair_data({"a": 8, "b": 6})
+    >>> res = equivalence(data, "a", sweep=False)
+    >>> [(p.new, p.other) for p in res.pairs], 0.0 <= res.pairs[0].cka <= 1.0
+    ([('a', 'b')], True)
     """
     if blas_threads is not None:
         from threadpoolctl import threadpool_limits
@@ -360,9 +356,10 @@ def equivalence(
         raise InvalidInputError(
             f"no other model to compare {new!r} with; embed at least one more model into the store"
         )
-    rk = [int(r) for r in ranks]
-    if not rk or any(r < 1 for r in rk) or rk != sorted(set(rk)):
-        raise InvalidInputError(f"ranks must be increasing integers >= 1, got {list(ranks)}")
+    if ranks is not None:
+        rk = [int(r) for r in ranks]
+        if not rk or any(r < 1 for r in rk) or rk != sorted(set(rk)):
+            raise InvalidInputError(f"ranks must be increasing integers >= 1, got {list(ranks)}")
     say = progress or (lambda _m: None)
     sub = data.select([new, *rest])
     st = settings or CompareSettings(sweep=sweep)
@@ -386,7 +383,7 @@ def equivalence(
         say("pairs-needed sweep")
         pairs_needed, pair_curves = pairs_needed_sweep(eng, rec, full)
         say("rank-needed sweep")
-        rank_needed, rank_curves = _rank_sweep(eng, rec, dirs, full, rk)
+        rank_needed, rank_curves = _rank_needed(sub, rec, dirs, full, ranks, st.alpha)
     it = eng.it
     reports = []
     for j in range(1, len(names)):
@@ -396,7 +393,7 @@ def equivalence(
 
         def direction(d: tuple[int, int]) -> DirectionReport:
             s, t = names[d[0]], names[d[1]]
-            key = f"{s}->{t}"
+            key = map_key(s, t)
             return DirectionReport(
                 s,
                 t,

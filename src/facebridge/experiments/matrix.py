@@ -6,7 +6,7 @@ with ``fit_ridge`` / ``LinearMap.truncate``) -- tested to 1e-6 -- but share the 
 * per source model, the Gram sums ``X^T X``, ``X^T [Y_1 ... Y_T]`` (all targets' columns stacked),
   ``sum x`` and ``sum y`` are formed once per fold *block*; the training sums of fold ``f`` are
   the totals minus block ``f``;
-* per (source, fold), one Cholesky factorisation solves the ridge map to every target at once,
+* per (source, fold), one LU solve gives the ridge map to every target at once,
   and one product maps the distinct left items into all targets' spaces;
 * the rank sweep takes the leading singular directions ``V_k`` of each fold's full map once
   (eigen-decomposition of the smaller Gram matrix of the weight) and scores every truncation
@@ -20,35 +20,40 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import scipy.linalg
 from threadpoolctl import threadpool_limits
 
 from facebridge.errors import InvalidInputError
 from facebridge.experiments._fast import (
-    Corr,
     FoldScorer,
     LeftIndex,
     PairScorer,
     RightParts,
-    build_corr,
-    ridge_solve,
-    ridge_system,
     top_right_singular,
 )
 from facebridge.experiments.core import (
     CORRESPONDENCES,
+    Correspondences,
     PairData,
+    correspondences,
     native_accuracy,
     unmapped_accuracy,
 )
-from facebridge.maps import fit_lstsq
+from facebridge.maps.moments import (
+    MAP_KINDS,
+    BlockMoments,
+    Moments,
+    column_spans,
+    ridge_from_moments,
+    ridge_system,
+)
 from facebridge.metrics import FoldAccuracy
+from facebridge.vocabulary import Progress, map_key, unknown
 
 __all__ = [
     "MAP_KINDS",
@@ -59,15 +64,7 @@ __all__ = [
     "rank_sweep",
 ]
 
-MAP_KINDS: tuple[str, ...] = ("ridge", "lstsq", "procrustes")
-
 _PAIR_CHUNK = 1024  # pairs per chunk of the rank scores' element-wise products
-
-Progress = Callable[[str, int, int], None]
-
-
-def map_key(source: str, target: str) -> str:
-    return f"{source}->{target}"
 
 
 def n_workers(n_jobs: int | None) -> int:
@@ -91,10 +88,6 @@ def default_ranks(full: int) -> tuple[int, ...]:
         k *= 2
     out.append(full)
     return tuple(out)
-
-
-def _fold_accuracy(per_fold: np.ndarray, thresholds: np.ndarray) -> FoldAccuracy:
-    return FoldAccuracy(float(per_fold.mean()), float(per_fold.std()), per_fold, thresholds)
 
 
 @dataclass(frozen=True)
@@ -186,30 +179,6 @@ class MatrixResult:
 # ---------------------------------------------------------------------------------- fold maps
 
 
-def _block_sums(
-    X: np.ndarray, Y: np.ndarray, block: np.ndarray, n_blocks: int, cross: bool = True
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray, np.ndarray]:
-    """Per block: ``X^T X``, ``X^T Y`` (``None`` unless ``cross``), ``sum x``, ``sum y``, rows."""
-    d_a, d_y = X.shape[1], Y.shape[1]
-    G = np.zeros((n_blocks, d_a, d_a))
-    C = np.zeros((n_blocks, d_a, d_y)) if cross else None
-    sx = np.zeros((n_blocks, d_a))
-    sy = np.zeros((n_blocks, d_y))
-    cnt = np.zeros(n_blocks, dtype=np.int64)
-    for k in range(n_blocks):
-        idx = np.flatnonzero(block == k)
-        if idx.size == 0:
-            continue
-        Xk, Yk = X[idx], Y[idx]
-        G[k] = Xk.T @ Xk
-        if C is not None:
-            C[k] = Xk.T @ Yk
-        sx[k] = Xk.sum(axis=0)
-        sy[k] = Yk.sum(axis=0)
-        cnt[k] = idx.size
-    return G, C, sx, sy, cnt
-
-
 @dataclass(frozen=True)
 class FoldFactors:
     """Fold maps of one source written as the all-rows map plus a low-rank fold correction.
@@ -241,7 +210,7 @@ def _factored_pays(u: int, d_a: int, d_y: int, ranks: Sequence[int]) -> bool:
 
 def fold_maps(
     data: PairData,
-    corr: Corr,
+    corr: Correspondences,
     source: str,
     targets: Sequence[str],
     alpha: float = 1.0,
@@ -250,14 +219,14 @@ def fold_maps(
     """``source -> targets`` maps for every test fold: ``[(W (d_a, sum d_b), bias), ...]``.
 
     Target columns are stacked in the order of ``targets``.  Fold ``f``'s map sees only the
-    correspondence rows with ``block != f``.
+    training rows of fold ``f`` (:meth:`Correspondences.training`).
     """
     return _fold_maps(data, corr, source, targets, alpha, kind)[0]
 
 
 def _fold_maps(
     data: PairData,
-    corr: Corr,
+    corr: Correspondences,
     source: str,
     targets: Sequence[str],
     alpha: float = 1.0,
@@ -266,19 +235,12 @@ def _fold_maps(
 ) -> tuple[list[tuple[np.ndarray, np.ndarray]], FoldFactors | None]:
     """:func:`fold_maps`, and :class:`FoldFactors` when ``kind == "ridge"``, ``alpha > 0`` and
     mapping ``n_left`` items with them costs clearly less than with each fold's weight."""
-    X = corr.src[source]
-    Y = np.concatenate([corr.tgt[t] for t in targets], axis=1)
+    X = corr.source(source)
+    Y = np.concatenate([corr.target(t) for t in targets], axis=1)
     k = data.n_folds
-    out: list[tuple[np.ndarray, np.ndarray]] = []
-    if kind == "lstsq":
-        for f in range(k):
-            rows = corr.rows_for(f)
-            mp = fit_lstsq(X[rows], Y[rows])
-            out.append((np.asarray(mp.weight), np.asarray(mp.bias)))
-        return out, None
-    cnt = np.bincount(corr.block, minlength=corr.n_blocks)
+    n_test = [int(np.count_nonzero(corr.bits == 1 << f)) for f in range(k)]
     for f in range(k):
-        if int(cnt.sum()) - int(cnt[f]) == 0:
+        if corr.n_rows - n_test[f] == 0:
             raise InvalidInputError(
                 f"fold {f + 1} has no training correspondence for {source}; every other fold "
                 f"lacks valid genuine pairs"
@@ -288,57 +250,33 @@ def _fold_maps(
         kind == "ridge"
         and alpha > 0
         and n_left > 0
-        and _factored_pays(n_left, d_a, d_y, [int(cnt[f]) + 1 for f in range(k)])
+        and _factored_pays(n_left, d_a, d_y, [n + 1 for n in n_test])
     ):
-        return _factored_maps(X, Y, corr.block, corr.n_blocks, alpha, k)
-    G, C, sx, sy, cnt = _block_sums(X, Y, corr.block, corr.n_blocks)
-    assert C is not None
-    Gt, Ct, sxt, syt, nt = G.sum(0), C.sum(0), sx.sum(0), sy.sum(0), int(cnt.sum())
-    for f in range(k):
-        n = nt - int(cnt[f])
-        if kind == "ridge":
-            W, b = ridge_solve(Gt - G[f], Ct - C[f], sxt - sx[f], syt - sy[f], n, alpha)
-        elif kind == "procrustes":
-            mx, my = (sxt - sx[f]) / n, (syt - sy[f]) / n
-            B = (Ct - C[f]) - np.outer(sxt - sx[f], my)
-            W = np.empty_like(B)
-            c0 = 0
-            for t in targets:
-                d = corr.tgt[t].shape[1]
-                U, _, Vt = scipy.linalg.svd(B[:, c0 : c0 + d], full_matrices=False)
-                W[:, c0 : c0 + d] = U @ Vt
-                c0 += d
-            b = my - mx @ W
-        else:
-            raise InvalidInputError(f"map must be one of {MAP_KINDS}, got {kind!r}")
-        out.append((W, b))
-    return out, None
+        return _factored_maps(X, Y, corr.bits, alpha, k)
+    bm = BlockMoments(X, Y, corr.bits, target_gram=kind == "ridge-gcv")
+    spans = column_spans(data.dim(t) for t in targets)
+    return [MAP_KINDS[kind].fit(bm.without([f]), spans, alpha) for f in range(k)], None
 
 
 def _factored_maps(
-    X: np.ndarray,
-    Y: np.ndarray,
-    block: np.ndarray,
-    n_blocks: int,
-    alpha: float,
-    k: int,
+    X: np.ndarray, Y: np.ndarray, bits: np.ndarray, alpha: float, k: int
 ) -> tuple[list[tuple[np.ndarray, np.ndarray]], FoldFactors]:
     """Every fold's ridge map from the all-rows map and a rank-``(n_f + 1)`` correction
     (see :class:`FoldFactors`); equal to the direct solve to rounding.  Needs the per-block
     ``X^T X`` but not the per-block ``X^T Y``."""
-    G, _, sx, sy, cnt = _block_sums(X, Y, block, n_blocks, cross=False)
-    Gt, Ct, sxt, syt, nt = G.sum(0), X.T @ Y, sx.sum(0), sy.sum(0), int(cnt.sum())
-    W_all, b_all = ridge_solve(Gt, Ct, sxt, syt, nt, alpha)
+    bm = BlockMoments(X, Y, bits, cross=False)
+    tot = bm.total
+    W_all, b_all = ridge_from_moments(Moments(tot.n, tot.sx, tot.sy, tot.xx, X.T @ Y), alpha)
     maps: list[tuple[np.ndarray, np.ndarray]] = []
     parts: list[tuple[np.ndarray, np.ndarray]] = []
     for f in range(k):
-        rows = np.flatnonzero(block == f)
-        n = nt - rows.size
-        mx, my = (sxt - sx[f]) / n, (syt - sy[f]) / n
+        rows = np.flatnonzero(bits == 1 << f)
+        m = bm.without([f])
+        mx, my = m.sx / m.n, m.sy / m.n
         c = my - mx @ W_all
-        U = np.concatenate((X[rows].T, sxt[:, None]), axis=1)
+        U = np.concatenate((X[rows].T, tot.sx[:, None]), axis=1)
         K = np.concatenate((X[rows] @ W_all - Y[rows] + c, (b_all - c)[None]), axis=0)
-        Z = np.linalg.solve(ridge_system(Gt - G[f], sxt - sx[f], n, alpha), U)
+        Z = np.linalg.solve(ridge_system(m.xx, m.sx, m.n, alpha), U)
         W = Z @ K
         W += W_all
         maps.append((W, my - mx @ W))
@@ -356,11 +294,9 @@ def _check_settings(data: PairData, alpha: float, correspondence: str, kind: str
             f"embed another model"
         )
     if kind not in MAP_KINDS:
-        raise InvalidInputError(f"map must be one of {MAP_KINDS}, got {kind!r}")
+        raise unknown(kind, MAP_KINDS, "map")
     if correspondence not in CORRESPONDENCES:
-        raise InvalidInputError(
-            f"correspondence must be one of {CORRESPONDENCES}, got {correspondence!r}"
-        )
+        raise unknown(correspondence, CORRESPONDENCES, "correspondence")
     try:
         a = float(alpha)
     except (TypeError, ValueError) as exc:
@@ -394,10 +330,12 @@ class _Engine:
     progress: Progress | None
     n_jobs: int | None = None
 
-    def run(self) -> tuple[dict[tuple[str, str], np.ndarray], dict, dict, dict]:
+    def run(self) -> tuple[dict[tuple[str, str], np.ndarray], dict, dict]:
         data = self.data
         k = data.n_folds
-        corr = build_corr(data, self.correspondence, self.symmetric_pairs)
+        corr = correspondences(data, self.correspondence, symmetric=self.symmetric_pairs)
+        for m in data.models:  # gathered here once, read by every worker
+            corr.source(m), corr.target(m)
         left = LeftIndex.of(data)
         rights = LeftIndex.of(data, "right")
         scorers = [FoldScorer(data.genuine, data.folds, data.valid, f) for f in range(k)]
@@ -564,7 +502,7 @@ class _Engine:
             )
             for key in rank_pf
         }
-        return oof, mapped, ranks_out, {}
+        return oof, mapped, ranks_out
 
     @staticmethod
     def _rank_scores(
@@ -623,17 +561,41 @@ class _Engine:
 # -------------------------------------------------------------------------------- public API
 
 
-def _matrix_from_engine(
+def _run(
     data: PairData,
-    oof: dict[tuple[str, str], np.ndarray],
-    mapped: dict[tuple[str, str], FoldAccuracy],
-    settings: dict[str, Any],
-) -> MatrixResult:
+    map: str,
+    alpha: float,
+    correspondence: str,
+    ranks: Sequence[int] | bool | None,
+    symmetric_pairs: bool,
+    progress: Progress | None,
+    n_jobs: int | None,
+) -> tuple[MatrixResult, dict[str, RankResult]]:
+    """One pass of the engine: the matrix and (``ranks`` not False) the rank sweep."""
+    a = _check_settings(data, alpha, correspondence, map)
+    eng = _Engine(
+        data,
+        a,
+        correspondence,
+        map,
+        symmetric_pairs,
+        True if ranks is None else ranks,
+        progress,
+        n_jobs,
+    )
+    oof, mapped, rk = eng.run()
+    settings = {
+        "alpha": a,
+        "correspondence": correspondence,
+        "map": map,
+        "symmetric_pairs": symmetric_pairs,
+    }
     native = {m: native_accuracy(data, m) for m in data.models}
     unmapped = {
-        (a, b): unmapped_accuracy(data, a, b) for a in data.models for b in data.models if a != b
+        (s, t): unmapped_accuracy(data, s, t) for s in data.models for t in data.models if s != t
     }
-    return MatrixResult(tuple(data.models), native, mapped, unmapped, oof, settings)
+    matrix = MatrixResult(tuple(data.models), native, mapped, unmapped, oof, settings)
+    return matrix, {map_key(s, t): r for (s, t), r in rk.items()}
 
 
 def cross_model_matrix(
@@ -659,15 +621,15 @@ def cross_model_matrix(
     ----------
     data : PairData
         At least two models.
-    map : {"ridge", "lstsq", "procrustes"}
-        ``ridge`` == ``fit_ridge``, ``lstsq`` == ``fit_lstsq``, ``procrustes`` ==
-        ``fit_procrustes(scale=False)``; all with an intercept.
+    map : str
+        A kind of :data:`facebridge.maps.moments.MAP_KINDS` (``ridge``, the paper's, equals
+        ``fit_ridge``; every kind has an intercept).
     alpha : float
         Ridge strength (``map="ridge"``), default 1 as in the paper.
     correspondence : {"matched-pairs", "same-image"}
     symmetric_pairs : bool
         Also fit on the right->left orientation of matched pairs.
-    progress : callable ``(stage, done, total)``, optional
+    progress : Progress, optional
     n_jobs : int, optional
         Worker threads over folds (single-threaded BLAS each); default: the CPUs available.
         Results do not depend on it.
@@ -681,17 +643,16 @@ def cross_model_matrix(
     InvalidInputError
         Fewer than two models, an unknown ``map`` / ``correspondence``, ``alpha < 0``, no valid
         pair.
+
+    Examples
+    --------
+    >>> from facebridge.testing import make_synthetic_pair_data
+    >>> data = make_synthetic_pair_data({"a": 8, "b": 6})
+    >>> mr = cross_model_matrix(data)
+    >>> mr.table().shape, 0.5 < mr.accuracy("a", "b") <= 1.0
+    ((2, 2), True)
     """
-    a = _check_settings(data, alpha, correspondence, map)
-    eng = _Engine(data, a, correspondence, map, symmetric_pairs, False, progress, n_jobs)
-    oof, mapped, _, _ = eng.run()
-    settings = {
-        "alpha": a,
-        "correspondence": correspondence,
-        "map": map,
-        "symmetric_pairs": symmetric_pairs,
-    }
-    return _matrix_from_engine(data, oof, mapped, settings)
+    return _run(data, map, alpha, correspondence, False, symmetric_pairs, progress, n_jobs)[0]
 
 
 def rank_sweep(
@@ -701,38 +662,38 @@ def rank_sweep(
     correspondence: str = "matched-pairs",
     *,
     symmetric_pairs: bool = False,
+    map: str = "ridge",
     progress: Progress | None = None,
     n_jobs: int | None = None,
 ) -> dict[str, RankResult]:
-    """Accuracy of rank-``k`` truncations of every directed ridge map (paper Section 4.2).
+    """Accuracy of rank-``k`` truncations of every directed map (paper Section 4.2).
 
-    For each test fold, the fold's full ridge map (as in :func:`cross_model_matrix`) is truncated
-    to its ``k`` largest singular values (``LinearMap.truncate``; the bias is kept) and evaluated
+    For each test fold, the fold's full map (as in :func:`cross_model_matrix`) is truncated to
+    its ``k`` largest singular values (``LinearMap.truncate``; the bias is kept) and evaluated
     like the full map.
 
     Parameters
     ----------
+    data : PairData
     ranks : sequence of int, optional
-        Default ``(1, 2, 4, ..., full)`` per map, ``full = min(d_a, d_b)``; larger values are
+        Default :func:`default_ranks` per map (``full = min(d_a, d_b)``); larger values are
         clipped to ``full``.
+    alpha, correspondence, symmetric_pairs, map, progress, n_jobs
+        As :func:`cross_model_matrix`.
 
     Returns
     -------
     dict ``"A->B"`` -> RankResult
+
+    Examples
+    --------
+    >>> from facebridge.testing import make_synthetic_pair_data
+    >>> data = make_synthetic_pair_data({"a": 8, "b": 6})
+    >>> rs = rank_sweep(data)
+    >>> rs["a->b"].ranks
+    (1, 2, 4, 6)
     """
-    a = _check_settings(data, alpha, correspondence, "ridge")
-    eng = _Engine(
-        data,
-        a,
-        correspondence,
-        "ridge",
-        symmetric_pairs,
-        True if ranks is None else ranks,
-        progress,
-        n_jobs,
-    )
-    _, _, rk, _ = eng.run()
-    return {map_key(s, t): r for (s, t), r in rk.items()}
+    return _run(data, map, alpha, correspondence, ranks, symmetric_pairs, progress, n_jobs)[1]
 
 
 def matrix_and_ranks(
@@ -745,25 +706,14 @@ def matrix_and_ranks(
     progress: Progress | None = None,
     n_jobs: int | None = None,
 ) -> tuple[MatrixResult, dict[str, RankResult]]:
-    """:func:`cross_model_matrix` (ridge) and :func:`rank_sweep` sharing one pass."""
-    a = _check_settings(data, alpha, correspondence, "ridge")
-    eng = _Engine(
-        data,
-        a,
-        correspondence,
-        "ridge",
-        symmetric_pairs,
-        True if ranks is None else ranks,
-        progress,
-        n_jobs,
-    )
-    oof, mapped, rk, _ = eng.run()
-    settings = {
-        "alpha": a,
-        "correspondence": correspondence,
-        "map": "ridge",
-        "symmetric_pairs": symmetric_pairs,
-    }
-    return _matrix_from_engine(data, oof, mapped, settings), {
-        map_key(s, t): r for (s, t), r in rk.items()
-    }
+    """:func:`cross_model_matrix` (ridge) and :func:`rank_sweep` sharing one pass.
+
+    Examples
+    --------
+    >>> from facebridge.testing import make_synthetic_pair_data
+    >>> data = make_synthetic_pair_data({"a": 8, "b": 6})
+    >>> mr, rs = matrix_and_ranks(data)
+    >>> bool(rs["b->a"].accuracy[-1] == mr.mapped[("b", "a")].mean)
+    True
+    """
+    return _run(data, "ridge", alpha, correspondence, ranks, symmetric_pairs, progress, n_jobs)

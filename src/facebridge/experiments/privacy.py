@@ -30,7 +30,6 @@ Everything is matrix products on float32 (no nearest-neighbour library).
 from __future__ import annotations
 
 import contextlib
-import difflib
 import math
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -41,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from facebridge.errors import DimensionError, InvalidInputError, StoreError, UnknownModelError
+from facebridge.maps.moments import MAP_KINDS
 from facebridge.metrics.identification import (
     IdentificationResult,
     dir_at_fpir,
@@ -49,6 +49,7 @@ from facebridge.metrics.identification import (
     search,
 )
 from facebridge.metrics.linkability import LinkabilityResult, unlinkability
+from facebridge.vocabulary import unknown
 
 __all__ = [
     "DEFAULT_P_VALUES",
@@ -66,13 +67,28 @@ __all__ = [
 ]
 
 DEFAULT_P_VALUES: tuple[int, ...] = (10, 20, 50, 100, 200, 400, 1000, 2000)
-MAP_NAMES = ("ridge", "lstsq", "procrustes")
+#: The map kinds an audit can fit (:data:`facebridge.maps.moments.MAP_KINDS`).
+MAP_NAMES = tuple(MAP_KINDS)
 
 MapSpec = str | Callable[[np.ndarray, np.ndarray], Any]
 
 
 def lfw_identity(item_id: str) -> str:
-    """Identity of an item id: its first path component (``Name/Name_0001.jpg`` -> ``Name``)."""
+    """Identity of an item id: its first path component (``Name/Name_0001.jpg`` -> ``Name``).
+
+    Parameters
+    ----------
+    item_id : str
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> lfw_identity("Ann_Smith/Ann_Smith_0001.jpg")
+    'Ann_Smith'
+    """
     return item_id.split("/", 1)[0]
 
 
@@ -128,42 +144,10 @@ def _aligned(a: _Items, b: _Items) -> tuple[list[str], np.ndarray, np.ndarray]:
 def _fitter(map: MapSpec, alpha: float) -> tuple[str, Callable[[np.ndarray, np.ndarray], Any]]:
     if callable(map):
         return getattr(map, "__name__", "custom"), map
-    if map not in MAP_NAMES:
-        close = difflib.get_close_matches(str(map), MAP_NAMES, n=2)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        raise InvalidInputError(f"unknown map {map!r}; {hint}choose one of {', '.join(MAP_NAMES)}")
-    import facebridge.maps as maps
-
-    if map == "ridge":
-        if not alpha > 0:
-            return map, lambda x, y: maps.fit_ridge(x, y, alpha=alpha)
-        return map, lambda x, y: _fit_ridge_fast(x, y, alpha)
-    if map == "lstsq":
-        return map, maps.fit_lstsq
-    return map, maps.fit_procrustes
-
-
-def _fit_ridge_fast(x: np.ndarray, y: np.ndarray, alpha: float) -> Any:
-    """``facebridge.maps.fit_ridge(x, y, alpha)`` (same algebra, float64, alpha > 0) solved with
-    ``numpy.linalg.solve``: on the project's BLAS that is 2-5x faster than the Cholesky path of
-    ``scipy.linalg.solve`` for the (1024 x 1024, 1024 right-hand sides) systems of the audit.
-    Tested equal to ``fit_ridge`` to 1e-6 (tests/test_privacy.py)."""
-    from facebridge.maps import LinearMap
-
-    xa = np.asarray(x, dtype=np.float64)
-    ya = np.asarray(y, dtype=np.float64)
-    x_mean, y_mean = xa.mean(axis=0), ya.mean(axis=0)
-    xc, yc = xa - x_mean, ya - y_mean
-    n, d_a = xc.shape
-    if n >= d_a:
-        g = xc.T @ xc
-        g.flat[:: d_a + 1] += alpha
-        w = np.linalg.solve(g, xc.T @ yc)
-    else:
-        k = xc @ xc.T
-        k.flat[:: n + 1] += alpha
-        w = xc.T @ np.linalg.solve(k, yc)
-    return LinearMap(w, y_mean - x_mean @ w)
+    if map not in MAP_KINDS:
+        raise unknown(map, MAP_KINDS, "map")
+    kind = MAP_KINDS[map]
+    return map, lambda x, y: kind.fit_rows(x, y, alpha)
 
 
 def _apply(m: Any, x: np.ndarray) -> np.ndarray:
@@ -280,6 +264,15 @@ def split_identities(
     ------
     InvalidInputError
         Fractions out of range, fewer than 2 gallery identities, or no correspondence image.
+
+    Examples
+    --------
+    >>> from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
+    >>> proto = make_synthetic_protocol(n_folds=4, n_genuine=30, n_impostor=30)
+    >>> emb = make_synthetic_embeddings(proto, dims={"a": 16, "b": 12})
+    >>> sp = split_identities(emb["a"][0])
+    >>> sp.is_disjoint(), len(sp.gallery_items) > 0
+    (True, True)
     """
     if not 0.0 < gallery_fraction < 1.0:
         raise InvalidInputError(f"gallery_fraction must be in (0, 1), got {gallery_fraction}")
@@ -426,16 +419,6 @@ class AttackResult:
     fpir: float
     split: IdentitySplit
     p_skipped: tuple[int, ...] = ()
-
-    @property
-    def rank1_mean(self) -> np.ndarray:
-        """float ``(n_p,)`` mean rank-1 rate over draws."""
-        return _rowwise(np.nanmean, self.rank1)
-
-    @property
-    def rank1_std(self) -> np.ndarray:
-        """float ``(n_p,)`` standard deviation of the rank-1 rate over draws."""
-        return _rowwise(np.nanstd, self.rank1)
 
     def at(self, p: int, what: str = "rank1") -> float:
         """Mean of ``rank1`` / ``rank5`` / ``dir`` over draws at ``p`` pairs."""
@@ -689,6 +672,15 @@ def reidentification_attack(
         Bad options, no shared items, too few identities, or every ``p`` too large.
     DimensionError
         Malformed embedding arrays.
+
+    Examples
+    --------
+    >>> from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
+    >>> proto = make_synthetic_protocol(n_folds=4, n_genuine=30, n_impostor=30)
+    >>> emb = make_synthetic_embeddings(proto, dims={"a": 16, "b": 12})
+    >>> r = reidentification_attack(emb["a"], emb["b"], p_values=(20, 40), n_draws=1)
+    >>> r.p.tolist(), r.rank1.shape
+    ([20, 40], (2, 1))
     """
     ps = _check_common(n_draws, fpir, p_values)
     map_name, fit = _fitter(map, alpha)
@@ -896,6 +888,15 @@ def linkability(
     Returns
     -------
     LinkageResult
+
+    Examples
+    --------
+    >>> from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
+    >>> proto = make_synthetic_protocol(n_folds=4, n_genuine=30, n_impostor=30)
+    >>> emb = make_synthetic_embeddings(proto, dims={"a": 16, "b": 12})
+    >>> lk = linkability(emb["a"], emb["b"], pairs=40)
+    >>> 0.0 <= lk.d_sys <= 1.0
+    True
     """
     _check_common(1, 0.5, [pairs])
     if max_nonmated < 1:
@@ -954,7 +955,16 @@ def _linkage(
 
 @dataclass(frozen=True)
 class AuditResult:
-    """Attack and linkability of one directed pair of models, with a one-line summary."""
+    """Attack and linkability of one directed pair of models, with a one-line summary.
+
+    Attributes
+    ----------
+    source, target : str
+    pairs : int
+        The headline number of correspondence pairs.
+    attack : AttackResult
+    linkage : LinkageResult
+    """
 
     source: str
     target: str
@@ -1001,11 +1011,7 @@ def _check_models(store: Any, models: Sequence[str]) -> None:
         )
     for m in models:
         if m not in have:
-            close = difflib.get_close_matches(m, have, n=3)
-            hint = f" (did you mean {', '.join(close)}?)" if close else ""
-            raise UnknownModelError(
-                f"model {m!r} is not in the store{hint}; the store holds: {', '.join(have) or 'none'}"
-            )
+            raise UnknownModelError(str(unknown(m, have, "model")))
 
 
 def _audit_loaded(
@@ -1090,12 +1096,26 @@ def audit(
         4x faster wall time on the shared 2-core box); :func:`audit_all` gets its parallelism
         from ``n_jobs`` instead.
 
+    Returns
+    -------
+    AuditResult
+
     Raises
     ------
     UnknownModelError
         A model that is not in the store (the message lists close names).
     InvalidInputError
         ``source == target`` or bad options.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from facebridge.testing import make_synthetic_protocol, make_synthetic_store
+    >>> proto = make_synthetic_protocol(n_folds=4, n_genuine=30, n_impostor=30)
+    >>> store = make_synthetic_store(tempfile.mkdtemp(), proto, dims={"a": 16, "b": 12})
+    >>> res = audit(store, "a", "b", pairs=20, p_values=(20,), n_draws=1)
+    >>> res.pairs, 0.0 <= res.rank1_at_pairs <= 1.0
+    (20, True)
     """
     if source == target:
         raise InvalidInputError(
@@ -1142,11 +1162,34 @@ def audit_all(
 ) -> list[AuditResult]:
     """:func:`audit` for every directed pair ``(A, B)``, ``A != B``, of ``models``.
 
-    Each model is loaded once.  ``models`` defaults to every model of the store; ``kwargs``
-    are passed on to :func:`audit`.  Pairs run in ``n_jobs`` threads (numpy releases the GIL
-    in its matrix products) with ``blas_threads`` BLAS threads each; every pair is seeded on
-    its own, so the results do not depend on ``n_jobs``.  Returned in the order
-    ``(A, B) for A in models for B in models``.
+    Each model is loaded once.  Pairs run in ``n_jobs`` threads (numpy releases the GIL in its
+    matrix products) with ``blas_threads`` BLAS threads each; every pair is seeded on its own,
+    so the results do not depend on ``n_jobs``.
+
+    Parameters
+    ----------
+    store : EmbeddingStore
+    models : sequence of str, optional
+        Default: every model of the store.
+    pairs : int
+        As :func:`audit`.
+    n_jobs, blas_threads : int
+    **kwargs
+        Passed on to :func:`audit`.
+
+    Returns
+    -------
+    list of AuditResult
+        In the order ``(A, B) for A in models for B in models``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from facebridge.testing import make_synthetic_protocol, make_synthetic_store
+    >>> proto = make_synthetic_protocol(n_folds=4, n_genuine=30, n_impostor=30)
+    >>> store = make_synthetic_store(tempfile.mkdtemp(), proto, dims={"a": 16, "b": 12})
+    >>> [(r.source, r.target) for r in audit_all(store, pairs=20, p_values=(20,), n_draws=1)]
+    [('a', 'b'), ('b', 'a')]
     """
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
         raise InvalidInputError(f"n_jobs must be a positive integer, got {n_jobs!r}")

@@ -20,7 +20,7 @@ step (``u`` distinct left items) instead of ``u d_a sum d_b`` for re-mapping the
 of one source share ``K``, ``F`` and ``L~ F``.  Steps wider than the system (``D > d_a``) are
 solved afresh and applied as the difference of the two solutions.
 
-Memory traffic, not arithmetic, limited the obvious order (one ``u x sum d_b`` matrix updated
+Memory traffic, not arithmetic, limits the obvious order (one ``u x sum d_b`` matrix updated
 and re-scored at every step streams from main memory 100 times).  So the path is computed first
 (:func:`_woodbury_path`: the factors ``F`` and ``E`` of every step, small), and then, for one
 block of 128 distinct left items at a time, every step is applied and scored while the block's
@@ -33,7 +33,7 @@ Drift guard: after the last step the incremental weights are compared with the e
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -43,16 +43,13 @@ import scipy.linalg
 from threadpoolctl import threadpool_limits
 
 from facebridge.errors import InvalidInputError
-from facebridge.experiments._fast import Corr, FoldScorer, LeftIndex, RightParts, build_corr
-from facebridge.experiments.core import PairData
-from facebridge.experiments.matrix import _check_settings, fold_maps, map_key, n_workers
+from facebridge.experiments._fast import FoldScorer, LeftIndex, RightParts
+from facebridge.experiments.core import Correspondences, PairData, correspondences
+from facebridge.experiments.matrix import _check_settings, fold_maps, n_workers
+from facebridge.vocabulary import ONE_POINT as ONE_POINT  # the rule of analysis.run_analysis
+from facebridge.vocabulary import Progress, map_key, within_one_point
 
 __all__ = ["SweepResult", "p_grid", "pairs_sweep", "sweep_order"]
-
-Progress = Callable[[str, int, int], None]
-
-#: Mapped accuracy within this fraction of the full map's counts as "within 1 point".
-ONE_POINT = 0.01
 
 
 @dataclass(frozen=True)
@@ -92,7 +89,23 @@ class SweepResult:
 
 
 def p_grid(m: int, n_points: int = 100) -> np.ndarray:
-    """``n_points`` values of ``p`` spread uniformly over ``[1, m]`` (rounded, distinct)."""
+    """``n_points`` values of ``p`` spread uniformly over ``[1, m]`` (rounded, distinct).
+
+    Parameters
+    ----------
+    m : int
+        The largest ``p`` (the training correspondences of the smallest fold).
+    n_points : int
+
+    Returns
+    -------
+    ndarray of int64
+
+    Examples
+    --------
+    >>> p_grid(2700, 4).tolist()
+    [1, 901, 1800, 2700]
+    """
     if m < 1:
         raise InvalidInputError(f"need at least one training correspondence, got m={m}")
     if int(n_points) < 1:
@@ -102,12 +115,33 @@ def p_grid(m: int, n_points: int = 100) -> np.ndarray:
     return np.unique(np.round(np.linspace(1, m, int(n_points))).astype(np.int64))
 
 
-def sweep_order(corr: Corr, fold: int, draw: int, seed: int = 0) -> np.ndarray:
+def sweep_order(corr: Correspondences, fold: int, draw: int, seed: int = 0) -> np.ndarray:
     """The random order of fold ``fold``'s training correspondence rows in draw ``draw``.
 
     The first ``p`` entries are the rows of the size-``p`` subset (nested in ``p``).
+
+    Parameters
+    ----------
+    corr : Correspondences
+    fold, draw, seed : int
+        The order is ``numpy.random.default_rng([seed, fold, draw])``'s permutation.
+
+    Returns
+    -------
+    ndarray of int
+        Row indices into ``corr``.
+
+    Examples
+    --------
+    >>> from facebridge.testing import make_synthetic_pair_data
+    >>> data = make_synthetic_pair_data({"a": 8, "b": 6})
+    >>> from facebridge.experiments.core import correspondences
+    >>> corr = correspondences(data)
+    >>> order = sweep_order(corr, 0, 0)
+    >>> sorted(order.tolist()) == corr.training(0).tolist()
+    True
     """
-    rows = corr.rows_for(fold)
+    rows = corr.training(fold)
     rng = np.random.default_rng([int(seed), int(fold), int(draw)])
     return rows[rng.permutation(rows.size)]
 
@@ -407,12 +441,20 @@ def pairs_sweep(
     ------
     InvalidInputError
         Fewer than two models, bad ``n_points`` / ``n_draws`` / ``p_values``, no valid pair.
+
+    Examples
+    --------
+    >>> from facebridge.testing import make_synthetic_pair_data
+    >>> data = make_synthetic_pair_data({"a": 8, "b": 6})
+    >>> sw = pairs_sweep(data, n_points=3, n_draws=1)
+    >>> sw["a->b"].p.tolist()
+    [1, 20, 40]
     """
     a_ = _check_settings(data, alpha, correspondence, "ridge")
     _check_sweep_args(n_points, n_draws)
     k = data.n_folds
-    corr = build_corr(data, correspondence)
-    m_f = [int((corr.block != f).sum()) for f in range(k)]
+    corr = correspondences(data, correspondence)
+    m_f = [int(corr.training(f).size) for f in range(k)]
     m = min(m_f)
     if m < 1:
         raise InvalidInputError(
@@ -448,8 +490,8 @@ def pairs_sweep(
         targets = [b for b in data.models if b != a]
         maps = fold_maps(data, corr, a, targets, a_, "ridge")
         L1u = np.hstack((data.left[a][left_rows].astype(np.float64), np.ones((left_rows.size, 1))))
-        Y = np.concatenate([corr.tgt[b] for b in targets], axis=1)
-        return _Source(L1u, corr.src[a], Y, targets, [np.vstack((w, b)) for w, b in maps])
+        Y = np.concatenate([corr.target(b) for b in targets], axis=1)
+        return _Source(L1u, corr.source(a), Y, targets, [np.vstack((w, b)) for w, b in maps])
 
     workers = n_workers(n_jobs)
     limits = threadpool_limits(limits=1)  # small BLAS calls: threads only add contention
@@ -507,7 +549,7 @@ def pairs_sweep(
         full_acc = (
             float(full[(a, b)].mean()) if full_accuracy is None else float(full_accuracy[(a, b)])
         )
-        within = np.flatnonzero(mean >= full_acc - ONE_POINT - 1e-12)
+        within = np.flatnonzero([within_one_point(float(x), full_acc) for x in mean])
         p1 = int(ps[within[0]]) if within.size else None
         out[map_key(a, b)] = SweepResult(ps.copy(), mean, std, arr, full_acc, p1)
     return out

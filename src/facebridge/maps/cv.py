@@ -27,6 +27,7 @@ import numpy as np
 from facebridge.errors import DimensionError, InvalidInputError
 from facebridge.maps.estimators import _LinearMapEstimator
 from facebridge.maps.linear import LinearMap
+from facebridge.maps.moments import Moments, Spectrum
 
 __all__ = [
     "DEFAULT_ALPHAS",
@@ -65,70 +66,6 @@ class RidgeCVResult:
     alphas: np.ndarray = field(repr=False)
     cv_errors: np.ndarray = field(repr=False)
     method: str = "gcv"
-
-
-@dataclass(frozen=True)
-class Moments:
-    """Sufficient statistics of a correspondence set ``(X, Y)`` for ridge / GCV.
-
-    Moments add and subtract (``total - fold`` gives the training folds' moments without touching
-    the training rows again).
-
-    Attributes
-    ----------
-    n : int
-        Number of rows.
-    sx : ndarray, shape (d_a,)
-        Column sums of ``X``.
-    sy : ndarray, shape (d_b,)
-        Column sums of ``Y``.
-    xx : ndarray, shape (d_a, d_a)
-        ``X^T X``.
-    xy : ndarray, shape (d_a, d_b)
-        ``X^T Y``.
-    yy : float
-        ``||Y||_F^2``.
-    """
-
-    n: int
-    sx: np.ndarray
-    sy: np.ndarray
-    xx: np.ndarray
-    xy: np.ndarray
-    yy: float
-
-    @classmethod
-    def of(cls, X: np.ndarray, Y: np.ndarray) -> Moments:
-        """Moments of row-corresponding ``X`` (n, d_a) and ``Y`` (n, d_b), in float64."""
-        X, Y = _check_xy(X, Y)
-        return cls(
-            n=X.shape[0],
-            sx=X.sum(axis=0),
-            sy=Y.sum(axis=0),
-            xx=X.T @ X,
-            xy=X.T @ Y,
-            yy=float(np.sum(Y * Y)),
-        )
-
-    def __add__(self, other: Moments) -> Moments:
-        return Moments(
-            self.n + other.n,
-            self.sx + other.sx,
-            self.sy + other.sy,
-            self.xx + other.xx,
-            self.xy + other.xy,
-            self.yy + other.yy,
-        )
-
-    def __sub__(self, other: Moments) -> Moments:
-        return Moments(
-            self.n - other.n,
-            self.sx - other.sx,
-            self.sy - other.sy,
-            self.xx - other.xx,
-            self.xy - other.xy,
-            self.yy - other.yy,
-        )
 
 
 def _check_xy(X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -200,18 +137,19 @@ def fit_ridge_gcv_moments(
     n = moments.n
     if n < 2:
         raise InvalidInputError(f"need at least 2 corresponding rows to cross-validate, got {n}")
+    if moments.xy is None or moments.yy is None:
+        raise InvalidInputError("GCV needs X^T Y and Y^T Y; form the moments with Moments.of(X, Y)")
     mx = moments.sx / n if fit_intercept else np.zeros_like(moments.sx)
     my = moments.sy / n if fit_intercept else np.zeros_like(moments.sy)
     xx = moments.xx - n * np.outer(mx, mx)
     xy = moments.xy - n * np.outer(mx, my)
-    yy = moments.yy - n * float(my @ my)
-    lam, V = np.linalg.eigh((xx + xx.T) / 2.0)
-    lam = np.maximum(lam, 0.0)
-    B = V.T @ xy  # (d_a, d_b)
-    errors = gcv_errors(lam, np.sum(B * B, axis=1), yy, n, xy.shape[1], a, fit_intercept)
+    yy = float(np.trace(moments.yy)) - n * float(my @ my)
+    sp = Spectrum(xx)
+    B = sp.project(xy)  # (d_a, d_b)
+    errors = gcv_errors(sp.lam, np.sum(B * B, axis=1), yy, n, xy.shape[1], a, fit_intercept)
     best = int(np.argmin(errors))
     alpha = float(a[best])
-    W = (V / (lam + alpha)) @ B
+    W = sp.ridge(B, alpha)
     bias = my - mx @ W
     return RidgeCVResult(
         map=LinearMap(weight=W, bias=bias), alpha=alpha, alphas=a, cv_errors=errors, method="gcv"

@@ -280,20 +280,18 @@ def fit_ridge(X: Any, Y: Any, alpha: float = 1.0, fit_intercept: bool = True) ->
     if a == 0:
         W = _min_norm_lstsq(Xc, Yc)
         return LinearMap(W, y_mean - x_mean @ W)
+    # numpy's LAPACK releases the GIL (scipy's wrappers hold it, which stalls worker threads);
+    # LU on this symmetric positive definite system is as accurate here as Cholesky
     try:
         if n >= d_a:
             G = Xc.T @ Xc
             G.flat[:: d_a + 1] += a
-            W = scipy.linalg.solve(
-                G, Xc.T @ Yc, assume_a="pos", overwrite_a=True, overwrite_b=True, check_finite=False
-            )
+            W = np.linalg.solve(G, Xc.T @ Yc)
         else:
             K = Xc @ Xc.T
             K.flat[:: n + 1] += a
-            W = Xc.T @ scipy.linalg.solve(
-                K, Yc, assume_a="pos", overwrite_a=True, check_finite=False
-            )
-    except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):  # indefinite through round-off
+            W = Xc.T @ np.linalg.solve(K, Yc)
+    except np.linalg.LinAlgError:  # singular through round-off
         W = _ridge_svd(Xc, Yc, a)
     return LinearMap(W, y_mean - x_mean @ W)
 

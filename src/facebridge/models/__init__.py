@@ -9,6 +9,8 @@ from model cards (:mod:`facebridge.models.cards`) and plugins (entry-point group
 
 from __future__ import annotations
 
+# the user's model cards and the plugins' models join the registry on the first lookup
+from facebridge.models import cards as _cards  # noqa: F401  (registers its loader)
 from facebridge.models._base import OPTIONAL_DEPENDENCIES, Embedder, l2_normalise, require
 from facebridge.models.embedders import get_embedder
 from facebridge.models.registry import (

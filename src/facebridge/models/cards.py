@@ -647,3 +647,6 @@ def _load_plugins() -> None:
                 UserWarning,
                 stacklevel=3,
             )
+
+
+_reg.add_external_loader(load_registered)

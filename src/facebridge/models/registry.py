@@ -33,6 +33,7 @@ Examples
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -529,11 +530,32 @@ del _spec
 _BUILTIN_KEYS = frozenset(s.key for s in _BUILTIN)
 
 
+#: Callables that register models from outside this module, run by :func:`get_spec` and
+#: :func:`list_specs` on every lookup (:mod:`facebridge.models.cards` adds the user's cards and
+#: the plugins' models here when ``facebridge.models`` is imported).
+_EXTERNAL_LOADERS: list[Callable[[], object]] = []
+
+
+def add_external_loader(load: Callable[[], object]) -> None:
+    """Have :func:`get_spec` and :func:`list_specs` call ``load()`` before each lookup.
+
+    Parameters
+    ----------
+    load : callable
+        Registers models (with :func:`register`); it is cheap to call again.
+
+    Returns
+    -------
+    None
+    """
+    if load not in _EXTERNAL_LOADERS:
+        _EXTERNAL_LOADERS.append(load)
+
+
 def _load_external() -> None:
     """Register the user's model cards and the plugins' models (each failure is one line)."""
-    from facebridge.models import cards
-
-    cards.load_registered()
+    for load in _EXTERNAL_LOADERS:
+        load()
 
 
 def get_spec(key: str) -> ModelSpec:

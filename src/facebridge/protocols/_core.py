@@ -483,14 +483,16 @@ def load_csv_pairs(path: str | Path, name: str | None = None, n_folds: int = 10)
         if len(row) not in (3, 4):
             raise ProtocolError(
                 f"{path}:{lineno}: expected 3 or 4 columns 'left,right,genuine[,fold]', "
-                f"got {len(row)}: {lines[k]!r}"
+                f"got {len(row)}: {lines[k]!r}; without the fold column the pairs are dealt into "
+                "up to 10 folds in file order"
             )
         if width is None:
             width = len(row)
         elif len(row) != width:
             raise ProtocolError(
                 f"{path}:{lineno}: expected {width} columns like the rows above, got {len(row)}; "
-                "give a fold for every row or for none"
+                "give a fold for every row or for none (then the pairs are dealt into up to 10 "
+                "folds in file order)"
             )
         left, right = row[0], row[1]
         if not left or not right:
@@ -605,7 +607,7 @@ PROTOCOL_KINDS: dict[str, str] = {
     "lfw": "LFW View 2 pairs.txt (10 folds)",
     "lfw-dev": "LFW View 1 pairsDevTrain.txt / pairsDevTest.txt (one fold)",
     "ytf": "YouTube Faces splits.txt",
-    "csv": "CSV left,right,genuine[,fold]",
+    "csv": "CSV left,right,genuine[,fold] (no fold column: up to 10 folds dealt in file order)",
     "auto": "guess from the file name",
 }
 

@@ -6,7 +6,7 @@ See docs/ARCHITECTURE.md.
 from __future__ import annotations
 
 from facebridge.store._chunks import MISSING, Record, source_signature
-from facebridge.store._missing import MISSING_CAUSES, MissingPairs, missing_pairs
+from facebridge.store._missing import MISSING_CAUSES, MissingPairs, item_causes, missing_pairs
 from facebridge.store._store import (
     DETECTIONS_DIR,
     Detections,
@@ -44,6 +44,7 @@ __all__ = [
     "default_store_path",
     "export_embeddings",
     "import_embeddings",
+    "item_causes",
     "missing_pairs",
     "read_embeddings",
     "source_signature",

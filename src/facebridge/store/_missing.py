@@ -9,7 +9,7 @@ from typing import Any
 
 from facebridge.errors import InvalidInputError
 
-__all__ = ["MISSING_CAUSES", "MissingPairs", "missing_pairs"]
+__all__ = ["MISSING_CAUSES", "MissingPairs", "item_causes", "missing_pairs"]
 
 #: Causes of a missing pair, in precedence order (a pair counts under its first matching cause).
 MISSING_CAUSES = ("unknown_id", "failed", "never_embedded")
@@ -120,18 +120,7 @@ def missing_pairs(
     {'unknown_id': 1, 'failed': 1, 'never_embedded': 0}
     """
     sides = _sides(pairs)
-    records = {m: store.records(m) for m in models}
-    if images is None:
-        known: set[str] = set()
-        for r in records.values():
-            known.update(r)
-        for m in store.models():
-            if m not in records:
-                known.update(store.records(m))
-        for det in store.detectors():
-            known.update(store.detection_records(det))
-    else:
-        known = set(images)
+    records, known = _records_and_known(store, models, images)
     failures: dict[str, dict[str, str]] = {}
     for m in models:
         if any(r.failed for r in records[m].values()):
@@ -142,14 +131,7 @@ def missing_pairs(
         fails = failures.get(m, {})
 
         def cause(i: str, rec: Any = rec) -> str | None:
-            r = rec.get(i)
-            if r is not None and not r.failed:
-                return None
-            if i not in known and r is None:
-                return "unknown_id"
-            if r is not None:
-                return "failed"
-            return "never_embedded"
+            return _cause(rec, known, i)
 
         counts = dict.fromkeys(MISSING_CAUSES, 0)
         examples: dict[str, list[str]] = {c: [] for c in MISSING_CAUSES}
@@ -177,4 +159,79 @@ def missing_pairs(
             {c: v for c, v in examples.items() if v},
             dict(reasons.most_common()),
         )
+    return out
+
+
+def _records_and_known(
+    store: Any, models: Sequence[str], images: Iterable[str] | None
+) -> tuple[dict[str, dict[str, Any]], set[str]]:
+    """The newest record of every item per model, and the ids the image list (or, without one,
+    the whole store: every model and detector) knows."""
+    records = {m: store.records(m) for m in models}
+    if images is not None:
+        return records, set(images)
+    known: set[str] = set()
+    for r in records.values():
+        known.update(r)
+    for m in store.models():
+        if m not in records:
+            known.update(store.records(m))
+    for det in store.detectors():
+        known.update(store.detection_records(det))
+    return records, known
+
+
+def _cause(records: Any, known: set[str], item: str) -> str | None:
+    """Why ``item`` has no vector in a model with these ``records`` (``None``: it has one)."""
+    r = records.get(item)
+    if r is not None and not r.failed:
+        return None
+    if r is None and item not in known:
+        return "unknown_id"
+    if r is not None:
+        return "failed"
+    return "never_embedded"
+
+
+def item_causes(
+    store: Any,
+    items: Iterable[str],
+    models: Sequence[str],
+    images: Iterable[str] | None = None,
+) -> dict[str, dict[str, str]]:
+    """Per model, why each of ``items`` has no vector (items with a vector are left out).
+
+    The causes and ``images`` are those of :func:`missing_pairs`: ``unknown_id``, ``failed``,
+    ``never_embedded``.
+
+    Parameters
+    ----------
+    store : EmbeddingStore
+    items : iterable of str
+    models : sequence of str
+    images : iterable of str, optional
+        The ids of the image list.  Default: every id the store has a record of.
+
+    Returns
+    -------
+    dict
+        model -> {item: cause}.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> from facebridge.store import EmbeddingStore
+    >>> store = EmbeddingStore.create(tempfile.mkdtemp())
+    >>> with store.writer("m", dim=2, weights_sha256="0" * 64, detector="d") as w:
+    ...     w.add(["a", "b"], np.eye(2))
+    ...     w.add_failure("c", "no face")
+    >>> item_causes(store, ["a", "c", "x"], ["m"])
+    {'m': {'c': 'failed', 'x': 'unknown_id'}}
+    """
+    records, known = _records_and_known(store, models, images)
+    ids = list(dict.fromkeys(items))
+    out: dict[str, dict[str, str]] = {}
+    for m in models:
+        causes = {i: _cause(records[m], known, i) for i in ids}
+        out[m] = {i: c for i, c in causes.items() if c is not None}
     return out

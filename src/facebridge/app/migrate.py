@@ -1,4 +1,4 @@
-"""Gallery migration as an operation: fit a map artifact, stream a gallery through it.
+"""Gallery migration as an operation: fit a map artifact, stream a gallery through it, measure it.
 
 * :func:`fit_migration_map` fits the old -> new map on images embedded by both models (one
   store holding both, or two stores with shared ids), estimates the held-out accuracy drop with
@@ -12,10 +12,14 @@
   written are skipped).  The output manifest records the provenance (which map, from which
   gallery, when); a resume with another map is refused by the store (its detector field names
   the map).
+* :func:`fit_map` and :func:`evaluate_migration_to` are what ``facebridge migrate fit`` and
+  ``facebridge migrate evaluate`` run: from the stores to the written artifact or report files.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
+import json
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,7 +40,16 @@ from facebridge.store import EmbeddingStore
 from facebridge.store import _chunks as ch
 from facebridge.vocabulary import Progress
 
-__all__ = ["ApplyReport", "apply_migration", "fit_migration_map", "read_npz_gallery"]
+__all__ = [
+    "ApplyReport",
+    "MigrationOutputs",
+    "apply_migration",
+    "evaluate_migration_to",
+    "fit_map",
+    "fit_migration_map",
+    "read_ids_file",
+    "read_npz_gallery",
+]
 
 
 def _shared(
@@ -299,10 +312,10 @@ def apply_migration(
             "map": card.to_dict(),
             "map_path": artifact_path,
             "gallery": gallery_from,
-            "migrated_at": ch.now_iso(),
+            "migrated_at": _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat(),
         }
     }
-    done = out.done_ids(key) if (out.root / key / ch.MANIFEST).is_file() else set()
+    done = out.done_ids(key)
     n_new = n_skip = n_fail = 0
     writer = out.writer(
         key,
@@ -330,3 +343,193 @@ def apply_migration(
                 if progress is not None:
                     progress("migrate", n_new + n_skip + n_fail, total)
     return ApplyReport(key, n_new, n_skip, n_fail)
+
+
+def read_ids_file(path: str | Path, option: str = "--ids") -> list[str]:
+    """The ids of a text file, one a line (blank lines ignored).
+
+    Raises
+    ------
+    InvalidInputError
+        The file cannot be read.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "ids.txt"
+    >>> _ = p.write_text("A/A_0001.jpg\\n\\nB/B_0001.jpg\\n")
+    >>> read_ids_file(p)
+    ['A/A_0001.jpg', 'B/B_0001.jpg']
+    """
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise InvalidInputError(
+            f"cannot read {option} {path} ({exc.strerror}); give a text file with one id a line"
+        ) from None
+    return [ln.strip() for ln in text.splitlines() if ln.strip()]
+
+
+def fit_map(
+    old_store: EmbeddingStore,
+    source: str,
+    target: str,
+    out: str | Path,
+    *,
+    new_store: EmbeddingStore | None = None,
+    recipe: str = DEFAULT_RECIPE,
+    ids: Sequence[str] | None = None,
+    n_fit: int | None = None,
+    seed: int = 0,
+    estimate: bool = True,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Fit ``source -> target`` on the stores and write the artifact to ``out``.
+
+    Parameters
+    ----------
+    old_store : EmbeddingStore
+        Holds ``source`` (and ``target``, without ``new_store``).
+    source, target : str
+        The gallery's (old) model and the new model.
+    out : str or Path
+        The artifact directory (``map.npz`` + ``card.json``).
+    new_store : EmbeddingStore, optional
+        Holds ``target`` (default ``old_store``).
+    recipe, ids, n_fit, seed, estimate
+        As for :func:`fit_migration_map`.
+    overwrite : bool
+        Replace an existing artifact at ``out``.
+
+    Returns
+    -------
+    dict
+        The card as written (``card.json``), with ``"path"``: the artifact directory.
+
+    Raises
+    ------
+    InvalidInputError
+        ``out`` exists and ``overwrite`` is false, or an error of :func:`fit_migration_map`.
+
+    Examples
+    --------
+    >>> from facebridge.store import default_store
+    >>> card = fit_map(default_store(), "sface", "facenet-ms1m", "sface-to-ms1m")  # doctest: +SKIP
+    >>> card["d_source"], card["d_target"]  # doctest: +SKIP
+    (128, 512)
+    """
+    from facebridge.maps.artifact import save_map
+
+    if Path(out).exists() and not overwrite:
+        raise InvalidInputError(f"{out} exists; choose another --out or pass --force")
+    art = fit_migration_map(
+        old_store.load(source),
+        (new_store or old_store).load(target),
+        recipe=recipe,
+        ids=ids,
+        n_fit=n_fit,
+        seed=seed,
+        estimate=estimate,
+    )
+    path = save_map(out, art.map, art.card, overwrite=overwrite)
+    card = json.loads((path / "card.json").read_text())
+    return {**card, "path": str(path)}
+
+
+@dataclass(frozen=True)
+class MigrationOutputs:
+    """What :func:`evaluate_migration_to` measured and wrote.
+
+    Attributes
+    ----------
+    payload : list of dict
+        ``MigrationResult.to_dict()`` per directed pair and setting (``migration.json``).
+    markdown : str
+        The report section (``migration.md``).
+    json_path, md_path : Path
+    figure : Path or None
+        ``migration-backfill.png`` (``None`` without backfill curves).
+    """
+
+    payload: list[dict[str, Any]]
+    markdown: str
+    json_path: Path
+    md_path: Path
+    figure: Path | None
+
+
+def evaluate_migration_to(
+    store: EmbeddingStore,
+    pairs: Sequence[Any],
+    out_dir: str | Path,
+    *,
+    n_fits: Sequence[int | None] = (400, 1000),
+    recipes: Sequence[str] = ("ridge", "lstsq"),
+    n_folds: int = 5,
+    seed: int = 0,
+    backfill: bool = True,
+    progress: Progress | None = None,
+) -> MigrationOutputs:
+    """Measure the migration of each directed pair and write ``migration.json``,
+    ``migration.md`` and ``migration-backfill.png`` into ``out_dir``.
+
+    Parameters
+    ----------
+    store : EmbeddingStore
+        Embeddings with identities (``Identity/file`` ids), e.g. the shipped LFW store.
+    pairs : sequence of DirectedPair
+    out_dir : str or Path
+    n_fits : sequence of int or None
+        Fitting images per fold (``None``: every training-fold image).
+    recipes : sequence of str
+    n_folds : int
+        Identity-disjoint folds.
+    seed : int
+    backfill : bool
+        Measure the partial-backfill curves.
+    progress : Progress, optional
+
+    Returns
+    -------
+    MigrationOutputs
+
+    Examples
+    --------
+    >>> from facebridge.store import default_store
+    >>> from facebridge.vocabulary import DirectedPair
+    >>> pairs = [DirectedPair.parse("sface->facenet-ms1m")]
+    >>> out = evaluate_migration_to(default_store(), pairs, "mig", n_fits=[400])  # doctest: +SKIP
+    >>> out.md_path.name  # doctest: +SKIP
+    'migration.md'
+    """
+    from facebridge.experiments.migration import BACKFILL_X, evaluate_pairs
+    from facebridge.report.migration import backfill_figure, migration_section
+    from facebridge.report.write import atomic_write
+
+    names = sorted({m for p in pairs for m in p})
+    emb = {}
+    for m in names:
+        e = store.load(m)
+        emb[m] = (e.ids, e.vectors)
+    results = evaluate_pairs(
+        emb,
+        pairs,
+        n_fits=list(n_fits),
+        recipes=list(recipes),
+        n_folds=n_folds,
+        seed=seed,
+        backfill_x=BACKFILL_X if backfill else (),
+        progress=progress,
+    )
+    payload = [r.to_dict() for r in results]
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write(out / "migration.json", json.dumps(payload, indent=1, sort_keys=True))
+    png = backfill_figure(payload)
+    figure = None
+    if png is not None:
+        figure = out / "migration-backfill.png"
+        atomic_write(figure, png)
+    md = migration_section(payload, figure.name if figure else None)
+    atomic_write(out / "migration.md", md)
+    return MigrationOutputs(payload, md, out / "migration.json", out / "migration.md", figure)

@@ -1,0 +1,205 @@
+"""The "few pairs" section: mapped accuracy and re-identification rank-1 against ``k``.
+
+Renders the JSON form of :class:`facebridge.experiments.fewpairs.FewPairsResult` (its
+``to_dict()``, as ``facebridge few-pairs --out`` writes ``fewpairs.json``).  Imports nothing from
+``experiments`` or ``store``: it renders what it is given.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from facebridge.errors import InvalidInputError
+from facebridge.report.tables import markdown_table
+from facebridge.vocabulary import ONE_POINT, STRONG_NATIVE, DirectedPair
+
+__all__ = ["fewpairs_section", "strong_pairs", "summarise"]
+
+_KEYS = ("models", "native", "k", "settings", "accuracy")
+
+
+def _check(result: Mapping[str, Any]) -> None:
+    missing = [k for k in _KEYS if k not in result]
+    if missing:
+        raise InvalidInputError(
+            f"a few-pairs result needs the keys {list(_KEYS)}, missing {missing}; pass "
+            "FewPairsResult.to_dict() or the fewpairs.json that `facebridge few-pairs --out` writes"
+        )
+
+
+def strong_pairs(result: Mapping[str, Any], keys: Sequence[str]) -> list[str]:
+    """The pair keys among ``keys`` whose two models are strong (native >= STRONG_NATIVE).
+
+    Examples
+    --------
+    >>> strong_pairs({"native": {"a": 0.99, "b": 0.99, "c": 0.9}}, ["a->b", "a->c"])
+    ['a->b']
+    """
+    thr = float(result.get("strong_native", STRONG_NATIVE))
+    nat = result["native"]
+    out = []
+    for key in keys:
+        p = DirectedPair.parse(key)
+        if nat.get(p.source, 0.0) >= thr and nat.get(p.target, 0.0) >= thr:
+            out.append(key)
+    return out
+
+
+def _values(
+    table: Mapping[str, Sequence[float | None]], keys: Sequence[str], i: int
+) -> list[float]:
+    return [float(v) for k in keys if (v := table[k][i]) is not None and not math.isnan(float(v))]
+
+
+def _median(xs: list[float]) -> float:
+    s = sorted(xs)
+    n = len(s)
+    if not n:
+        return math.nan
+    return s[n // 2] if n % 2 else 0.5 * (s[n // 2 - 1] + s[n // 2])
+
+
+def summarise(result: Mapping[str, Any]) -> dict[str, dict[str, list[dict[str, float | int]]]]:
+    """Median and worst (minimum) over the strong pairs, per setting and per ``k``.
+
+    Returns
+    -------
+    dict
+        ``{"accuracy": {setting: [{"k", "median", "worst", "n"}, ...]}, "reid_rank1": ...}``
+        (NaN where no pair has a value).
+
+    Raises
+    ------
+    InvalidInputError
+        A dict that is not a few-pairs result.
+    """
+    _check(result)
+    out: dict[str, dict[str, list[dict[str, float | int]]]] = {}
+    for field, ks in (("accuracy", result["k"]), ("reid_rank1", result.get("reid_k", []))):
+        per: dict[str, list[dict[str, float | int]]] = {}
+        for setting, table in (result.get(field) or {}).items():
+            keys = strong_pairs(result, list(table))
+            rows = []
+            for i, k in enumerate(ks):
+                xs = _values(table, keys, i)
+                rows.append(
+                    {
+                        "k": int(k),
+                        "median": _median(xs),
+                        "worst": min(xs) if xs else math.nan,
+                        "n": len(xs),
+                    }
+                )
+            per[setting] = rows
+        out[field] = per
+    return out
+
+
+def _pct(x: float) -> str:
+    return "—" if x is None or math.isnan(x) else f"{100 * x:.1f}"
+
+
+def fewpairs_section(result: Mapping[str, Any]) -> str:
+    """Markdown: the k-table (median / worst over strong pairs) per setting, the goals, rank-1.
+
+    Parameters
+    ----------
+    result : mapping
+        ``FewPairsResult.to_dict()``.
+
+    Returns
+    -------
+    str
+        Markdown text (a ``## Maps from few pairs`` section).
+
+    Raises
+    ------
+    InvalidInputError
+        A dict that is not a few-pairs result.
+
+    Examples
+    --------
+    >>> r = {"models": ["a", "b"], "native": {"a": 0.99, "b": 0.99}, "k": [5, 400],
+    ...      "settings": {"c": "no pool"}, "accuracy": {"c": {"a->b": [0.7, 0.98]}}}
+    >>> "| c: no pool [1 pairs] | 70.0 / 70.0 | 98.0 / 98.0 |" in fewpairs_section(r)
+    True
+    """
+    summary = summarise(result)
+    settings = result["settings"]
+    ks = list(result["k"])
+    lines = [
+        "## Maps from few pairs",
+        "",
+        "Mapped LFW View 2 accuracy (10 folds, %) against the number of seed pairs k: "
+        "median / worst over the directed pairs of strong models (native >= "
+        f"{100 * float(result.get('strong_native', STRONG_NATIVE)):.1f} %). "
+        "Pools: " + "; ".join(f"({s}) {text}" for s, text in settings.items()) + ".",
+        "",
+    ]
+    rows = []
+    for s, text in settings.items():
+        n = max((r["n"] for r in summary["accuracy"].get(s, [])), default=0)
+        cells = [f"{s}: {text} [{n} pairs]"]
+        for r in summary["accuracy"].get(s, []):
+            cells.append(f"{_pct(r['median'])} / {_pct(r['worst'])}")
+        rows.append(cells)
+    lines.append(markdown_table(["setting", *[f"k={k}" for k in ks]], rows))
+    lines.append("")
+    acc = summary["accuracy"]
+    if "c" in acc and 400 in ks and "a" in acc:
+        ref = acc["c"][ks.index(400)]["median"]
+        best = max(
+            (r["median"] for r in acc["a"] if r["k"] <= 50 and not math.isnan(r["median"])),
+            default=math.nan,
+        )
+        hit = not math.isnan(best) and ref - best <= ONE_POINT + 1e-9
+        lines.append(
+            f"- Goal (setting a, k <= 50 within 1 point of the 400-pair recipe, median): "
+            f"best {_pct(best)} vs {_pct(ref)} -> {'met' if hit else 'missed'}."
+        )
+    if 0 in ks:
+        k0 = [acc[s][ks.index(0)]["median"] for s in acc]
+        k0 = [x for x in k0 if not math.isnan(x)]
+        best0 = max(k0, default=math.nan)
+        lines.append(
+            f"- Goal (k = 0, any setting, median above 90 %): best {_pct(best0)} -> "
+            f"{'met' if best0 > 0.9 else 'missed'}."
+        )
+    reid = summary.get("reid_rank1") or {}
+    if reid:
+        rk = list(result.get("reid_k", []))
+        lines += [
+            "",
+            "Re-identification rank-1 (%) of leaked source templates in the target's "
+            "gallery (median / worst over strong pairs):",
+            "",
+        ]
+        rrows = []
+        for s, text in settings.items():
+            if s in reid:
+                n = max((r["n"] for r in reid[s]), default=0)
+                rrows.append(
+                    [
+                        f"{s}: {text} [{n} pairs]",
+                        *[f"{_pct(r['median'])} / {_pct(r['worst'])}" for r in reid[s]],
+                    ]
+                )
+        lines.append(markdown_table(["setting", *[f"k={k}" for k in rk]], rrows))
+    inits = result.get("k0_inits") or {}
+    if inits:
+        lines += ["", "Unsupervised starts at k = 0 (accuracy %, median over the pairs tried):", ""]
+        irows = []
+        for init, per in inits.items():
+            irows.append(
+                [
+                    init,
+                    *[
+                        _pct(_median([float(v) for v in per.get(s, {}).values() if v is not None]))
+                        for s in ("a", "b")
+                    ],
+                ]
+            )
+        lines.append(markdown_table(["start", "setting a", "setting b"], irows))
+    return "\n".join(lines) + "\n"
