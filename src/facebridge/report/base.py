@@ -25,7 +25,7 @@ _FIGURE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\.png$")
 #: The default policy for pairs whose image has no embedding (see the analysis core).
 MISSING_PAIR_POLICY = (
     "a pair with an image that has no embedding in some compared model (it failed, was never "
-    "embedded, or is an id the store does not hold) is never used to fit a map and is counted "
+    "embedded, or is an id the store does not hold) never enters a map's fit and is counted "
     "as a wrongly decided pair (an error) in every accuracy"
 )
 

@@ -186,7 +186,7 @@ def pairs_sweep_figure(results: Mapping[str, Any]) -> bytes | None:
         results,
         "pairs_sweep",
         "p",
-        "corresponding pairs used to fit the map (log scale)",
+        "corresponding pairs the map is fitted on (log scale)",
         "Pairs needed: mapped accuracy vs number of training pairs "
         "(dotted: all pairs; red: within 1 point)",
         log_base=10,

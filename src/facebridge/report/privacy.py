@@ -97,7 +97,7 @@ def rank1_figure(result: Any) -> bytes:
     ax.axvline(d["pairs"], color="grey", linewidth=0.8, alpha=0.6)
     ax.set_xscale("log")
     ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel("paired images used to fit the map (p)")
+    ax.set_xlabel("paired images the map is fitted on (p)")
     ax.set_ylabel("identification rate")
     ax.set_title(
         f"Re-identification of leaked {d['source']} templates in a {d['target']} gallery",
