@@ -106,6 +106,11 @@ def validate_results(results: AnalysisResult | Mapping[str, Any]) -> dict[str, A
     equal the native accuracy); unmapped accuracies in [0, 1] or null; sweeps (optional, but when
     present, for every directed pair) with strictly increasing x values and accuracies in [0, 1].
 
+    Parameters
+    ----------
+    results : AnalysisResult or mapping
+        The analysis result, or its ``results.json`` dict.
+
     Returns
     -------
     dict

@@ -188,12 +188,43 @@ def md_escape(text: Any) -> str:
 
 
 def figure_markdown(name: str, caption: str) -> str:
-    """A Markdown image reference to a figure written next to the report."""
+    """A Markdown image reference to a figure written next to the report.
+
+    Parameters
+    ----------
+    name : str
+        The figure's file name (``"matrix.png"``).
+    caption : str
+        The alternative text and caption.
+
+    Returns
+    -------
+    str
+        ``![caption](name)`` and the caption in italics below it.
+
+    Examples
+    --------
+    >>> figure_markdown("matrix.png", "cross-model matrix").splitlines()[0]
+    '![cross-model matrix](matrix.png)'
+    """
     return f"![{caption}]({name})\n\n*{caption}*"
 
 
 def figure_html(name: str, caption: str) -> str:
-    """An HTML figure; ``src`` is replaced by a data URI when the report is written."""
+    """An HTML figure; ``src`` is replaced by a data URI when the report is written.
+
+    Parameters
+    ----------
+    name : str
+        The figure's file name (``"matrix.png"``).
+    caption : str
+        The alternative text and caption (escaped).
+
+    Returns
+    -------
+    str
+        A ``<figure>`` element whose ``<img src>`` is ``name``.
+    """
     return (
         f'<figure><img src="{esc(name)}" alt="{esc(caption)}">'
         f"<figcaption>{esc(caption)}</figcaption></figure>"
@@ -201,12 +232,39 @@ def figure_html(name: str, caption: str) -> str:
 
 
 def paragraphs_html(paragraphs: list[str]) -> str:
-    """Plain-text paragraphs (with ``**bold**``) as HTML ``<p>`` elements."""
+    """Plain-text paragraphs (with ``**bold**``) as HTML ``<p>`` elements.
+
+    Parameters
+    ----------
+    paragraphs : list of str
+        Plain-text paragraphs; ``**bold**`` and `` `code` `` are rendered, everything else escaped.
+
+    Returns
+    -------
+    str
+        One ``<p>`` element per paragraph.
+    """
     return "".join(f"<p>{inline_html(p)}</p>" for p in paragraphs)
 
 
 def inline_html(text: str) -> str:
-    """Escape ``text`` and render the Markdown ``**bold**`` and `` `code` `` it contains."""
+    """Escape ``text`` and render the Markdown ``**bold**`` and `` `code` `` it contains.
+
+    Parameters
+    ----------
+    text : str
+        Plain text with Markdown ``**bold**`` and `` `code` ``.
+
+    Returns
+    -------
+    str
+        HTML-escaped text with ``<strong>`` and ``<code>`` elements.
+
+    Examples
+    --------
+    >>> inline_html("**a** < b")
+    '<strong>a</strong> &lt; b'
+    """
     out = esc(text)
     out = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", out)
     out = re.sub(r"`(.+?)`", r"<code>\1</code>", out)
@@ -214,7 +272,18 @@ def inline_html(text: str) -> str:
 
 
 def bullets(items: list[str]) -> tuple[str, str]:
-    """A bullet list as (Markdown, HTML)."""
+    """A bullet list as (Markdown, HTML).
+
+    Parameters
+    ----------
+    items : list of str
+        The items, plain text with ``**bold**`` and `` `code` ``.
+
+    Returns
+    -------
+    tuple of str
+        The list as Markdown (``- item`` lines) and as an HTML ``<ul>``.
+    """
     md = "\n".join(f"- {i}" for i in items)
     ht = "<ul>" + "".join(f"<li>{inline_html(i)}</li>" for i in items) + "</ul>"
     return md, ht

@@ -43,6 +43,16 @@ def compare_figure(result: Any) -> bytes:
 
     Maps between high-native models are filled; the others hollow.  Dashed lines mark the
     goal (worst <= 1.0 point, median <= 0.5 point).
+
+    Parameters
+    ----------
+    result : CompareResult or dict
+        The comparison, or its ``to_dict()``.
+
+    Returns
+    -------
+    bytes
+        The figure as PNG.
     """
     plt = _plt()
     d = _payload(result)
@@ -181,7 +191,18 @@ def _findings(d: Mapping[str, Any]) -> list[str]:
 
 
 def compare_markdown(result: Any) -> str:
-    """The section body as Markdown (without its heading)."""
+    """The section body as Markdown (without its heading).
+
+    Parameters
+    ----------
+    result : CompareResult or dict
+        The comparison, or its ``to_dict()``.
+
+    Returns
+    -------
+    str
+        The recipes table, the best recipe beside the paper's and the pairs it needs, in Markdown.
+    """
     d = _payload(result)
     header, rows = _table_rows(d)
     md_list, _ = bullets(_findings(d))
@@ -197,7 +218,20 @@ def compare_markdown(result: Any) -> str:
 
 
 def compare_section(result: Any, *, figure: bool = True) -> Section:
-    """A report :class:`~facebridge.report.Section` for a comparison result (or its JSON dict)."""
+    """A report :class:`~facebridge.report.Section` for a comparison result (or its JSON dict).
+
+    Parameters
+    ----------
+    result : CompareResult or dict
+        The comparison, or its ``to_dict()``.
+    figure : bool, default True
+        Include the drops figure (``compare_drops.png``).
+
+    Returns
+    -------
+    Section
+        The "Map recipes" section of the report.
+    """
     d = _payload(result)
     header, rows = _table_rows(d)
     _, html_list = bullets(_findings(d))

@@ -76,7 +76,20 @@ def _finish_panels(fig: Any, panels: list[Any], n: int, title: str) -> bytes:
 
 
 def matrix_figure(results: Mapping[str, Any], title: str = "") -> bytes:
-    """Heat map of the cross-model matrix: rows From, columns To, cells ``mapped (unmapped)``."""
+    """Heat map of the cross-model matrix: rows From, columns To, cells ``mapped (unmapped)``.
+
+    Parameters
+    ----------
+    results : mapping
+        A validated ``results.json`` payload (:func:`~facebridge.report.validate_results`).
+    title : str, default ''
+        Figure title.
+
+    Returns
+    -------
+    bytes
+        The figure as PNG.
+    """
     plt = _plt()
     import numpy as np
 
@@ -181,6 +194,16 @@ def pairs_sweep_figure(results: Mapping[str, Any]) -> bytes | None:
 
     Dotted lines: each map fitted on all training pairs; red dots: the smallest p within 1 point.
     Returns None when ``results`` has no pairs sweep.
+
+    Parameters
+    ----------
+    results : mapping
+        A validated ``results.json`` payload (:func:`~facebridge.report.validate_results`).
+
+    Returns
+    -------
+    bytes or None
+        The figure as PNG; ``None`` without a pairs sweep.
     """
     return _sweep_figure(
         results,
@@ -194,7 +217,18 @@ def pairs_sweep_figure(results: Mapping[str, Any]) -> bytes | None:
 
 
 def rank_sweep_figure(results: Mapping[str, Any]) -> bytes | None:
-    """Accuracy against the rank k of the SVD-truncated map (Figure 4); None without a rank sweep."""
+    """Accuracy against the rank k of the SVD-truncated map (Figure 4); None without a rank sweep.
+
+    Parameters
+    ----------
+    results : mapping
+        A validated ``results.json`` payload (:func:`~facebridge.report.validate_results`).
+
+    Returns
+    -------
+    bytes or None
+        The figure as PNG; ``None`` without a rank sweep.
+    """
     return _sweep_figure(
         results,
         "rank_sweep",
@@ -224,6 +258,16 @@ def roc_figure(results: Mapping[str, Any]) -> bytes | None:
 
     Reads ``results["roc"]["A->B"]`` (and ``"A->A"`` for native) with ``fmr`` and ``tar`` lists;
     returns None when no curve points are present.
+
+    Parameters
+    ----------
+    results : mapping
+        A validated ``results.json`` payload (:func:`~facebridge.report.validate_results`).
+
+    Returns
+    -------
+    bytes or None
+        The figure as PNG; ``None`` when no curve points are present.
     """
     roc = results.get("roc") or {}
     models = list(results["models"])

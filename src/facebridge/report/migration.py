@@ -53,6 +53,16 @@ def _row(r: Mapping[str, Any]) -> dict[str, Any]:
 def migration_table(results: Sequence[Mapping[str, Any]]) -> str:
     """Markdown table of the cross-test against self-test new/new, and the goal lines.
 
+    Parameters
+    ----------
+    results : sequence of mapping
+        Migration results (``MigrationResult`` summaries as dicts), one per directed pair and recipe.
+
+    Returns
+    -------
+    str
+        A Markdown table, or ``'no migration results'``.
+
     Examples
     --------
     >>> migration_table([])
@@ -112,7 +122,18 @@ def _curves(results: Sequence[Mapping[str, Any]]) -> tuple[list[int], dict[str, 
 
 def backfill_table(results: Sequence[Mapping[str, Any]]) -> str:
     """Markdown: per order, the median over results of the gap fraction closed at 10 %, and the
-    mean rank-1 at 0, 10 and 100 %."""
+    mean rank-1 at 0, 10 and 100 %.
+
+    Parameters
+    ----------
+    results : sequence of mapping
+        Migration results with backfill curves.
+
+    Returns
+    -------
+    str
+        A Markdown table, one row per order.
+    """
     xs, mean = _curves(results)
     if not xs:
         return "no backfill curves"
@@ -134,7 +155,20 @@ def backfill_table(results: Sequence[Mapping[str, Any]]) -> str:
 
 def backfill_figure(results: Sequence[Mapping[str, Any]], title: str = "") -> bytes | None:
     """PNG: cross-test rank-1 against the percentage of the gallery re-embedded, one curve per
-    order (mean over the results given); ``None`` without backfill curves."""
+    order (mean over the results given); ``None`` without backfill curves.
+
+    Parameters
+    ----------
+    results : sequence of mapping
+        Migration results with backfill curves.
+    title : str, default ''
+        Figure title.
+
+    Returns
+    -------
+    bytes or None
+        The figure as PNG; ``None`` without backfill curves.
+    """
     xs, mean = _curves(results)
     if not xs:
         return None
@@ -154,7 +188,20 @@ def backfill_figure(results: Sequence[Mapping[str, Any]], title: str = "") -> by
 def migration_section(
     results: Sequence[Mapping[str, Any]], figure_name: str | None = "migration-backfill.png"
 ) -> str:
-    """The Markdown "migration" section (the figure is referenced by ``figure_name``)."""
+    """The Markdown "migration" section (the figure is referenced by ``figure_name``).
+
+    Parameters
+    ----------
+    results : sequence of mapping
+        Migration results.
+    figure_name : str or None, default 'migration-backfill.png'
+        File name of the backfill figure to reference; ``None`` for no figure.
+
+    Returns
+    -------
+    str
+        The section in Markdown, with its heading.
+    """
     parts = ["## Migration", "", migration_table(results), "", "### Partial backfill", ""]
     parts.append(backfill_table(results))
     if figure_name:

@@ -78,12 +78,32 @@ def _as_results(table: list[list[tuple[float, float | None]]], stds: list[float]
 
 
 def paper_table3() -> dict[str, Any]:
-    """The paper's Table 3 (LFW) as a results dict (accuracies as fractions)."""
+    """The paper's Table 3 (LFW) as a results dict (accuracies as fractions).
+
+    Returns
+    -------
+    dict
+        ``models``, ``native`` and ``matrix`` in the ``results.json`` form;
+        ``settings`` is ``{'source': 'paper'}``.
+
+    Examples
+    --------
+    >>> t = paper_table3()
+    >>> len(t["models"])
+    4
+    """
     return _as_results(_TABLE3_LFW, _TABLE2_STD_LFW)
 
 
 def paper_table4() -> dict[str, Any]:
-    """The paper's Table 4 (YouTube Faces) as a results dict (accuracies as fractions)."""
+    """The paper's Table 4 (YouTube Faces) as a results dict (accuracies as fractions).
+
+    Returns
+    -------
+    dict
+        ``models``, ``native`` and ``matrix`` in the ``results.json`` form;
+        ``settings`` is ``{'source': 'paper'}``.
+    """
     return _as_results(_TABLE4_YTF, _TABLE2_STD_YTF)
 
 
@@ -120,7 +140,20 @@ def _fmt_int(x: float | None) -> str:
 
 def paper_comparison(results: Mapping[str, Any], context: ReportContext | None = None) -> Section:
     """The section "Our numbers beside the paper's": a side-by-side table, the paper's own table,
-    and an explanation of the differences generated from the numbers."""
+    and an explanation of the differences generated from the numbers.
+
+    Parameters
+    ----------
+    results : mapping
+        A validated ``results.json`` payload (:func:`~facebridge.report.validate_results`).
+    context : ReportContext, optional
+        What the report knows about the data; its protocol chooses Table 3 (LFW) or Table 4 (YTF).
+
+    Returns
+    -------
+    Section
+        Its title, Markdown body, HTML body and figures.
+    """
     ctx = context or ReportContext()
     ytf = ctx.is_ytf
     paper = paper_table4() if ytf else paper_table3()
@@ -292,7 +325,24 @@ def explain_differences(
     *,
     ytf: bool = False,
 ) -> list[str]:
-    """Paragraphs explaining where our numbers differ from the paper's, built from the numbers."""
+    """Paragraphs explaining where our numbers differ from the paper's, built from the numbers.
+
+    Parameters
+    ----------
+    ours, paper : Summary
+        :func:`~facebridge.report.summarize` of our results and of the paper's table.
+    context : ReportContext
+        What the report knows about the data and the run.
+    dims : mapping of str to int
+        Embedding dimension per model.
+    ytf : bool, default False
+        Compare with Table 4 (YouTube Faces) instead of Table 3.
+
+    Returns
+    -------
+    list of str
+        Plain-text paragraphs (``**bold**`` allowed).
+    """
     out: list[str] = []
     (wk, wv), (pk, pv) = ours.worst_drop, paper.worst_drop
     n_over = sum(1 for v in ours.drop_vs_target.values() if v > 1.0 + 1e-9)

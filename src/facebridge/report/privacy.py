@@ -30,7 +30,18 @@ __all__ = [
 
 
 def audit_dicts(audit_results: Iterable[Any] | Any) -> list[dict]:
-    """Normalise audit results (objects with ``to_dict`` or dicts, one or many) to dicts."""
+    """Normalise audit results (objects with ``to_dict`` or dicts, one or many) to dicts.
+
+    Parameters
+    ----------
+    audit_results : AuditResult, dict, or an iterable of them
+        One audit result or several, as objects with ``to_dict`` or as dicts.
+
+    Returns
+    -------
+    list of dict
+        The results as dicts, in order.
+    """
     if isinstance(audit_results, Mapping) or hasattr(audit_results, "to_dict"):
         audit_results = [audit_results]
     out = []
@@ -48,7 +59,18 @@ def audit_dicts(audit_results: Iterable[Any] | Any) -> list[dict]:
 
 
 def summary_line(d: Mapping[str, Any]) -> str:
-    """The plain-language summary of one audit result (dict form)."""
+    """The plain-language summary of one audit result (dict form).
+
+    Parameters
+    ----------
+    d : mapping
+        One audit result as a dict (``AuditResult.to_dict()``).
+
+    Returns
+    -------
+    str
+        One plain-language sentence with the rank-1 rate and the linkability.
+    """
     if d.get("summary"):
         return str(d["summary"])
     a, link = d["attack"], d["linkability"]
@@ -68,6 +90,16 @@ def rank1_figure(result: Any) -> bytes:
 
     Mean over draws with a min-max band, and horizontal lines for B's native rate (ceiling),
     the unmapped attack and chance (``1 / N``).  Returns PNG bytes.
+
+    Parameters
+    ----------
+    result : AuditResult or dict
+        One audit result, or its ``to_dict()``.
+
+    Returns
+    -------
+    bytes
+        The figure as PNG.
     """
     d = audit_dicts(result)[0]
     a = d["attack"]
@@ -112,6 +144,16 @@ def linkability_figure(result: Any) -> bytes:
     """Mated / non-mated score densities of the mapped attack and the local measure ``D<->(s)``.
 
     Needs the curves (``to_dict(curves=True)``, the default).  Returns PNG bytes.
+
+    Parameters
+    ----------
+    result : AuditResult or dict
+        One audit result with its curves, or its ``to_dict()``.
+
+    Returns
+    -------
+    bytes
+        The figure as PNG.
     """
     d = audit_dicts(result)[0]
     m = d["linkability"]["mapped"]
@@ -145,7 +187,18 @@ def linkability_figure(result: Any) -> bytes:
 
 
 def rank1_overview_figure(results: Sequence[Any]) -> bytes:
-    """Rank-1 against p for every audited pair: one panel per source model. PNG bytes."""
+    """Rank-1 against p for every audited pair: one panel per source model. PNG bytes.
+
+    Parameters
+    ----------
+    results : sequence of AuditResult or dict
+        The audited pairs.
+
+    Returns
+    -------
+    bytes
+        The figure as PNG.
+    """
     ds = audit_dicts(results)
     sources = sorted({d["source"] for d in ds})
     plt = _plt()

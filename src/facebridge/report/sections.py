@@ -40,7 +40,20 @@ def _median(values: list[float]) -> float:
 
 
 def headline(results: Mapping[str, Any], context: ReportContext) -> Section:
-    """Headline numbers as cards plus a one-sentence verdict."""
+    """Headline numbers as cards plus a one-sentence verdict.
+
+    Parameters
+    ----------
+    results : mapping
+        A validated ``results.json`` payload (:func:`~facebridge.report.validate_results`).
+    context : ReportContext
+        What the report knows about the data and the run.
+
+    Returns
+    -------
+    Section
+        Its title, Markdown body, HTML body and figures.
+    """
     from facebridge.report.paper import paper_table3, paper_table4
 
     s = summarize(results)
@@ -128,7 +141,20 @@ def headline(results: Mapping[str, Any], context: ReportContext) -> Section:
 
 
 def matrix_section(results: Mapping[str, Any], context: ReportContext) -> Section:
-    """The cross-model matrix (Table 3 layout) as a table and a heat map."""
+    """The cross-model matrix (Table 3 layout) as a table and a heat map.
+
+    Parameters
+    ----------
+    results : mapping
+        A validated ``results.json`` payload (:func:`~facebridge.report.validate_results`).
+    context : ReportContext
+        What the report knows about the data and the run.
+
+    Returns
+    -------
+    Section
+        Its title, Markdown body, HTML body and figures.
+    """
     intro = (
         "Verification accuracy (mean over the test folds) when the **From** model's embedding of "
         "the left image is mapped into the **To** model's space and compared with the To model's "
@@ -143,7 +169,20 @@ def matrix_section(results: Mapping[str, Any], context: ReportContext) -> Sectio
 
 
 def pairs_section(results: Mapping[str, Any], context: ReportContext) -> Section | None:
-    """Accuracy against the number of corresponding pairs (the paper's Figure 3)."""
+    """Accuracy against the number of corresponding pairs (the paper's Figure 3).
+
+    Parameters
+    ----------
+    results : mapping
+        A validated ``results.json`` payload (:func:`~facebridge.report.validate_results`).
+    context : ReportContext
+        What the report knows about the data and the run.
+
+    Returns
+    -------
+    Section or None
+        Its title, Markdown body, HTML body and figures; ``None`` when ``results`` has no pairs sweep.
+    """
     fig = pairs_sweep_figure(results)
     if fig is None:
         return None
@@ -173,7 +212,20 @@ def pairs_section(results: Mapping[str, Any], context: ReportContext) -> Section
 
 
 def rank_section(results: Mapping[str, Any], context: ReportContext) -> Section | None:
-    """Accuracy against the rank of the truncated map (the paper's Figure 4)."""
+    """Accuracy against the rank of the truncated map (the paper's Figure 4).
+
+    Parameters
+    ----------
+    results : mapping
+        A validated ``results.json`` payload (:func:`~facebridge.report.validate_results`).
+    context : ReportContext
+        What the report knows about the data and the run.
+
+    Returns
+    -------
+    Section or None
+        Its title, Markdown body, HTML body and figures; ``None`` when ``results`` has no rank sweep.
+    """
     fig = rank_sweep_figure(results)
     if fig is None:
         return None
@@ -246,7 +298,20 @@ _ROC_LABELS = {
 
 
 def roc_section(results: Mapping[str, Any], context: ReportContext) -> Section | None:
-    """ROC curves and the summary numbers (AUC, EER, TAR at FAR) per map, when present."""
+    """ROC curves and the summary numbers (AUC, EER, TAR at FAR) per map, when present.
+
+    Parameters
+    ----------
+    results : mapping
+        A validated ``results.json`` payload (:func:`~facebridge.report.validate_results`).
+    context : ReportContext
+        What the report knows about the data and the run.
+
+    Returns
+    -------
+    Section or None
+        Its title, Markdown body, HTML body and figures; ``None`` when ``results`` has no ROC summaries.
+    """
     roc = results.get("roc") or {}
     if not roc:
         return None
@@ -282,7 +347,20 @@ def roc_section(results: Mapping[str, Any], context: ReportContext) -> Section |
 
 
 def models_section(results: Mapping[str, Any], context: ReportContext) -> Section:
-    """The models: architecture, training data, dim, provenance, licence, accuracy ours/published."""
+    """The models: architecture, training data, dim, provenance, licence, accuracy ours/published.
+
+    Parameters
+    ----------
+    results : mapping
+        A validated ``results.json`` payload (:func:`~facebridge.report.validate_results`).
+    context : ReportContext
+        What the report knows about the data and the run.
+
+    Returns
+    -------
+    Section
+        Its title, Markdown body, HTML body and figures.
+    """
     dims = context.dims(results)
     header = [
         "Model",
@@ -323,7 +401,20 @@ def models_section(results: Mapping[str, Any], context: ReportContext) -> Sectio
 
 
 def data_section(results: Mapping[str, Any], context: ReportContext) -> Section:
-    """Dataset, protocol, detector, counts, the missing-pair policy and every failed image."""
+    """Dataset, protocol, detector, counts, the missing-pair policy and every failed image.
+
+    Parameters
+    ----------
+    results : mapping
+        A validated ``results.json`` payload (:func:`~facebridge.report.validate_results`).
+    context : ReportContext
+        What the report knows about the data and the run.
+
+    Returns
+    -------
+    Section
+        Its title, Markdown body, HTML body and figures.
+    """
     # (Markdown, HTML) of each fact: user-controlled text is escaped for both
     facts: list[tuple[str, str]] = []
 
@@ -390,7 +481,20 @@ def data_section(results: Mapping[str, Any], context: ReportContext) -> Section:
 
 
 def settings_section(results: Mapping[str, Any], context: ReportContext) -> Section:
-    """The analysis settings, the command line and the library version."""
+    """The analysis settings, the command line and the library version.
+
+    Parameters
+    ----------
+    results : mapping
+        A validated ``results.json`` payload (:func:`~facebridge.report.validate_results`).
+    context : ReportContext
+        What the report knows about the data and the run.
+
+    Returns
+    -------
+    Section
+        Its title, Markdown body, HTML body and figures.
+    """
     from facebridge import __version__
 
     settings = dict(results.get("settings") or {})
@@ -411,7 +515,20 @@ def _short(v: Any, limit: int = 200) -> str:
 def default_sections(
     results: Mapping[str, Any], context: ReportContext
 ) -> tuple[list[Section], list[Section]]:
-    """The built-in sections: (before the extras, after the extras)."""
+    """The built-in sections: (before the extras, after the extras).
+
+    Parameters
+    ----------
+    results : mapping
+        A validated ``results.json`` payload (:func:`~facebridge.report.validate_results`).
+    context : ReportContext
+        What the report knows about the data and the run.
+
+    Returns
+    -------
+    tuple of (list of Section, list of Section)
+        The sections placed before the extra sections and those placed after them.
+    """
     from facebridge.report.paper import paper_comparison
 
     first: list[Section | None] = [

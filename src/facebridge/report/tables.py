@@ -132,7 +132,23 @@ def _heat_class(acc: float) -> str:
 def matrix_rows(
     results: Mapping[str, Any], *, models: Sequence[str] | None = None, digits: int = 2
 ) -> tuple[list[Cell], list[list[Cell]]]:
-    """Header and rows of the cross-model matrix in the Table 3 layout."""
+    """Header and rows of the cross-model matrix in the Table 3 layout.
+
+    Parameters
+    ----------
+    results : mapping
+        A validated ``results.json`` payload (:func:`~facebridge.report.validate_results`).
+    models : sequence of str, optional
+        Row and column order (default ``results["models"]``).
+    digits : int, default 2
+        Decimals of the percentages.
+
+    Returns
+    -------
+    tuple
+        The header cells and one list of cells per source model (diagonal: native accuracy; off
+        the diagonal: ``mapped (unmapped)``).
+    """
     models = list(models or results["models"])
     header = [Cell("From \\ To"), *(Cell(m) for m in models)]
     rows: list[list[Cell]] = []
@@ -156,13 +172,39 @@ def matrix_rows(
 
 
 def matrix_markdown(results: Mapping[str, Any], *, digits: int = 2) -> str:
-    """The cross-model matrix as a Markdown table (Table 3 layout)."""
+    """The cross-model matrix as a Markdown table (Table 3 layout).
+
+    Parameters
+    ----------
+    results : mapping
+        A validated ``results.json`` payload (:func:`~facebridge.report.validate_results`).
+    digits : int, default 2
+        Decimals of the percentages.
+
+    Returns
+    -------
+    str
+        A Markdown table.
+    """
     header, rows = matrix_rows(results, digits=digits)
     return markdown_table(header, rows)
 
 
 def matrix_html(results: Mapping[str, Any], *, digits: int = 2) -> str:
-    """The cross-model matrix as an HTML table with accuracy colour bands (Table 3 layout)."""
+    """The cross-model matrix as an HTML table with accuracy colour bands (Table 3 layout).
+
+    Parameters
+    ----------
+    results : mapping
+        A validated ``results.json`` payload (:func:`~facebridge.report.validate_results`).
+    digits : int, default 2
+        Decimals of the percentages.
+
+    Returns
+    -------
+    str
+        An HTML ``<table>`` element.
+    """
     header, rows = matrix_rows(results, digits=digits)
     return html_table(header, rows, css="matrix")
 

@@ -90,6 +90,25 @@ def external_references(html: str, allowed: Iterable[str] = ()) -> list[str]:
     any other ``src``/``href``/``srcset``..., and CSS ``url(...)`` / ``@import`` that is not a
     ``data:`` URI.  ``allowed`` names ``src`` values to accept (a section's own figure names,
     before they are embedded).
+
+    Parameters
+    ----------
+    html : str
+        An HTML document or fragment.
+    allowed : iterable of str, default ()
+        ``src`` values to accept.
+
+    Returns
+    -------
+    list of str
+        The offending references, in document order (empty when the HTML is self-contained).
+
+    Examples
+    --------
+    >>> external_references('<img src="data:image/png;base64,AA"><a href="#x">x</a>')
+    []
+    >>> len(external_references('<script src="https://example.org/a.js"></script>')) > 0
+    True
     """
     scanner = _RefScanner(frozenset(allowed))
     scanner.feed(html)
@@ -104,6 +123,13 @@ def external_references(html: str, allowed: Iterable[str] = ()) -> list[str]:
 
 def atomic_write(path: Path, data: bytes | str) -> None:
     """Write ``data`` to ``path`` through a temporary file and a rename (never half-written).
+
+    Parameters
+    ----------
+    path : Path
+        The file to write.
+    data : bytes or str
+        Its content (str is written as UTF-8).
 
     Examples
     --------
@@ -211,7 +237,22 @@ def build_sections(
     sections_extra: Iterable[Section] = (),
     context: ReportContext | None = None,
 ) -> list[Section]:
-    """All sections of the report in order: built-in first part, the extras, built-in last part."""
+    """All sections of the report in order: built-in first part, the extras, built-in last part.
+
+    Parameters
+    ----------
+    results : mapping
+        A validated ``results.json`` payload (:func:`~facebridge.report.validate_results`).
+    sections_extra : iterable of Section, default ()
+        Sections placed between the built-in parts (privacy audit, compare-maps, ...).
+    context : ReportContext, optional
+        What the report knows about the data and the run (default: an empty context).
+
+    Returns
+    -------
+    list of Section
+        Every section of the report, in order.
+    """
     ctx = context or ReportContext()
     first, last = default_sections(results, ctx)
     extras = list(sections_extra)
@@ -236,6 +277,22 @@ def write_report(
     figures as base64 ``data:`` URIs, no external reference) and every figure as PNG
     (``matrix.png``, ``pairs_sweep.png``, ``rank_sweep.png``, ``roc.png`` when the results hold the
     data for them, plus the extra sections' figures).
+
+    Parameters
+    ----------
+    results : AnalysisResult or mapping
+        The analysis result, or its ``results.json`` dict.
+    out_dir : str or Path
+        The report folder (created if needed).
+    sections_extra : iterable of Section, default ()
+        Extra sections, placed after the ROC section.
+    context : ReportContext, optional
+        What the report knows about the data and the run; gives ``results.json`` its ``run`` object.
+
+    Returns
+    -------
+    ReportPaths
+        The paths written: ``results_json``, ``markdown``, ``html`` and ``figures`` by name.
 
     Raises
     ------
