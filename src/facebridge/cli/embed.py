@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from facebridge.cli._common import add_threads_option
 from facebridge.detect.image import MAX_PIXELS
 
 
@@ -54,7 +55,7 @@ def register(subparsers) -> None:
         help="refuse (record as a failure) an image whose header declares more pixels than N, "
         f"before decoding it (default {MAX_PIXELS:,}; 0 for no limit)",
     )
-    p.add_argument("--threads", type=int, help="CPU threads for the runtimes")
+    add_threads_option(p, None)
     p.add_argument("--weights-dir", help="folder of weight files to use instead of the cache")
     p.add_argument(
         "--engine",

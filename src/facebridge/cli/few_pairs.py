@@ -44,7 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--n-iter", type=int, default=10, help="self-learning iterations (10)")
     p.add_argument("--max-pool", type=int, default=1500, help="pool subsample size (1500)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the seed-pair draws and pools (default 0)"
+    )
     p.add_argument("--out", type=Path, default=None, help="write fewpairs.json and fewpairs.md")
     p.add_argument("--json", action="store_true", help="print the JSON result")
     p.set_defaults(func=run)

@@ -53,7 +53,13 @@ def register(subparsers: Any) -> None:
     f.add_argument("--target", required=True, metavar="NEW", help="the new model")
     f.add_argument("--out", required=True, metavar="MAP", help="artifact directory to write")
     f.add_argument("--recipe", default="lstsq", help="lstsq (default, best measured) or ridge")
-    f.add_argument("--n-fit", type=int, default=None, metavar="N", help="random sample size")
+    f.add_argument(
+        "--n-fit",
+        type=int,
+        default=None,
+        metavar="N",
+        help="fit on a random sample of N shared ids (default: every shared id)",
+    )
     f.add_argument("--ids", default=None, metavar="FILE", help="fit on these ids (one a line)")
     add_seed_option(f)
     f.add_argument("--no-estimate", action="store_true", help="skip the held-out drop estimate")
@@ -90,9 +96,12 @@ def register(subparsers: Any) -> None:
     e.add_argument(
         "--n-fit",
         default="400,1000",
-        help="fitting images per fold, comma-separated; 'all' = every training-fold image",
+        help="fitting images per fold, comma-separated; 'all' = every training-fold image "
+        "(default 400,1000)",
     )
-    e.add_argument("--recipes", default="ridge,lstsq", help="comma-separated recipes")
+    e.add_argument(
+        "--recipes", default="ridge,lstsq", help="comma-separated recipes (default ridge,lstsq)"
+    )
     e.add_argument("--folds", type=int, default=5, help="identity-disjoint folds (default 5)")
     add_seed_option(e)
     e.add_argument("--no-backfill", action="store_true", help="skip the backfill curves")
