@@ -70,6 +70,34 @@ def test_out_that_is_a_file_fails_before_the_analysis(
     assert "is a file, not a folder" in _one_line(capsys)
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["compare-maps", "--no-progress"],
+        ["equivalence", "--model", "sface", "--no-progress"],
+        ["audit", "--all"],
+        ["few-pairs"],
+    ],
+)
+def test_every_command_checks_out_before_its_analysis(
+    argv: list[str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import facebridge.store as st
+
+    def boom(*a: object, **k: object) -> None:
+        raise AssertionError("the store was opened before --out was refused")
+
+    monkeypatch.setattr(st, "default_store", boom)
+    monkeypatch.setattr(st, "EmbeddingStore", boom)
+    afile = tmp_path / "report.txt"
+    afile.write_text("x")
+    assert main([*argv, "--out", str(afile / "sub")]) == 2
+    assert f"lies under {afile}, which is a file" in _one_line(capsys)
+
+
 def test_unwritable_out_is_one_line_naming_the_fix(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -76,6 +76,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.out is not None:  # checked before the analysis: a bad --out costs no work
+        from facebridge.app.outputs import check_out_dir
+
+        check_out_dir(args.out)
     from facebridge.app import open_store
     from facebridge.app.audit import run_audit, write_audit
 

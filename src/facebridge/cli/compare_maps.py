@@ -74,6 +74,10 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.out is not None:  # checked before the analysis: a bad --out costs no work
+        from facebridge.app.outputs import check_out_dir
+
+        check_out_dir(args.out)
     from facebridge.app import LineProgress, load_protocol, open_store
     from facebridge.app.recipes import run_compare_maps
     from facebridge.experiments.compare import PAPER_RECIPE, CompareSettings

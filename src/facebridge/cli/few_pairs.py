@@ -70,6 +70,10 @@ def _write(path: Path, text: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.out is not None:  # checked before the analysis: a bad --out costs no work
+        from facebridge.app.outputs import check_out_dir
+
+        check_out_dir(args.out)
     from facebridge.experiments.core import native_accuracy, pair_data
     from facebridge.experiments.fewpairs import few_pairs
     from facebridge.protocols import default_lfw_pairs
