@@ -30,11 +30,12 @@ Everything is matrix products on float32 (no nearest-neighbour library).
 from __future__ import annotations
 
 import contextlib
+import inspect
 import math
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -199,30 +200,16 @@ class IdentitySplit:
         """True when no identity and no image is shared between the sets (probes vs gallery
         share identities by design, never images)."""
         ids = (self.correspondence_identities, self.gallery_identities, self.unenrolled_identities)
-        for i in range(3):
-            for j in range(i + 1, 3):
-                if ids[i] & ids[j]:
-                    return False
-        items = [
-            set(self.correspondence_items),
-            set(self.gallery_items),
-            set(self.probe_items),
-            set(self.unenrolled_items),
-        ]
+        if any(ids[i] & ids[j] for i in range(3) for j in range(i + 1, 3)):
+            return False
+        items = [set(getattr(self, f.name)) for f in fields(self) if f.name.endswith("_items")]
         return sum(len(s) for s in items) == len(set().union(*items))
 
     def to_dict(self) -> dict:
-        return {
-            "seed": self.seed,
-            "n_correspondence_items": len(self.correspondence_items),
-            "n_gallery_items": len(self.gallery_items),
-            "n_probe_items": len(self.probe_items),
-            "n_unenrolled_items": len(self.unenrolled_items),
-            "n_correspondence_identities": len(self.correspondence_identities),
-            "n_gallery_identities": len(self.gallery_identities),
-            "n_unenrolled_identities": len(self.unenrolled_identities),
-            "disjoint": self.is_disjoint(),
+        sizes = {
+            f"n_{f.name}": len(getattr(self, f.name)) for f in fields(self) if f.name != "seed"
         }
+        return {"seed": self.seed, **sizes, "disjoint": self.is_disjoint()}
 
 
 def split_identities(
@@ -352,14 +339,8 @@ def _rowwise(fn: Callable[..., np.ndarray], x: np.ndarray) -> np.ndarray:
 
 
 def _stat(x: np.ndarray) -> dict[str, list[float]]:
-    if not x.size:
-        return {"mean": [], "std": [], "min": [], "max": []}
-    return {
-        "mean": _rowwise(np.nanmean, x).tolist(),
-        "std": _rowwise(np.nanstd, x).tolist(),
-        "min": _rowwise(np.nanmin, x).tolist(),
-        "max": _rowwise(np.nanmax, x).tolist(),
-    }
+    fns = {"mean": np.nanmean, "std": np.nanstd, "min": np.nanmin, "max": np.nanmax}
+    return {k: _rowwise(fn, x).tolist() if x.size else [] for k, fn in fns.items()}
 
 
 @dataclass(frozen=True)
@@ -489,7 +470,6 @@ class _Prepared:
 def _prepare(
     source_emb: Any,
     target_emb: Any,
-    *,
     seed: int,
     split: IdentitySplit | None,
     identity_fn: Callable[[str], str],
@@ -497,6 +477,7 @@ def _prepare(
     unenrolled_fraction: float,
     names: tuple[str, str] | None = None,
 ) -> _Prepared:
+    """The aligned, split matrices of one directed pair."""
     a = _as_items(source_emb, "source")
     b = _as_items(target_emb, "target")
     if names is not None:  # the store's keys name the models
@@ -512,16 +493,8 @@ def _prepare(
             unenrolled_fraction=unenrolled_fraction,
         )
     pos = {x: i for i, x in enumerate(common)}
-    missing = [
-        x
-        for x in (
-            *split.correspondence_items,
-            *split.gallery_items,
-            *split.probe_items,
-            *split.unenrolled_items,
-        )
-        if x not in pos
-    ]
+    every = (*split.correspondence_items, *split.gallery_items, *split.probe_items)
+    missing = [x for x in (*every, *split.unenrolled_items) if x not in pos]
     if missing:
         raise InvalidInputError(
             f"{len(missing)} split items (e.g. {missing[0]!r}) are not embedded by both models; "
@@ -562,12 +535,7 @@ def _search(prep: _Prepared, probes_b: np.ndarray) -> IdentificationResult:
 
 
 def _search_mapped(prep: _Prepared, m: Any, open_set: bool = True) -> IdentificationResult:
-    """Search the mapped probes ``normalise(P W + b)`` against the gallery.
-
-    When the source dimension is the smaller one, the map is folded into the gallery instead
-    (``P (W G^T) + b G^T``, with the row norms from ``P (W W^T) P^T``), which costs
-    ``n d_a (N + d_a)`` instead of ``n d_b (d_a + N)``; both give the same cosine scores.
-    """
+    """Search ``normalise(P W + b)``; with ``d_a < d_b`` the map is folded into the gallery."""
     w = getattr(m, "weight", None)
     b = getattr(m, "bias", None)
     p = prep.a_probe if open_set else prep.a_probe[: prep.n_probes]
@@ -685,13 +653,7 @@ def reidentification_attack(
     ps = _check_common(n_draws, fpir, p_values)
     map_name, fit = _fitter(map, alpha)
     prep = _prepare(
-        source_emb,
-        target_emb,
-        seed=seed,
-        split=split,
-        identity_fn=identity_fn,
-        gallery_fraction=gallery_fraction,
-        unenrolled_fraction=unenrolled_fraction,
+        source_emb, target_emb, seed, split, identity_fn, gallery_fraction, unenrolled_fraction
     )
     return _attack(prep, ps, n_draws, fit, map_name, alpha, seed, fpir)
 
@@ -822,12 +784,7 @@ class LinkageResult:
 def _mated_nonmated(
     prep: _Prepared, probes_b: np.ndarray, rng: np.random.Generator, max_nonmated: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Mated (same identity, other image) and non-mated scores of enrolled-identity probes.
-
-    Mated: every probe against the gallery template of its identity.  Non-mated: every
-    (probe, other identity's gallery template) pair when there are at most ``max_nonmated`` of
-    them, else ``max_nonmated`` such pairs drawn uniformly (with replacement).
-    """
+    """Mated and non-mated (all, or ``max_nonmated`` drawn with replacement) probe scores."""
     n = prep.n_probes
     p = normalize_rows(probes_b[:n])
     g = prep.gallery
@@ -903,13 +860,7 @@ def linkability(
         raise InvalidInputError(f"max_nonmated must be >= 1, got {max_nonmated}")
     map_name, fit = _fitter(map, alpha)
     prep = _prepare(
-        source_emb,
-        target_emb,
-        seed=seed,
-        split=split,
-        identity_fn=identity_fn,
-        gallery_fraction=gallery_fraction,
-        unenrolled_fraction=unenrolled_fraction,
+        source_emb, target_emb, seed, split, identity_fn, gallery_fraction, unenrolled_fraction
     )
     if prep.n_probes == 0:
         raise InvalidInputError("no probe image: linkability needs identities with >= 2 images")
@@ -1035,16 +986,7 @@ def _audit_loaded(
     ps = tuple(sorted({*_check_common(n_draws, fpir, p_values), int(pairs)}))
     _check_common(1, 0.5, [pairs])
     map_name, fit = _fitter(map, alpha)
-    prep = _prepare(
-        a,
-        b,
-        seed=seed,
-        split=None,
-        identity_fn=identity_fn,
-        gallery_fraction=0.5,
-        unenrolled_fraction=0.25,
-        names=names,
-    )
+    prep = _prepare(a, b, seed, None, identity_fn, 0.5, 0.25, names)
     n_corr = prep.a_corr.shape[0]
     if pairs > n_corr:
         raise InvalidInputError(
@@ -1200,18 +1142,11 @@ def audit_all(
         )
     _check_models(store, names)
     loaded = {m: store.load(m) for m in names}
-    opts: dict[str, Any] = {
-        "p_values": DEFAULT_P_VALUES,
-        "n_draws": 5,
-        "map": "ridge",
-        "alpha": 1.0,
-        "seed": 0,
-        "fpir": 0.01,
-        "omega": 1.0,
-        "method": "hist",
-        "n_bins": None,
-        "identity_fn": lfw_identity,
+    kw_only = inspect.Parameter.KEYWORD_ONLY
+    opts = {
+        k: v.default for k, v in inspect.signature(audit).parameters.items() if v.kind is kw_only
     }
+    del opts["blas_threads"]
     unknown = sorted(set(kwargs) - set(opts))
     if unknown:
         raise InvalidInputError(f"unknown audit option(s) {unknown}; use {sorted(opts)}")
