@@ -67,6 +67,7 @@ from facebridge.maps.shared import (
 )
 from facebridge.metrics import FoldAccuracy
 from facebridge.vocabulary import STRONG_NATIVE, map_key, unknown, within_one_point
+from facebridge.vocabulary import blas_threads as _blas_limit
 
 __all__ = [
     "DEFAULT_MAPS",
@@ -836,9 +837,7 @@ def compare_maps(
             "compare-maps needs a protocol with at least 2 folds (maps are fitted on the others)"
         )
     if blas_threads is not None:
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(limits=int(blas_threads)):
+        with _blas_limit(blas_threads):
             return compare_maps(data, st, progress=progress)
     t0 = time.perf_counter()
     say = progress or (lambda _msg: None)

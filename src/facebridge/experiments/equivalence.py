@@ -40,6 +40,7 @@ from facebridge.experiments.core import PairData, native_accuracy
 from facebridge.experiments.matrix import rank_sweep
 from facebridge.maps.moments import MAP_KINDS
 from facebridge.metrics.similarity import linear_cka, procrustes_distance, svcca
+from facebridge.vocabulary import blas_threads as blas_limit
 from facebridge.vocabulary import map_key, within_one_point
 
 __all__ = [
@@ -160,10 +161,6 @@ class EquivalenceResult:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready payload."""
 
-        def direction(d: DirectionReport) -> dict[str, Any]:
-            out = asdict(d)
-            return out
-
         return {
             "model": self.model,
             "recipe": str(self.recipe),
@@ -172,22 +169,7 @@ class EquivalenceResult:
             "n_pairs": self.n_pairs,
             "n_folds": self.n_folds,
             "n_invalid": self.n_invalid,
-            "pairs": [
-                {
-                    "new": p.new,
-                    "other": p.other,
-                    "native_new": p.native_new,
-                    "native_other": p.native_other,
-                    "forward": direction(p.forward),
-                    "backward": direction(p.backward),
-                    "cka": p.cka,
-                    "svcca": p.svcca,
-                    "procrustes": p.procrustes,
-                    "n_items": p.n_items,
-                    "line": p.line(),
-                }
-                for p in self.pairs
-            ],
+            "pairs": [{**asdict(p), "line": p.line()} for p in self.pairs],
         }
 
     def to_markdown(self) -> str:
@@ -335,19 +317,9 @@ def equivalence(
     ([('a', 'b')], True)
     """
     if blas_threads is not None:
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(limits=int(blas_threads)):
-            return equivalence(
-                data,
-                model,
-                recipe=recipe,
-                others=others,
-                sweep=sweep,
-                ranks=ranks,
-                settings=settings,
-                progress=progress,
-            )
+        with blas_limit(blas_threads):
+            kw = {"recipe": recipe, "others": others, "sweep": sweep, "ranks": ranks}
+            return equivalence(data, model, settings=settings, progress=progress, **kw)
     rec = Recipe.parse(recipe) if isinstance(recipe, str) else recipe
     new = data.check_model(model)
     rest = [data.check_model(m) for m in (others or [m for m in data.models if m != new])]

@@ -29,7 +29,6 @@ Everything is matrix products on float32 (no nearest-neighbour library).
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import math
 import warnings
@@ -50,6 +49,7 @@ from facebridge.metrics.identification import (
     search,
 )
 from facebridge.metrics.linkability import LinkabilityResult, unlinkability
+from facebridge.vocabulary import blas_threads as _blas_limit
 from facebridge.vocabulary import unknown
 
 __all__ = [
@@ -1081,16 +1081,6 @@ def audit(
             identity_fn=identity_fn,
             names=(source, target),
         )
-
-
-def _blas_limit(blas_threads: int | None) -> contextlib.AbstractContextManager[Any]:
-    if blas_threads is None:
-        return contextlib.nullcontext()
-    if blas_threads < 1:
-        raise InvalidInputError(f"blas_threads must be >= 1 or None, got {blas_threads}")
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=int(blas_threads))
 
 
 def audit_all(
