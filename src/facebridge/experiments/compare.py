@@ -235,12 +235,6 @@ class DirectedResult:
         return map_key(self.source, self.target)
 
 
-def _summary_stats(drops: list[float]) -> tuple[float | None, float | None]:
-    if not drops:
-        return None, None
-    return float(np.max(drops)), float(np.median(drops))
-
-
 @dataclass(frozen=True)
 class RecipeSummary:
     """All directed maps of one recipe, with the worst and median drop.
@@ -742,21 +736,13 @@ def _summaries(
         res = []
         for s, t in dirs:
             pf = per_fold[(r, (s, t))]
-            acc = float(pf.mean())
-            res.append(
-                DirectedResult(
-                    names[s],
-                    names[t],
-                    acc,
-                    float(pf.std()),
-                    pf,
-                    100.0 * (native[names[t]].mean - acc),
-                )
-            )
+            acc, drop = float(pf.mean()), 100.0 * (native[names[t]].mean - float(pf.mean()))
+            res.append(DirectedResult(names[s], names[t], acc, float(pf.std()), pf, drop))
         drops = [x.drop for x in res]
         worst = int(np.argmax(drops))
         hi = [x for x in res if x.source in high and x.target in high]
-        wh, mh = _summary_stats([x.drop for x in hi])
+        hd = [x.drop for x in hi]
+        wh, mh = (float(np.max(hd)), float(np.median(hd))) if hd else (None, None)
         worst_hi = max(hi, key=lambda x: x.drop).key if hi else None
         al = {}
         if r.map == "ridge-gcv":
@@ -764,19 +750,8 @@ def _summaries(
                 map_key(names[s], names[t]): alphas.get((r.correspondence, (s, t)), [])
                 for s, t in dirs
             }
-        out.append(
-            RecipeSummary(
-                r,
-                tuple(res),
-                float(np.max(drops)),
-                float(np.median(drops)),
-                res[worst].key,
-                wh,
-                mh,
-                worst_hi,
-                al,
-            )
-        )
+        worst_all = (float(np.max(drops)), float(np.median(drops)), res[worst].key)
+        out.append(RecipeSummary(r, tuple(res), *worst_all, wh, mh, worst_hi, al))
     return out
 
 

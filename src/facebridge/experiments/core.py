@@ -174,14 +174,9 @@ class PairData:
             )
         for arr in (g, f, v):
             arr.flags.writeable = False
-        object.__setattr__(self, "models", models)
-        object.__setattr__(self, "left", left)
-        object.__setattr__(self, "right", right)
-        object.__setattr__(self, "genuine", g)
-        object.__setattr__(self, "folds", f)
-        object.__setattr__(self, "valid", v)
-        object.__setattr__(self, "left_ids", lids)
-        object.__setattr__(self, "right_ids", rids)
+        new = {"models": models, "left": left, "right": right, "genuine": g, "folds": f}
+        for k, x in {**new, "valid": v, "left_ids": lids, "right_ids": rids}.items():
+            object.__setattr__(self, k, x)
 
     # -- convenience -----------------------------------------------------------------------
 

@@ -573,23 +573,11 @@ def _run(
 ) -> tuple[MatrixResult, dict[str, RankResult]]:
     """One pass of the engine: the matrix and (``ranks`` not False) the rank sweep."""
     a = _check_settings(data, alpha, correspondence, map)
-    eng = _Engine(
-        data,
-        a,
-        correspondence,
-        map,
-        symmetric_pairs,
-        True if ranks is None else ranks,
-        progress,
-        n_jobs,
-    )
+    rk_arg = True if ranks is None else ranks
+    eng = _Engine(data, a, correspondence, map, symmetric_pairs, rk_arg, progress, n_jobs)
     oof, mapped, rk = eng.run()
-    settings = {
-        "alpha": a,
-        "correspondence": correspondence,
-        "map": map,
-        "symmetric_pairs": symmetric_pairs,
-    }
+    settings = {"alpha": a, "correspondence": correspondence, "map": map}
+    settings["symmetric_pairs"] = symmetric_pairs
     native = {m: native_accuracy(data, m) for m in data.models}
     unmapped = {
         (s, t): unmapped_accuracy(data, s, t) for s in data.models for t in data.models if s != t
