@@ -412,42 +412,21 @@ class AttackResult:
 
     def to_dict(self) -> dict:
         """JSON-ready form (NaN written as ``None``)."""
-        return _json_safe(
-            {
-                "source": self.source,
-                "target": self.target,
-                "map": self.map,
-                "alpha": self.alpha,
-                "seed": self.seed,
-                "n_draws": self.n_draws,
-                "p": self.p.tolist(),
-                "p_skipped": list(self.p_skipped),
-                "rank1": {**_stat(self.rank1), "draws": self.rank1.tolist()},
-                "rank5": {**_stat(self.rank5), "draws": self.rank5.tolist()},
-                "dir": {
-                    **_stat(self.dir),
-                    "draws": self.dir.tolist(),
-                    "fpir": self.fpir,
-                    "rank": 1,
-                },
-                "unmapped": {
-                    "kind": self.unmapped_kind,
-                    "rank1": self.unmapped_rank1,
-                    "rank5": self.unmapped_rank5,
-                    "dir": self.unmapped_dir,
-                },
-                "native": {
-                    "rank1": self.native_rank1,
-                    "rank5": self.native_rank5,
-                    "dir": self.native_dir,
-                },
-                "chance": {"rank1": self.chance_rank1, "rank5": self.chance_rank5},
-                "n_gallery": self.n_gallery,
-                "n_probes": self.n_probes,
-                "n_unenrolled": self.n_unenrolled,
-                "split": self.split.to_dict(),
-            }
-        )
+        head = ("source", "target", "map", "alpha", "seed", "n_draws")
+        d: dict[str, Any] = {k: getattr(self, k) for k in head}
+        d |= {"p": self.p.tolist(), "p_skipped": list(self.p_skipped)}
+        for k in ("rank1", "rank5", "dir"):
+            d[k] = {**_stat(getattr(self, k)), "draws": getattr(self, k).tolist()}
+        d["dir"] |= {"fpir": self.fpir, "rank": 1}
+        for base, ks in (
+            ("unmapped", ("rank1", "rank5", "dir")),
+            ("native", ("rank1", "rank5", "dir")),
+            ("chance", ("rank1", "rank5")),
+        ):
+            d[base] = {k: getattr(self, f"{base}_{k}") for k in ks}
+        d["unmapped"] = {"kind": self.unmapped_kind, **d["unmapped"]}
+        d |= {k: getattr(self, k) for k in ("n_gallery", "n_probes", "n_unenrolled")}
+        return _json_safe({**d, "split": self.split.to_dict()})
 
 
 @dataclass

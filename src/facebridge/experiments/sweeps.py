@@ -376,13 +376,6 @@ def _run(
     return acc[: ps.size], acc[-1], upd.drift, upd.exact
 
 
-def _check_sweep_args(n_points: int, n_draws: int) -> None:
-    if int(n_points) < 1:
-        raise InvalidInputError(f"n_points must be >= 1, got {n_points}")
-    if int(n_draws) < 1:
-        raise InvalidInputError(f"n_draws must be >= 1, got {n_draws}")
-
-
 def pairs_sweep(
     data: PairData,
     n_points: int = 100,
@@ -451,7 +444,9 @@ def pairs_sweep(
     [1, 20, 40]
     """
     a_ = _check_settings(data, alpha, correspondence, "ridge")
-    _check_sweep_args(n_points, n_draws)
+    for name, v in (("n_points", n_points), ("n_draws", n_draws)):
+        if int(v) < 1:
+            raise InvalidInputError(f"{name} must be >= 1, got {v}")
     k = data.n_folds
     corr = correspondences(data, correspondence)
     m_f = [int(corr.training(f).size) for f in range(k)]
@@ -474,12 +469,8 @@ def pairs_sweep(
     scorer = _BlockScorer(RightParts(LeftIndex.of(data), right), block_rows)
     left_rows = scorer.first
     orders = {(f, d): sweep_order(corr, f, d, seed) for f in range(k) for d in range(int(n_draws))}
-    acc = {
-        (a, b): np.empty((ps.size, k, int(n_draws)))
-        for a in data.models
-        for b in data.models
-        if a != b
-    }
+    dirs = [(a, b) for a in data.models for b in data.models if a != b]
+    acc = {d: np.empty((ps.size, k, int(n_draws))) for d in dirs}
     full = {key: np.empty(k) for key in acc}
     max_drift = 0.0
     reruns = 0
@@ -498,36 +489,16 @@ def pairs_sweep(
     with limits, ThreadPoolExecutor(workers) as pool:
         # every run is submitted at once (no idle worker between sources); a source's shared
         # arrays are built by the first of its runs to need them and dropped after its last
+        def run(sf: Any, f: int, d: int) -> tuple[np.ndarray, np.ndarray, float, bool]:
+            src = sf.result()
+            return _run(src, f, d, orders[(f, d)], ps, m_f[f], a_, drift_tol, scorer, scorers[f])
+
         futures = []
-        for a, src_fut in zip(
-            data.models, [pool.submit(source, a) for a in data.models], strict=True
-        ):
+        src_futs = [pool.submit(source, a) for a in data.models]
+        for a, src_fut in zip(data.models, src_futs, strict=True):
             for f in range(k):
                 for d in range(int(n_draws)):
-                    futures.append(
-                        (
-                            a,
-                            f,
-                            d,
-                            pool.submit(
-                                lambda sf, f, d: _run(
-                                    sf.result(),
-                                    f,
-                                    d,
-                                    orders[(f, d)],
-                                    ps,
-                                    m_f[f],
-                                    a_,
-                                    drift_tol,
-                                    scorer,
-                                    scorers[f],
-                                ),
-                                src_fut,
-                                f,
-                                d,
-                            ),
-                        )
-                    )
+                    futures.append((a, f, d, pool.submit(run, src_fut, f, d)))
         for a, f, d, fut in futures:
             a_rows, fa, drift, rerun = fut.result()
             max_drift = max(max_drift, drift)
