@@ -478,12 +478,6 @@ def crossfit_matrix(
     >>> crossfit_matrix(data, threshold="training")["settings"]["threshold"]
     'training'
     """
-    return crossfit_matrices(
-        data,
-        models,
-        alpha=alpha,
-        correspondence=correspondence,
-        score=score,
-        thresholds=(threshold,),
-        high_native=high_native,
-    )[threshold]
+    kw: dict[str, Any] = {"alpha": alpha, "correspondence": correspondence, "score": score}
+    out = crossfit_matrices(data, models, thresholds=(threshold,), high_native=high_native, **kw)
+    return out[threshold]

@@ -383,9 +383,8 @@ class _Engine:
 
         def prepare(a: str) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray, Any]:
             L = data.left[a][left.rows].astype(np.float64)
-            maps, fac = _fold_maps(
-                data, corr, a, plan[a][0], self.alpha, self.kind, n_left=L.shape[0]
-            )
+            u = L.shape[0]
+            maps, fac = _fold_maps(data, corr, a, plan[a][0], self.alpha, self.kind, n_left=u)
             if fac is None:
                 return maps, L, None
             M_all = L @ fac.weight
@@ -426,16 +425,9 @@ class _Engine:
                 start = len(rows)
                 rows.append(full_scores[j])
                 if rls is not None:
+                    inv = (left.inverse, rights.inverse)
                     sv, extra = self._rank_scores(
-                        L,
-                        Mb,
-                        W[:, sl],
-                        bias[sl],
-                        sides[b][1],
-                        sides[b][2],
-                        left.inverse,
-                        rights.inverse,
-                        rls[j],
+                        L, Mb, W[:, sl], bias[sl], *sides[b][1:], *inv, rls[j]
                     )
                     rows.extend(extra)
                     svals.append(sv)
@@ -493,14 +485,8 @@ class _Engine:
             for key, pf in mapped_pf.items()
         }
         ranks_out = {
-            key: RankResult(
-                rank_list[key],
-                rank_pf[key].mean(axis=1),
-                rank_pf[key].std(axis=1),
-                rank_pf[key],
-                spectra[key] / k,
-            )
-            for key in rank_pf
+            key: RankResult(rank_list[key], pf.mean(axis=1), pf.std(axis=1), pf, spectra[key] / k)
+            for key, pf in rank_pf.items()
         }
         return oof, mapped, ranks_out
 
