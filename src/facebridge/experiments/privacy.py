@@ -669,33 +669,11 @@ def _attack(
     u1, u5, ud = _rates(_search(prep, raw), fpir, prep.n_unenrolled)
     n1, n5, nd = _rates(_search(prep, prep.b_probe), fpir, prep.n_unenrolled)
     n_gal = int(np.unique(prep.gallery_labels).shape[0])
-    return AttackResult(
-        source=prep.source,
-        target=prep.target,
-        map=map_name,
-        alpha=float(alpha),
-        seed=int(seed),
-        n_draws=int(n_draws),
-        p=np.array(used, dtype=np.int64),
-        rank1=r1,
-        rank5=r5,
-        dir=dr,
-        unmapped_rank1=u1,
-        unmapped_rank5=u5,
-        unmapped_dir=ud,
-        unmapped_kind=kind,
-        native_rank1=n1,
-        native_rank5=n5,
-        native_dir=nd,
-        chance_rank1=1.0 / n_gal,
-        chance_rank5=min(5, n_gal) / n_gal,
-        n_gallery=n_gal,
-        n_probes=prep.n_probes,
-        n_unenrolled=prep.n_unenrolled,
-        fpir=float(fpir),
-        split=prep.split,
-        p_skipped=skipped,
-    )
+    head = (prep.source, prep.target, map_name, float(alpha), int(seed), int(n_draws))
+    curves = (np.array(used, dtype=np.int64), r1, r5, dr)
+    rates = (u1, u5, ud, kind, n1, n5, nd, 1.0 / n_gal, min(5, n_gal) / n_gal)
+    sizes = (n_gal, prep.n_probes, prep.n_unenrolled, float(fpir), prep.split, skipped)
+    return AttackResult(*head, *curves, *rates, *sizes)
 
 
 # ------------------------------------------------------------------------------------ linkability
@@ -747,17 +725,9 @@ class LinkageResult:
                     d.pop(k)
             return d
 
-        return {
-            "source": self.source,
-            "target": self.target,
-            "map": self.map,
-            "pairs": self.pairs,
-            "d_sys": self.d_sys,
-            "maximal_linkability": self.maximal_linkability,
-            "mapped": one(self.mapped),
-            "unmapped": one(self.unmapped),
-            "native": one(self.native),
-        }
+        head = ("source", "target", "map", "pairs", "d_sys", "maximal_linkability")
+        d = {k: getattr(self, k) for k in head}
+        return d | {k: one(getattr(self, k)) for k in ("mapped", "unmapped", "native")}
 
 
 def _mated_nonmated(
