@@ -270,24 +270,14 @@ class RecipeSummary:
         raise InvalidInputError(f"no directed map {source}->{target} in this comparison")
 
     def to_dict(self) -> dict[str, Any]:
+        keys = ("source", "target", "accuracy", "std", "drop")
+        drops = ("worst_drop", "median_drop", "worst_map")
         return {
             "recipe": asdict(self.recipe),
             "name": str(self.recipe),
-            "worst_drop": self.worst_drop,
-            "median_drop": self.median_drop,
-            "worst_map": self.worst_map,
-            "worst_drop_high": self.worst_drop_high,
-            "median_drop_high": self.median_drop_high,
-            "worst_map_high": self.worst_map_high,
+            **{k: getattr(self, k) for k in (f"{w}{h}" for h in ("", "_high") for w in drops)},
             "maps": [
-                {
-                    "source": r.source,
-                    "target": r.target,
-                    "accuracy": r.accuracy,
-                    "std": r.std,
-                    "drop": r.drop,
-                    "per_fold": [float(x) for x in r.per_fold],
-                }
+                {**{k: getattr(r, k) for k in keys}, "per_fold": [float(x) for x in r.per_fold]}
                 for r in self.results
             ],
             **({"alphas": self.alphas} if self.alphas else {}),
