@@ -718,13 +718,6 @@ def unmapped_accuracy(data: PairData, source: str, target: str) -> FoldAccuracy 
     return kfold_accuracy(sc, data.genuine, data.folds, data.valid)
 
 
-def _default_fitter(alpha: float) -> Fitter:
-    def fit(X: np.ndarray, Y: np.ndarray) -> LinearMap:
-        return fit_ridge(X, Y, alpha=alpha)
-
-    return fit
-
-
 def mapped_scores(
     data: PairData,
     source: str,
@@ -767,25 +760,20 @@ def mapped_scores(
         raise unknown(score, SCORES, "score")
     if correspondence not in CORRESPONDENCES:
         raise unknown(correspondence, CORRESPONDENCES, "correspondence")
-    fit = fitter if fitter is not None else _default_fitter(1.0)
+    fit: Fitter = fitter if fitter is not None else lambda X, Y: fit_ridge(X, Y, alpha=1.0)
     k = data.n_folds
     out = np.empty((k, data.n_pairs))
     maps: list[LinearMap] = []
     L = data.left[s].astype(np.float64)
     R = data.right[t].astype(np.float64)
+    sym = symmetric_pairs
     for f in range(k):
         mask = data.train_mask(f)
-        X, Y = training_correspondences(
-            data, s, ft, mask, correspondence, symmetric=symmetric_pairs
-        )
-        mp = fit(X, Y)
+        mp = fit(*training_correspondences(data, s, ft, mask, correspondence, symmetric=sym))
         maps.append(mp)
         sc = _row_cosine(mp.apply(L), R)
         if score == "symmetric":  # the same two templates, each mapped into the other's space
-            X2, Y2 = training_correspondences(
-                data, t, s, mask, correspondence, symmetric=symmetric_pairs
-            )
-            back = fit(X2, Y2)
+            back = fit(*training_correspondences(data, t, s, mask, correspondence, symmetric=sym))
             sc = 0.5 * (sc + _row_cosine(back.apply(R), L))
         out[f] = sc
     return out, maps

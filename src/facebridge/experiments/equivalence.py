@@ -366,40 +366,13 @@ def equivalence(
         def direction(d: tuple[int, int]) -> DirectionReport:
             s, t = names[d[0]], names[d[1]]
             key = map_key(s, t)
-            return DirectionReport(
-                s,
-                t,
-                full[d],
-                float(per_fold[d].std()),
-                100.0 * (native[t] - full[d]),
-                pairs_needed.get(key),
-                rank_needed.get(d),
-                min(sub.dim(s), sub.dim(t)),
-                pair_curves.get(key, {}),
-                rank_curves.get(d, {}),
-            )
+            acc = (full[d], float(per_fold[d].std()), 100.0 * (native[t] - full[d]))
+            needed = (pairs_needed.get(key), rank_needed.get(d), min(sub.dim(s), sub.dim(t)))
+            curves = (pair_curves.get(key, {}), rank_curves.get(d, {}))
+            return DirectionReport(s, t, *acc, *needed, *curves)
 
-        reports.append(
-            PairReport(
-                new,
-                names[j],
-                native[new],
-                native[names[j]],
-                direction((0, j)),
-                direction((j, 0)),
-                linear_cka(A, B),
-                svcca(A, B, keep=0.99),
-                procrustes_distance(A, B),
-                int(A.shape[0]),
-            )
-        )
-    return EquivalenceResult(
-        model=new,
-        recipe=rec,
-        pairs=tuple(reports),
-        native=native,
-        n_pairs=sub.n_pairs,
-        n_folds=K,
-        n_invalid=sub.n_missing,
-        protocol=sub.name,
-    )
+        sims = (linear_cka(A, B), svcca(A, B, keep=0.99), procrustes_distance(A, B), A.shape[0])
+        both = (native[new], native[names[j]], direction((0, j)), direction((j, 0)))
+        reports.append(PairReport(new, names[j], *both, *sims))
+    counts = (sub.n_pairs, K, sub.n_missing, sub.name)
+    return EquivalenceResult(new, rec, tuple(reports), native, *counts)
