@@ -501,17 +501,13 @@ class _Engine:
                 wT[t] = wS[t] if same and t in wS else _inv_sqrt_shrunk(CTT[ts, ts] / n, reg)
             if same:
                 wS.setdefault(t, wT[t])
-            sp = shared_space_from_covariances(
-                mS[ss],
-                mT[ts],
-                CSS[ss, ss] / n,
-                CTT[ts, ts] / n,
-                CST[ss, ts] / n,
-                reg=reg,
-                weighting=self.st.shared_weighting,
-                whiten_a=wS[s],
-                whiten_b=wT[t],
-            )
+            covs = (CSS[ss, ss] / n, CTT[ts, ts] / n, CST[ss, ts] / n)
+            kw: dict[str, Any] = {
+                "weighting": self.st.shared_weighting,
+                "whiten_a": wS[s],
+                "whiten_b": wT[t],
+            }
+            sp = shared_space_from_covariances(mS[ss], mT[ts], *covs, reg=reg, **kw)
             out[(s, t)] = (sp.proj_a, sp.proj_b)
         return out
 
@@ -833,21 +829,9 @@ def compare_maps(
     if st.sweep:
         say(f"sweep: correspondences needed with {best}")
         pairs_needed, sweep = _sweep(eng, best, summaries, high)
-    return CompareResult(
-        models=names,
-        native=native,
-        high_models=high,
-        summaries=tuple(summaries),
-        best=best,
-        pairs_needed=pairs_needed,
-        sweep=sweep,
-        n_pairs=data.n_pairs,
-        n_folds=K,
-        n_invalid=data.n_missing,
-        seconds=time.perf_counter() - t0,
-        settings=st,
-        protocol=data.name,
-    )
+    found = (names, native, high, tuple(summaries), best, pairs_needed, sweep)
+    counts = (data.n_pairs, K, data.n_missing, time.perf_counter() - t0)
+    return CompareResult(*found, *counts, settings=st, protocol=data.name)
 
 
 def _sweep(

@@ -318,7 +318,12 @@ def equivalence(
     """
     if blas_threads is not None:
         with blas_limit(blas_threads):
-            kw = {"recipe": recipe, "others": others, "sweep": sweep, "ranks": ranks}
+            kw: dict[str, Any] = {
+                "recipe": recipe,
+                "others": others,
+                "sweep": sweep,
+                "ranks": ranks,
+            }
             return equivalence(data, model, settings=settings, progress=progress, **kw)
     rec = Recipe.parse(recipe) if isinstance(recipe, str) else recipe
     new = data.check_model(model)

@@ -427,7 +427,7 @@ class _Engine:
                 if rls is not None:
                     inv = (left.inverse, rights.inverse)
                     sv, extra = self._rank_scores(
-                        L, Mb, W[:, sl], bias[sl], *sides[b][1:], *inv, rls[j]
+                        L, Mb, W[:, sl], bias[sl], sides[b][1], sides[b][2], *inv, rls[j]
                     )
                     rows.extend(extra)
                     svals.append(sv)

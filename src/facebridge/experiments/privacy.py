@@ -339,7 +339,12 @@ def _rowwise(fn: Callable[..., np.ndarray], x: np.ndarray) -> np.ndarray:
 
 
 def _stat(x: np.ndarray) -> dict[str, list[float]]:
-    fns = {"mean": np.nanmean, "std": np.nanstd, "min": np.nanmin, "max": np.nanmax}
+    fns: dict[str, Callable[..., Any]] = {
+        "mean": np.nanmean,
+        "std": np.nanstd,
+        "min": np.nanmin,
+        "max": np.nanmax,
+    }
     return {k: _rowwise(fn, x).tolist() if x.size else [] for k, fn in fns.items()}
 
 
@@ -673,7 +678,8 @@ def _attack(
     curves = (np.array(used, dtype=np.int64), r1, r5, dr)
     rates = (u1, u5, ud, kind, n1, n5, nd, 1.0 / n_gal, min(5, n_gal) / n_gal)
     sizes = (n_gal, prep.n_probes, prep.n_unenrolled, float(fpir), prep.split, skipped)
-    return AttackResult(*head, *curves, *rates, *sizes)
+    values = (*head, *curves, *rates, *sizes)
+    return AttackResult(*values)
 
 
 # ------------------------------------------------------------------------------------ linkability
