@@ -1,42 +1,24 @@
-"""Which map, which correspondences, which score: every recipe on the same folds.
+"""Which map, which correspondences, which score: every recipe on the same folds (docs/RECIPES.md).
 
 A *recipe* is a (map, correspondence, score) triple:
 
-* map -- every pairwise kind of :data:`facebridge.maps.moments.MAP_KINDS` (``ridge``, alpha = 1
-  as in the paper; ``ridge-gcv``, alpha chosen by closed-form GCV on the training folds;
-  ``lstsq``; ``procrustes``), then ``shared`` (regularised-CCA shared space, both models
-  projected, :func:`facebridge.maps.shared.fit_shared_space`), ``hub`` (one canonical space for
-  all models fitted jointly, :func:`facebridge.maps.shared.fit_hub`) and ``fusion`` (score
-  fusion: the mean of the ``shared`` and the ``ridge-gcv`` scores of the pair, see
-  docs/RECIPES.md);
-* correspondence -- ``matched-pairs`` (the paper's Eq. 1: left image through A, the other image of
-  the same genuine training pair through B) or ``same-image`` (every training-fold image through
-  both models), exactly as :func:`facebridge.experiments.core.training_correspondences`;
+* map -- every pairwise kind of :data:`facebridge.maps.moments.MAP_KINDS`, then ``shared``
+  (regularised-CCA shared space, :func:`facebridge.maps.shared.fit_shared_space`), ``hub`` (one
+  canonical space for all models, :func:`facebridge.maps.shared.fit_hub`) and ``fusion`` (the
+  mean of the ``shared`` and the ``ridge-gcv`` scores);
+* correspondence -- ``matched-pairs`` (the paper's Eq. 1) or ``same-image``, exactly as
+  :func:`facebridge.experiments.core.training_correspondences`; the hub under ``matched-pairs``
+  shows each model one of a genuine pair's two images, by a seeded coin per (pair, model);
 * score -- ``cosine`` (the paper's Eq. 3: ``cos(M_ab a, b)``) or ``symmetric``: the mean of
-  ``cos(M_ab a, b)`` and ``cos(a, M_ba b)`` -- both halves use the *same two templates* (A's
-  embedding of the left image, B's of the right), so it stays a one-template-per-image cross-model
-  comparison.  For ``shared``/``hub`` the symmetric score averages the A->B and B->A fits (they
-  coincide under ``same-image``, and the hub is one fit).
+  ``cos(M_ab a, b)`` and ``cos(a, M_ba b)`` on the same two templates.
 
-For a directed map A -> B the pair's left image is embedded by A and the right one by B; its drop
-is the target's native accuracy minus the mapped accuracy, in percentage points.
+A directed map's drop is the target's native accuracy minus the mapped accuracy, in points.
 
-The hub needs one row per item through *every* model.  Under ``same-image`` that is each training
-image; under ``matched-pairs`` each genuine training pair is one row and every model sees one of
-its two images, chosen by a seeded coin per (pair, model) -- so any two models see different
-photos of the person on about half of the rows (the other half share the photo).
-
-Fold safety: for test fold ``f`` every fit sees only the training folds' correspondences
-(``data.train_mask(f)``: valid pairs of the other folds; same-image items are the distinct images
-of those pairs) and every threshold only the other folds' scores.  The training moments of fold
-``f`` are the total minus what only fold ``f`` contributes, which equals the moments of
-``training_correspondences(data, s, t, data.train_mask(f), mode)`` (tested), so nothing of the
-test fold reaches a fit; LFW View 2 folds are identity-disjoint, so no test identity does either.
-
-Speed: one pass over the data builds the joint Gram matrices of all models
-(:class:`~facebridge.maps.moments.BlockMoments`); each fold's maps are fitted from moments (per
-source model and fold, one LU solve serves ridge to every target, one eigen-decomposition
-ridge-GCV and least squares), and each map is applied once to every distinct image.
+Fold safety: the training moments of test fold ``f`` are the total minus what only fold ``f``
+contributes, equal to the moments of ``training_correspondences(data, s, t,
+data.train_mask(f), mode)`` (tested); thresholds see only the other folds' scores.  One pass
+builds the joint Gram matrices of all models (:class:`~facebridge.maps.moments.BlockMoments`)
+and each map is applied once to every distinct image.
 """
 
 from __future__ import annotations
@@ -519,16 +501,11 @@ class _Engine:
             for i in range(self.N)
             for j in range(i, self.N)
         }
-        hub = hub_from_covariances(
-            tuple(str(i) for i in range(self.N)),
-            [mS[self._sl(i)] for i in range(self.N)],
-            cov,
-            dim=self.st.hub_dim,
-            reg=self.st.hub_reg,
-            method=self.st.hub_method,
-            weighting=self.st.shared_weighting,
-        )
-        return [hub.maps[str(i)] for i in range(self.N)]
+        keys, means = tuple(str(i) for i in range(self.N)), [mS[self._sl(i)] for i in range(self.N)]
+        kw: dict[str, Any] = {"dim": self.st.hub_dim, "reg": self.st.hub_reg}
+        kw |= {"method": self.st.hub_method, "weighting": self.st.shared_weighting}
+        hub = hub_from_covariances(keys, means, cov, **kw)
+        return [hub.maps[k] for k in keys]
 
     # -- scores ---------------------------------------------------------------------------------
 

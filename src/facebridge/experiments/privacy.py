@@ -1,30 +1,20 @@
 """Privacy audit: re-identify and link leaked templates of an "unknown" model through a linear map.
 
-Threat model (paper Sections 1 and 5; see docs/PRIVACY.md).  Templates of a **source** system A
-have leaked, without names.  The attacker runs a **target** system B of their own and holds a
-labelled B gallery (one enrolled image per identity).  The attacker also obtains ``p``
-*corresponding* images: faces that they can push through both A and B (for instance a few
-hundred public photos submitted to A's enrolment).  From those ``p`` pairs they fit a linear map
-A -> B, map every leaked A template into B's space and search it against the B gallery.
+Threat model (paper Sections 1 and 5; docs/PRIVACY.md).  Templates of a **source** system A have
+leaked, without names.  The attacker runs a **target** system B, holds a labelled B gallery (one
+enrolled image per identity) and ``p`` *corresponding* images pushed through both A and B.  From
+those pairs they fit a map A -> B, map every leaked A template into B's space and search it
+against the B gallery.
 
-Identity sets.  The items embedded by both models are split **by identity** (seeded) into three
-disjoint sets, exposed in :class:`IdentitySplit` so that tests can check the disjointness:
+The items embedded by both models are split **by identity** (seeded, :func:`split_identities`)
+into disjoint gallery (enrolled image + mated probes), unenrolled (non-mated probes) and
+correspondence identities, so no face used to fit the map is ever searched or enrolled.
 
-* **gallery identities** -- a ``gallery_fraction`` of the identities that have ``>= 2`` images:
-  one random image per identity is enrolled in the B gallery, the other images are the leaked A
-  templates searched as *probes* (mated probes);
-* **unenrolled identities** -- identities with no enrolled image whose A templates are searched
-  as non-mated probes for the open-set rates (false alarms);
-* **correspondence identities** -- every remaining identity: the attacker's ``p`` paired images
-  are drawn from them, so no face used to fit the map is ever searched or enrolled.
-
-Rates reported: closed-set rank-1 and rank-5 identification of the mapped probes (as a curve over
-``p`` with ``n_draws`` random draws of the correspondence images per point), the unmapped attack
-(A templates compared as they are when the dimensions agree, else through a random projection:
-chance level), B's native identification (B's own templates of the probe images: the ceiling),
-chance ``k / N``, and the open-set detection-and-identification rate at a fixed FPIR.
-
-Everything is matrix products on float32 (no nearest-neighbour library).
+Rates reported: closed-set rank-1 and rank-5 identification of the mapped probes (a curve over
+``p`` with ``n_draws`` draws per point), the unmapped attack (A templates as they are when the
+dimensions agree, else through a random projection: chance level), B's native identification
+(the ceiling), chance ``k / N``, and the open-set detection-and-identification rate at a fixed
+FPIR.  Everything is matrix products on float32 (no nearest-neighbour library).
 """
 
 from __future__ import annotations
