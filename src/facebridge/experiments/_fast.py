@@ -19,9 +19,6 @@ __all__ = [
 ]
 
 
-# ------------------------------------------------------------------------------------ accuracy
-
-
 class FoldScorer:
     """Accuracy on test fold ``fold`` of score rows whose threshold is chosen on the other folds.
 
@@ -87,9 +84,6 @@ class FoldScorer:
         return ok / self.n_fold, t
 
 
-# ------------------------------------------------------------------------------------- scoring
-
-
 @dataclass(frozen=True)
 class LeftIndex:
     """Distinct left items: mapping the ``u`` distinct rows once serves all ``n`` pairs."""
@@ -111,9 +105,6 @@ class LeftIndex:
             if all(np.array_equal(emb[m][rows][inv], emb[m]) for m in data.models):
                 return cls(rows, inv)
         return cls(np.arange(n), np.arange(n))
-
-
-# ------------------------------------------------------------------------------ rank sweep
 
 
 def top_right_singular(W: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

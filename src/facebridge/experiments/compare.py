@@ -345,9 +345,6 @@ class CompareResult:
         }
 
 
-# ----------------------------------------------------------------------------------- internals
-
-
 @dataclass
 class _Items:
     """Distinct images of the valid pairs, embedded by every model, as one joint matrix."""
@@ -396,8 +393,6 @@ class _Engine:
         self.valid = data.valid
         self._moments: dict[str, BlockMoments] = {}
 
-    # -- correspondence rows ------------------------------------------------------------------
-
     def _rows(
         self, mode: str, hub: bool = False
     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
@@ -429,8 +424,6 @@ class _Engine:
             S, T, bits = self._rows(mode, hub)
             self._moments[key] = BlockMoments(S, T, bits, target_gram=True, lazy=True)
         return self._moments[key].without([fold])
-
-    # -- fits -----------------------------------------------------------------------------------
 
     def _sl(self, j: int) -> slice:
         return slice(int(self.it.offs[j]), int(self.it.offs[j + 1]))
@@ -507,8 +500,6 @@ class _Engine:
         hub = hub_from_covariances(keys, means, cov, **kw)
         return [hub.maps[k] for k in keys]
 
-    # -- scores ---------------------------------------------------------------------------------
-
     def _project(self, j: int, m: LinearMap) -> np.ndarray:
         """Unit-norm projection of every item of model ``j`` through ``m`` (float32)."""
         P = self.it.Z32[j] @ m.weight.astype(np.float32) + m.bias.astype(np.float32)
@@ -575,8 +566,6 @@ class _Engine:
                     c2 = self._pair_cos(items(s, ps), items(t, pt))
                     out[("symmetric", (s, t))] = 0.5 * (c + c2)
         return out
-
-    # -- one fold -------------------------------------------------------------------------------
 
     def fold_scores(
         self,

@@ -50,9 +50,6 @@ SCORES: tuple[str, ...] = ("cosine", "symmetric")
 Fitter = Callable[[np.ndarray, np.ndarray], LinearMap]
 
 
-# ------------------------------------------------------------------------------------ PairData
-
-
 @dataclass(frozen=True, eq=False)
 class PairData:
     """A pair protocol resolved against ``N`` models' embeddings.
@@ -177,8 +174,6 @@ class PairData:
         new = {"models": models, "left": left, "right": right, "genuine": g, "folds": f}
         for k, x in {**new, "valid": v, "left_ids": lids, "right_ids": rids}.items():
             object.__setattr__(self, k, x)
-
-    # -- convenience -----------------------------------------------------------------------
 
     @property
     def n_pairs(self) -> int:
@@ -400,9 +395,6 @@ def pair_data(source: Any, protocol: Any, models: Sequence[str] | None = None) -
     return data
 
 
-# ------------------------------------------------------------------------------ correspondences
-
-
 def _check_mask(data: PairData, train_mask: Any) -> np.ndarray:
     m = np.asarray(train_mask)
     if m.shape != (data.n_pairs,) or m.dtype != np.bool_:
@@ -616,9 +608,6 @@ def training_correspondences(
             f"have no valid {'genuine ' if mode == 'matched-pairs' else ''}pair"
         )
     return c.source(s), c.target(t)
-
-
-# ----------------------------------------------------------------------------------- accuracy
 
 
 def _row_cosine(A: np.ndarray, B: np.ndarray) -> np.ndarray:

@@ -73,9 +73,6 @@ class CrossfitAccuracy:
         return int(self.per_fold.size)
 
 
-# ----------------------------------------------------------------------------------- engine
-
-
 def _check(data: PairData, alpha: float, correspondence: str, score: str, thresholds) -> None:
     if correspondence not in CORRESPONDENCES:
         raise unknown(correspondence, CORRESPONDENCES, "correspondence")
@@ -224,9 +221,6 @@ def _results(
                 d[0], d[1], float(pf.mean()), float(pf.std()), pf, thr, th, correspondence, score
             )
     return out
-
-
-# ----------------------------------------------------------------------------------- public
 
 
 def crossfit_accuracy(

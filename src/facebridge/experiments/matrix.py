@@ -176,9 +176,6 @@ class MatrixResult:
         return out
 
 
-# ---------------------------------------------------------------------------------- fold maps
-
-
 @dataclass(frozen=True)
 class FoldFactors:
     """Fold maps of one source written as the all-rows map plus a low-rank fold correction.
@@ -282,9 +279,6 @@ def _factored_maps(
         maps.append((W, my - mx @ W))
         parts.append((Z, K))
     return maps, FoldFactors(W_all, b_all, parts)
-
-
-# ------------------------------------------------------------------------------------- engine
 
 
 def _check_settings(data: PairData, alpha: float, correspondence: str, kind: str) -> float:
@@ -542,9 +536,6 @@ class _Engine:
         np.divide(num, nrm, out=out, where=nrm > 0)
         np.clip(out, -1.0, 1.0, out=out)
         return s, list(out)
-
-
-# -------------------------------------------------------------------------------- public API
 
 
 def _run(

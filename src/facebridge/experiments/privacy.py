@@ -83,9 +83,6 @@ def lfw_identity(item_id: str) -> str:
     return item_id.split("/", 1)[0]
 
 
-# ------------------------------------------------------------------------------------ inputs
-
-
 @dataclass(frozen=True)
 class _Items:
     model: str
@@ -153,9 +150,6 @@ def _apply(m: Any, x: np.ndarray) -> np.ndarray:
             "a map fitter must return an object with weight/bias, apply() or predict()"
         )
     return np.asarray(fn(x), dtype=np.float32)
-
-
-# ------------------------------------------------------------------------------------ split
 
 
 @dataclass(frozen=True)
@@ -305,9 +299,6 @@ def split_identities(
         unenrolled_identities=frozenset(unenrolled),
         seed=seed,
     )
-
-
-# ------------------------------------------------------------------------------------ attack
 
 
 def _json_safe(obj: Any) -> Any:
@@ -672,9 +663,6 @@ def _attack(
     return AttackResult(*values)
 
 
-# ------------------------------------------------------------------------------------ linkability
-
-
 @dataclass(frozen=True)
 class LinkageResult:
     """Linkability of mapped source templates to target templates.
@@ -844,9 +832,6 @@ def _linkage(
         mated_scores=mated,
         nonmated_scores=non,
     )
-
-
-# ------------------------------------------------------------------------------------ audit
 
 
 @dataclass(frozen=True)
