@@ -15,9 +15,9 @@ directions:
 * similarity indices from the literature on the same-image embeddings (every distinct protocol
   image both models embedded): linear CKA, SVCCA (99% variance), Procrustes shape distance.
 
-All fits and thresholds are fold-safe exactly as in :mod:`facebridge.experiments.compare` and
-:mod:`facebridge.experiments.matrix` (the same engines).  The similarity indices are descriptive (no threshold, nothing evaluated on a test
-fold), so they use every image.
+Fits and thresholds are fold-safe as in :mod:`facebridge.experiments.compare` and
+:mod:`facebridge.experiments.matrix` (the same engines); the similarity indices are descriptive
+(no threshold, nothing evaluated on a test fold), so they use every image.
 """
 
 from __future__ import annotations
@@ -234,12 +234,7 @@ def _rank_needed(
     ranks: Sequence[int] | None,
     alpha: float,
 ) -> tuple[dict[tuple[int, int], int | None], dict[tuple[int, int], dict[str, list[float]]]]:
-    """Smallest SVD-truncation rank of each direction's fold maps within 1 point of ``full``.
-
-    The truncations come from :func:`~facebridge.experiments.matrix.rank_sweep` (cosine score;
-    the recipe's map when it is a pairwise kind, else ridge).  The curve stops at the rank
-    found; the full rank counts as reached.
-    """
+    """Smallest truncation rank within 1 point of ``full`` per direction, and the curves."""
     kind = recipe.map if recipe.map in MAP_KINDS else "ridge"
     sweep = rank_sweep(data, ranks, alpha, recipe.correspondence, map=kind)
     names = data.models

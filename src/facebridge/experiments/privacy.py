@@ -963,10 +963,8 @@ def audit(
     omega, method, n_bins
         See :func:`linkability`.
     blas_threads : int or None
-        BLAS threads while running (``threadpoolctl``; ``None`` leaves the setting alone).  The
-        default 1 avoids the thread contention of mid-sized products on a busy machine (measured
-        4x faster wall time on the shared 2-core box); :func:`audit_all` gets its parallelism
-        from ``n_jobs`` instead.
+        BLAS threads while running (``None`` leaves the setting alone); 1 avoids the contention
+        of mid-sized products on a busy machine.
 
     Returns
     -------
