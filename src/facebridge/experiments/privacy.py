@@ -992,23 +992,17 @@ def audit(
             f"source and target are both {source!r}; audit two different models (or use --all)"
         )
     _check_models(store, [source, target])
+    opts = {k: v for k, v in locals().items() if k in _audit_options()}
     with _blas_limit(blas_threads):
-        return _audit_loaded(
-            store.load(source),
-            store.load(target),
-            pairs=pairs,
-            p_values=p_values,
-            n_draws=n_draws,
-            map=map,
-            alpha=alpha,
-            seed=seed,
-            fpir=fpir,
-            omega=omega,
-            method=method,
-            n_bins=n_bins,
-            identity_fn=identity_fn,
-            names=(source, target),
-        )
+        a, b = store.load(source), store.load(target)
+        return _audit_loaded(a, b, pairs=pairs, names=(source, target), **opts)
+
+
+def _audit_options() -> dict[str, Any]:
+    """The options of :func:`audit` that :func:`_audit_loaded` takes, with their defaults."""
+    kw_only = inspect.Parameter.KEYWORD_ONLY
+    params = inspect.signature(audit).parameters.items()
+    return {k: v.default for k, v in params if v.kind is kw_only and k != "blas_threads"}
 
 
 def audit_all(
@@ -1060,11 +1054,7 @@ def audit_all(
         )
     _check_models(store, names)
     loaded = {m: store.load(m) for m in names}
-    kw_only = inspect.Parameter.KEYWORD_ONLY
-    opts = {
-        k: v.default for k, v in inspect.signature(audit).parameters.items() if v.kind is kw_only
-    }
-    del opts["blas_threads"]
+    opts = _audit_options()
     unknown = sorted(set(kwargs) - set(opts))
     if unknown:
         raise InvalidInputError(f"unknown audit option(s) {unknown}; use {sorted(opts)}")
