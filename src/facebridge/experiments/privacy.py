@@ -821,16 +821,11 @@ def _linkage(
     raw, _ = _unmapped(prep, seed)
     um, un = _mated_nonmated(prep, raw, rng, max_nonmated)
     nm, nn = _mated_nonmated(prep, prep.b_probe, rng, max_nonmated)
+    mapped, unmapped, native = (
+        unlinkability(x, y, **kw) for x, y in ((mated, non), (um, un), (nm, nn))
+    )
     return LinkageResult(
-        source=prep.source,
-        target=prep.target,
-        map=map_name,
-        pairs=p,
-        mapped=unlinkability(mated, non, **kw),
-        unmapped=unlinkability(um, un, **kw),
-        native=unlinkability(nm, nn, **kw),
-        mated_scores=mated,
-        nonmated_scores=non,
+        prep.source, prep.target, map_name, p, mapped, unmapped, native, mated, non
     )
 
 
