@@ -24,7 +24,7 @@ import math
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -429,7 +429,6 @@ class _Prepared:
     gallery_labels: np.ndarray
     n_probes: int
     n_unenrolled: int
-    extra: dict = field(default_factory=dict)
 
 
 def _prepare(
