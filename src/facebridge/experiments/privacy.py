@@ -866,15 +866,9 @@ class AuditResult:
         )
 
     def to_dict(self, curves: bool = True) -> dict:
-        return {
-            "source": self.source,
-            "target": self.target,
-            "pairs": self.pairs,
-            "rank1_at_pairs": self.rank1_at_pairs,
-            "summary": self.summary,
-            "attack": self.attack.to_dict(),
-            "linkability": self.linkage.to_dict(curves=curves),
-        }
+        head = ("source", "target", "pairs", "rank1_at_pairs", "summary")
+        d = {k: getattr(self, k) for k in head}
+        return d | {"attack": self.attack.to_dict(), "linkability": self.linkage.to_dict(curves)}
 
 
 def _check_models(store: Any, models: Sequence[str]) -> None:
