@@ -8,8 +8,9 @@ each has exactly one definition here.  This module imports nothing from facebrid
 
 from __future__ import annotations
 
+import contextlib
 import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import NamedTuple, Protocol
 
 from facebridge.errors import InvalidInputError
@@ -19,6 +20,7 @@ __all__ = [
     "STRONG_NATIVE",
     "DirectedPair",
     "Progress",
+    "blas_threads",
     "directed_pairs",
     "map_key",
     "unknown",
@@ -128,3 +130,39 @@ def unknown(name: object, choices: Iterable[str], what: str) -> InvalidInputErro
     close = difflib.get_close_matches(str(name), options, n=3, cutoff=0.5)
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     return InvalidInputError(f"unknown {what} {name!r}{hint} (choices: {', '.join(options)})")
+
+
+@contextlib.contextmanager
+def blas_threads(threads: int | None) -> Iterator[None]:
+    """Limit the BLAS libraries to ``threads`` threads inside the block (``None``: no limit).
+
+    This is the one meaning of ``--threads`` in the analysis commands.
+
+    Parameters
+    ----------
+    threads : int or None
+        BLAS threads; ``None`` leaves the libraries' own setting.
+
+    Returns
+    -------
+    context manager
+
+    Raises
+    ------
+    InvalidInputError
+        ``threads`` is below 1.
+
+    Examples
+    --------
+    >>> with blas_threads(1):
+    ...     pass
+    """
+    if threads is None:
+        yield
+        return
+    if isinstance(threads, bool) or int(threads) < 1:
+        raise InvalidInputError(f"--threads must be at least 1, got {threads}")
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=int(threads)):
+        yield

@@ -7,8 +7,7 @@ sections (recipe comparison, privacy audit) and writes the report.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,45 +19,9 @@ from facebridge.app.progress import TqdmProgress
 from facebridge.contracts import AnalysisResult, AnalysisSettings
 from facebridge.errors import InvalidInputError
 from facebridge.report.base import ReportContext, ReportPaths, Section
-from facebridge.vocabulary import Progress
+from facebridge.vocabulary import Progress, blas_threads
 
 __all__ = ["Evaluation", "analyse", "blas_threads", "evaluate"]
-
-
-@contextlib.contextmanager
-def blas_threads(threads: int | None) -> Iterator[None]:
-    """Limit the BLAS libraries to ``threads`` threads inside the block (``None``: no limit).
-
-    This is the one meaning of ``--threads`` in the analysis commands.
-
-    Parameters
-    ----------
-    threads : int or None
-        BLAS threads; ``None`` leaves the libraries' own setting.
-
-    Returns
-    -------
-    context manager
-
-    Raises
-    ------
-    InvalidInputError
-        ``threads`` is below 1.
-
-    Examples
-    --------
-    >>> with blas_threads(1):
-    ...     pass
-    """
-    if threads is None:
-        yield
-        return
-    if isinstance(threads, bool) or int(threads) < 1:
-        raise InvalidInputError(f"--threads must be at least 1, got {threads}")
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=int(threads)):
-        yield
 
 
 @dataclass(frozen=True)

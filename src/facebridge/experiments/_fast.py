@@ -1,16 +1,6 @@
-"""Private kernels of the fast exact experiment paths.
-
-* :class:`FoldScorer` -- the accuracy of many score vectors that share one test fold, with the
-  exact threshold rule of :func:`facebridge.metrics.kfold_accuracy` (candidates: the smallest
-  training score, midpoints between adjacent distinct training scores, the next float above the
-  largest; the lowest threshold among equally good ones; invalid pairs left out of the threshold
-  choice and counted as errors).  Tested against ``kfold_accuracy`` itself.
-* :class:`LeftIndex`, :class:`RightParts`, :class:`PairScorer` -- every pair's cosine score
-  from the mapped *distinct* left items.
-* :func:`top_right_singular` -- the leading right singular vectors of a map weight.
-
-Everything is float64.
-"""
+"""Private float64 kernels of the fast exact experiment paths: the fold scorer (the threshold
+rule of :func:`facebridge.metrics.kfold_accuracy`, tested against it), the pair scores from the
+mapped *distinct* left items, and the leading right singular vectors of a map weight."""
 
 from __future__ import annotations
 
@@ -27,9 +17,6 @@ __all__ = [
     "RightParts",
     "top_right_singular",
 ]
-
-
-# ------------------------------------------------------------------------------------ accuracy
 
 
 class FoldScorer:
@@ -97,9 +84,6 @@ class FoldScorer:
         return ok / self.n_fold, t
 
 
-# ------------------------------------------------------------------------------------- scoring
-
-
 @dataclass(frozen=True)
 class LeftIndex:
     """Distinct left items: mapping the ``u`` distinct rows once serves all ``n`` pairs."""
@@ -121,9 +105,6 @@ class LeftIndex:
             if all(np.array_equal(emb[m][rows][inv], emb[m]) for m in data.models):
                 return cls(rows, inv)
         return cls(np.arange(n), np.arange(n))
-
-
-# ------------------------------------------------------------------------------ rank sweep
 
 
 def top_right_singular(W: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -174,19 +155,8 @@ class RightParts:
 
 
 class PairScorer:
-    """Cosine scores of every pair from the mapped *distinct* left items, for many targets.
-
-    ``M`` holds, for each distinct left item, its mapped vectors in every target space side by
-    side (``(u, sum d_b)``, columns of target ``j`` at ``offs[j]:offs[j + 1]``).  Pairs that are
-    the first to use their left item read their row in place (no gather); the remaining pairs
-    gather their rows.
-
-    Parameters
-    ----------
-    parts : RightParts
-    targets : list of str
-        The target models, in the column order of ``M``.
-    """
+    """Cosine scores of every pair from ``M`` ``(u, sum d_b)``: the distinct left items mapped
+    into every target of ``targets``, side by side in that order."""
 
     def __init__(self, parts: RightParts, targets: list[str]) -> None:
         self.p = parts

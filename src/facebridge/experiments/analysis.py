@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from facebridge.contracts import AnalysisSettings
-from facebridge.errors import InvalidInputError
 from facebridge.experiments.core import PairData, _row_cosine
 from facebridge.experiments.matrix import matrix_and_ranks
 from facebridge.experiments.sweeps import pairs_sweep
@@ -127,22 +126,10 @@ def run_analysis(
     >>> [c["source"] + "->" + c["target"] for c in res["matrix"]]
     ['a->b', 'b->a']
     """
-    AnalysisSettings(  # the one place where the settings are checked
-        n_points=n_points,
-        n_draws=n_draws,
-        alpha=alpha,
-        correspondence=correspondence,
-        seed=seed,
-        ranks=None if ranks is None else tuple(ranks),
-        pairs=pairs,
-        roc_curves=roc_curves,
-        n_jobs=n_jobs,
+    rk = None if ranks is None else tuple(ranks)
+    AnalysisSettings(
+        n_points, n_draws, alpha, correspondence, seed, rk, pairs, roc_curves, n_jobs=n_jobs
     )
-    if len(data.models) < 2:
-        raise InvalidInputError(
-            f"the cross-model analysis needs at least two models, got {list(data.models)}; "
-            f"embed another model"
-        )
     timings: dict[str, float] = {}
     t0, c0 = time.perf_counter(), time.process_time()
     matrix, rank = matrix_and_ranks(

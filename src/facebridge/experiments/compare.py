@@ -1,42 +1,24 @@
-"""Which map, which correspondences, which score: every recipe on the same folds.
+"""Which map, which correspondences, which score: every recipe on the same folds (docs/RECIPES.md).
 
 A *recipe* is a (map, correspondence, score) triple:
 
-* map -- every pairwise kind of :data:`facebridge.maps.moments.MAP_KINDS` (``ridge``, alpha = 1
-  as in the paper; ``ridge-gcv``, alpha chosen by closed-form GCV on the training folds;
-  ``lstsq``; ``procrustes``), then ``shared`` (regularised-CCA shared space, both models
-  projected, :func:`facebridge.maps.shared.fit_shared_space`), ``hub`` (one canonical space for
-  all models fitted jointly, :func:`facebridge.maps.shared.fit_hub`) and ``fusion`` (score
-  fusion: the mean of the ``shared`` and the ``ridge-gcv`` scores of the pair, see
-  docs/RECIPES.md);
-* correspondence -- ``matched-pairs`` (the paper's Eq. 1: left image through A, the other image of
-  the same genuine training pair through B) or ``same-image`` (every training-fold image through
-  both models), exactly as :func:`facebridge.experiments.core.training_correspondences`;
+* map -- every pairwise kind of :data:`facebridge.maps.moments.MAP_KINDS`, then ``shared``
+  (regularised-CCA shared space, :func:`facebridge.maps.shared.fit_shared_space`), ``hub`` (one
+  canonical space for all models, :func:`facebridge.maps.shared.fit_hub`) and ``fusion`` (the
+  mean of the ``shared`` and the ``ridge-gcv`` scores);
+* correspondence -- ``matched-pairs`` (the paper's Eq. 1) or ``same-image``, exactly as
+  :func:`facebridge.experiments.core.training_correspondences`; the hub under ``matched-pairs``
+  shows each model one of a genuine pair's two images, by a seeded coin per (pair, model);
 * score -- ``cosine`` (the paper's Eq. 3: ``cos(M_ab a, b)``) or ``symmetric``: the mean of
-  ``cos(M_ab a, b)`` and ``cos(a, M_ba b)`` -- both halves use the *same two templates* (A's
-  embedding of the left image, B's of the right), so it stays a one-template-per-image cross-model
-  comparison.  For ``shared``/``hub`` the symmetric score averages the A->B and B->A fits (they
-  coincide under ``same-image``, and the hub is one fit).
+  ``cos(M_ab a, b)`` and ``cos(a, M_ba b)`` on the same two templates.
 
-For a directed map A -> B the pair's left image is embedded by A and the right one by B; its drop
-is the target's native accuracy minus the mapped accuracy, in percentage points.
+A directed map's drop is the target's native accuracy minus the mapped accuracy, in points.
 
-The hub needs one row per item through *every* model.  Under ``same-image`` that is each training
-image; under ``matched-pairs`` each genuine training pair is one row and every model sees one of
-its two images, chosen by a seeded coin per (pair, model) -- so any two models see different
-photos of the person on about half of the rows (the other half share the photo).
-
-Fold safety: for test fold ``f`` every fit sees only the training folds' correspondences
-(``data.train_mask(f)``: valid pairs of the other folds; same-image items are the distinct images
-of those pairs) and every threshold only the other folds' scores.  The training moments of fold
-``f`` are the total minus what only fold ``f`` contributes, which equals the moments of
-``training_correspondences(data, s, t, data.train_mask(f), mode)`` (tested), so nothing of the
-test fold reaches a fit; LFW View 2 folds are identity-disjoint, so no test identity does either.
-
-Speed: one pass over the data builds the joint Gram matrices of all models
-(:class:`~facebridge.maps.moments.BlockMoments`); each fold's maps are fitted from moments (per
-source model and fold, one LU solve serves ridge to every target, one eigen-decomposition
-ridge-GCV and least squares), and each map is applied once to every distinct image.
+Fold safety: the training moments of test fold ``f`` are the total minus what only fold ``f``
+contributes, equal to the moments of ``training_correspondences(data, s, t,
+data.train_mask(f), mode)`` (tested); thresholds see only the other folds' scores.  One pass
+builds the joint Gram matrices of all models (:class:`~facebridge.maps.moments.BlockMoments`)
+and each map is applied once to every distinct image.
 """
 
 from __future__ import annotations
@@ -67,6 +49,7 @@ from facebridge.maps.shared import (
 )
 from facebridge.metrics import FoldAccuracy
 from facebridge.vocabulary import STRONG_NATIVE, map_key, unknown, within_one_point
+from facebridge.vocabulary import blas_threads as _blas_limit
 
 __all__ = [
     "DEFAULT_MAPS",
@@ -234,12 +217,6 @@ class DirectedResult:
         return map_key(self.source, self.target)
 
 
-def _summary_stats(drops: list[float]) -> tuple[float | None, float | None]:
-    if not drops:
-        return None, None
-    return float(np.max(drops)), float(np.median(drops))
-
-
 @dataclass(frozen=True)
 class RecipeSummary:
     """All directed maps of one recipe, with the worst and median drop.
@@ -275,24 +252,14 @@ class RecipeSummary:
         raise InvalidInputError(f"no directed map {source}->{target} in this comparison")
 
     def to_dict(self) -> dict[str, Any]:
+        keys = ("source", "target", "accuracy", "std", "drop")
+        drops = ("worst_drop", "median_drop", "worst_map")
         return {
             "recipe": asdict(self.recipe),
             "name": str(self.recipe),
-            "worst_drop": self.worst_drop,
-            "median_drop": self.median_drop,
-            "worst_map": self.worst_map,
-            "worst_drop_high": self.worst_drop_high,
-            "median_drop_high": self.median_drop_high,
-            "worst_map_high": self.worst_map_high,
+            **{k: getattr(self, k) for k in (f"{w}{h}" for h in ("", "_high") for w in drops)},
             "maps": [
-                {
-                    "source": r.source,
-                    "target": r.target,
-                    "accuracy": r.accuracy,
-                    "std": r.std,
-                    "drop": r.drop,
-                    "per_fold": [float(x) for x in r.per_fold],
-                }
+                {**{k: getattr(r, k) for k in keys}, "per_fold": [float(x) for x in r.per_fold]}
                 for r in self.results
             ],
             **({"alphas": self.alphas} if self.alphas else {}),
@@ -378,9 +345,6 @@ class CompareResult:
         }
 
 
-# ----------------------------------------------------------------------------------- internals
-
-
 @dataclass
 class _Items:
     """Distinct images of the valid pairs, embedded by every model, as one joint matrix."""
@@ -429,8 +393,6 @@ class _Engine:
         self.valid = data.valid
         self._moments: dict[str, BlockMoments] = {}
 
-    # -- correspondence rows ------------------------------------------------------------------
-
     def _rows(
         self, mode: str, hub: bool = False
     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
@@ -462,8 +424,6 @@ class _Engine:
             S, T, bits = self._rows(mode, hub)
             self._moments[key] = BlockMoments(S, T, bits, target_gram=True, lazy=True)
         return self._moments[key].without([fold])
-
-    # -- fits -----------------------------------------------------------------------------------
 
     def _sl(self, j: int) -> slice:
         return slice(int(self.it.offs[j]), int(self.it.offs[j + 1]))
@@ -516,17 +476,13 @@ class _Engine:
                 wT[t] = wS[t] if same and t in wS else _inv_sqrt_shrunk(CTT[ts, ts] / n, reg)
             if same:
                 wS.setdefault(t, wT[t])
-            sp = shared_space_from_covariances(
-                mS[ss],
-                mT[ts],
-                CSS[ss, ss] / n,
-                CTT[ts, ts] / n,
-                CST[ss, ts] / n,
-                reg=reg,
-                weighting=self.st.shared_weighting,
-                whiten_a=wS[s],
-                whiten_b=wT[t],
-            )
+            covs = (CSS[ss, ss] / n, CTT[ts, ts] / n, CST[ss, ts] / n)
+            kw: dict[str, Any] = {
+                "weighting": self.st.shared_weighting,
+                "whiten_a": wS[s],
+                "whiten_b": wT[t],
+            }
+            sp = shared_space_from_covariances(mS[ss], mT[ts], *covs, reg=reg, **kw)
             out[(s, t)] = (sp.proj_a, sp.proj_b)
         return out
 
@@ -538,18 +494,11 @@ class _Engine:
             for i in range(self.N)
             for j in range(i, self.N)
         }
-        hub = hub_from_covariances(
-            tuple(str(i) for i in range(self.N)),
-            [mS[self._sl(i)] for i in range(self.N)],
-            cov,
-            dim=self.st.hub_dim,
-            reg=self.st.hub_reg,
-            method=self.st.hub_method,
-            weighting=self.st.shared_weighting,
-        )
-        return [hub.maps[str(i)] for i in range(self.N)]
-
-    # -- scores ---------------------------------------------------------------------------------
+        keys, means = tuple(str(i) for i in range(self.N)), [mS[self._sl(i)] for i in range(self.N)]
+        kw: dict[str, Any] = {"dim": self.st.hub_dim, "reg": self.st.hub_reg}
+        kw |= {"method": self.st.hub_method, "weighting": self.st.shared_weighting}
+        hub = hub_from_covariances(keys, means, cov, **kw)
+        return [hub.maps[k] for k in keys]
 
     def _project(self, j: int, m: LinearMap) -> np.ndarray:
         """Unit-norm projection of every item of model ``j`` through ``m`` (float32)."""
@@ -617,8 +566,6 @@ class _Engine:
                     c2 = self._pair_cos(items(s, ps), items(t, pt))
                     out[("symmetric", (s, t))] = 0.5 * (c + c2)
         return out
-
-    # -- one fold -------------------------------------------------------------------------------
 
     def fold_scores(
         self,
@@ -741,21 +688,13 @@ def _summaries(
         res = []
         for s, t in dirs:
             pf = per_fold[(r, (s, t))]
-            acc = float(pf.mean())
-            res.append(
-                DirectedResult(
-                    names[s],
-                    names[t],
-                    acc,
-                    float(pf.std()),
-                    pf,
-                    100.0 * (native[names[t]].mean - acc),
-                )
-            )
+            acc, drop = float(pf.mean()), 100.0 * (native[names[t]].mean - float(pf.mean()))
+            res.append(DirectedResult(names[s], names[t], acc, float(pf.std()), pf, drop))
         drops = [x.drop for x in res]
         worst = int(np.argmax(drops))
         hi = [x for x in res if x.source in high and x.target in high]
-        wh, mh = _summary_stats([x.drop for x in hi])
+        hd = [x.drop for x in hi]
+        wh, mh = (float(np.max(hd)), float(np.median(hd))) if hd else (None, None)
         worst_hi = max(hi, key=lambda x: x.drop).key if hi else None
         al = {}
         if r.map == "ridge-gcv":
@@ -763,19 +702,8 @@ def _summaries(
                 map_key(names[s], names[t]): alphas.get((r.correspondence, (s, t)), [])
                 for s, t in dirs
             }
-        out.append(
-            RecipeSummary(
-                r,
-                tuple(res),
-                float(np.max(drops)),
-                float(np.median(drops)),
-                res[worst].key,
-                wh,
-                mh,
-                worst_hi,
-                al,
-            )
-        )
+        worst_all = (float(np.max(drops)), float(np.median(drops)), res[worst].key)
+        out.append(RecipeSummary(r, tuple(res), *worst_all, wh, mh, worst_hi, al))
     return out
 
 
@@ -836,9 +764,7 @@ def compare_maps(
             "compare-maps needs a protocol with at least 2 folds (maps are fitted on the others)"
         )
     if blas_threads is not None:
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(limits=int(blas_threads)):
+        with _blas_limit(blas_threads):
             return compare_maps(data, st, progress=progress)
     t0 = time.perf_counter()
     say = progress or (lambda _msg: None)
@@ -869,21 +795,9 @@ def compare_maps(
     if st.sweep:
         say(f"sweep: correspondences needed with {best}")
         pairs_needed, sweep = _sweep(eng, best, summaries, high)
-    return CompareResult(
-        models=names,
-        native=native,
-        high_models=high,
-        summaries=tuple(summaries),
-        best=best,
-        pairs_needed=pairs_needed,
-        sweep=sweep,
-        n_pairs=data.n_pairs,
-        n_folds=K,
-        n_invalid=data.n_missing,
-        seconds=time.perf_counter() - t0,
-        settings=st,
-        protocol=data.name,
-    )
+    found = (names, native, high, tuple(summaries), best, pairs_needed, sweep)
+    counts = (data.n_pairs, K, data.n_missing, time.perf_counter() - t0)
+    return CompareResult(*found, *counts, settings=st, protocol=data.name)
 
 
 def _sweep(

@@ -50,9 +50,6 @@ SCORES: tuple[str, ...] = ("cosine", "symmetric")
 Fitter = Callable[[np.ndarray, np.ndarray], LinearMap]
 
 
-# ------------------------------------------------------------------------------------ PairData
-
-
 @dataclass(frozen=True, eq=False)
 class PairData:
     """A pair protocol resolved against ``N`` models' embeddings.
@@ -174,16 +171,9 @@ class PairData:
             )
         for arr in (g, f, v):
             arr.flags.writeable = False
-        object.__setattr__(self, "models", models)
-        object.__setattr__(self, "left", left)
-        object.__setattr__(self, "right", right)
-        object.__setattr__(self, "genuine", g)
-        object.__setattr__(self, "folds", f)
-        object.__setattr__(self, "valid", v)
-        object.__setattr__(self, "left_ids", lids)
-        object.__setattr__(self, "right_ids", rids)
-
-    # -- convenience -----------------------------------------------------------------------
+        new = {"models": models, "left": left, "right": right, "genuine": g, "folds": f}
+        for k, x in {**new, "valid": v, "left_ids": lids, "right_ids": rids}.items():
+            object.__setattr__(self, k, x)
 
     @property
     def n_pairs(self) -> int:
@@ -405,9 +395,6 @@ def pair_data(source: Any, protocol: Any, models: Sequence[str] | None = None) -
     return data
 
 
-# ------------------------------------------------------------------------------ correspondences
-
-
 def _check_mask(data: PairData, train_mask: Any) -> np.ndarray:
     m = np.asarray(train_mask)
     if m.shape != (data.n_pairs,) or m.dtype != np.bool_:
@@ -623,9 +610,6 @@ def training_correspondences(
     return c.source(s), c.target(t)
 
 
-# ----------------------------------------------------------------------------------- accuracy
-
-
 def _row_cosine(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     """Row-wise cosine with zero rows scoring 0 (only invalid pairs have zero rows)."""
     num = np.einsum("ij,ij->i", A, B)
@@ -723,13 +707,6 @@ def unmapped_accuracy(data: PairData, source: str, target: str) -> FoldAccuracy 
     return kfold_accuracy(sc, data.genuine, data.folds, data.valid)
 
 
-def _default_fitter(alpha: float) -> Fitter:
-    def fit(X: np.ndarray, Y: np.ndarray) -> LinearMap:
-        return fit_ridge(X, Y, alpha=alpha)
-
-    return fit
-
-
 def mapped_scores(
     data: PairData,
     source: str,
@@ -772,25 +749,20 @@ def mapped_scores(
         raise unknown(score, SCORES, "score")
     if correspondence not in CORRESPONDENCES:
         raise unknown(correspondence, CORRESPONDENCES, "correspondence")
-    fit = fitter if fitter is not None else _default_fitter(1.0)
+    fit: Fitter = fitter if fitter is not None else lambda X, Y: fit_ridge(X, Y, alpha=1.0)
     k = data.n_folds
     out = np.empty((k, data.n_pairs))
     maps: list[LinearMap] = []
     L = data.left[s].astype(np.float64)
     R = data.right[t].astype(np.float64)
+    sym = symmetric_pairs
     for f in range(k):
         mask = data.train_mask(f)
-        X, Y = training_correspondences(
-            data, s, ft, mask, correspondence, symmetric=symmetric_pairs
-        )
-        mp = fit(X, Y)
+        mp = fit(*training_correspondences(data, s, ft, mask, correspondence, symmetric=sym))
         maps.append(mp)
         sc = _row_cosine(mp.apply(L), R)
         if score == "symmetric":  # the same two templates, each mapped into the other's space
-            X2, Y2 = training_correspondences(
-                data, t, s, mask, correspondence, symmetric=symmetric_pairs
-            )
-            back = fit(X2, Y2)
+            back = fit(*training_correspondences(data, t, s, mask, correspondence, symmetric=sym))
             sc = 0.5 * (sc + _row_cosine(back.apply(R), L))
         out[f] = sc
     return out, maps

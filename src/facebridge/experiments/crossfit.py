@@ -1,29 +1,17 @@
-"""Cross-fitted verification thresholds for mapped (cross-model) scores.
+"""Cross-fitted verification thresholds for mapped (cross-model) scores (docs/RECIPES.md).
 
-Under the paper's protocol the map for test fold ``f`` is fitted on the nine training folds and the
-verification threshold is then chosen on the *same* training pairs, whose mapped scores are
-inflated by the fit (the genuine training pairs were the regression's own rows).  The threshold
-comes out too high and the test fold pays for it.
+The map that scores test fold ``f`` is fitted on the other folds.  ``threshold="training"`` (the
+paper; equal to ``cross_model_matrix``) chooses the threshold on those same training pairs, whose
+mapped scores the fit inflates.  ``threshold="crossfit"`` chooses it on *out-of-sample* training
+scores: every training fold ``h != f`` scored by a map fitted without folds ``f`` and ``h``.
+Nothing sees fold ``f``.
 
-``threshold="crossfit"`` keeps the map that scores test fold ``f`` (fitted on all nine training
-folds) but chooses the threshold on *out-of-sample* training scores: for every training fold
-``h != f`` a map fitted on the other eight training folds scores fold ``h``'s pairs; the threshold
-is :func:`facebridge.metrics.best_threshold` on these nine folds' scores.  Nothing sees fold ``f``.
-``threshold="training"`` is the paper's protocol (equal to ``cross_model_matrix`` /
-``mapped_accuracy``).
-
-Fast path: per source model, the correspondence rows are grouped into blocks by the set of folds
-they belong to (one fold per row on LFW), and each block's moments (``sum x``, ``sum y``,
-``X^T X``, ``X^T Y`` for all target models stacked) are formed once
-(:class:`~facebridge.maps.moments.BlockMoments`).  The training set of any union of excluded
-folds is the total minus a few blocks; ridge with an unpenalised intercept is solved from the
-moments (one LU solve for all targets).  The 55 fits per source
-(10 outer, 45 inner: the map without folds ``{f, h}`` serves both ``(f, h)`` and ``(h, f)``)
-never touch raw rows again.
+Fast path: per source model one :class:`~facebridge.maps.moments.BlockMoments` (blocks by fold,
+every target stacked); any excluded set of folds is the total minus a few blocks, solved by ridge
+from moments, so the ``K + K(K-1)/2`` fits per source never touch raw rows again.
 
 Scores: ``cosine`` = ``cos(M_ab a_left, b_right)`` (the paper's Eq. 3); ``symmetric`` =
-``(cos(M_ab a_left, b_right) + cos(a_left, M_ba b_right)) / 2`` -- the same two templates, each
-mapped into the other's space (the definition of docs/RECIPES.md and ``experiments.compare``).
+``(cos(M_ab a_left, b_right) + cos(a_left, M_ba b_right)) / 2``, as in ``experiments.compare``.
 """
 
 from __future__ import annotations
@@ -83,9 +71,6 @@ class CrossfitAccuracy:
     @property
     def n_folds(self) -> int:
         return int(self.per_fold.size)
-
-
-# ----------------------------------------------------------------------------------- engine
 
 
 def _check(data: PairData, alpha: float, correspondence: str, score: str, thresholds) -> None:
@@ -236,9 +221,6 @@ def _results(
                 d[0], d[1], float(pf.mean()), float(pf.std()), pf, thr, th, correspondence, score
             )
     return out
-
-
-# ----------------------------------------------------------------------------------- public
 
 
 def crossfit_accuracy(
@@ -478,12 +460,6 @@ def crossfit_matrix(
     >>> crossfit_matrix(data, threshold="training")["settings"]["threshold"]
     'training'
     """
-    return crossfit_matrices(
-        data,
-        models,
-        alpha=alpha,
-        correspondence=correspondence,
-        score=score,
-        thresholds=(threshold,),
-        high_native=high_native,
-    )[threshold]
+    kw: dict[str, Any] = {"alpha": alpha, "correspondence": correspondence, "score": score}
+    out = crossfit_matrices(data, models, thresholds=(threshold,), high_native=high_native, **kw)
+    return out[threshold]

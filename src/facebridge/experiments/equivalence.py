@@ -15,9 +15,9 @@ directions:
 * similarity indices from the literature on the same-image embeddings (every distinct protocol
   image both models embedded): linear CKA, SVCCA (99% variance), Procrustes shape distance.
 
-All fits and thresholds are fold-safe exactly as in :mod:`facebridge.experiments.compare` and
-:mod:`facebridge.experiments.matrix` (the same engines).  The similarity indices are descriptive (no threshold, nothing evaluated on a test
-fold), so they use every image.
+Fits and thresholds are fold-safe as in :mod:`facebridge.experiments.compare` and
+:mod:`facebridge.experiments.matrix` (the same engines); the similarity indices are descriptive
+(no threshold, nothing evaluated on a test fold), so they use every image.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from facebridge.experiments.core import PairData, native_accuracy
 from facebridge.experiments.matrix import rank_sweep
 from facebridge.maps.moments import MAP_KINDS
 from facebridge.metrics.similarity import linear_cka, procrustes_distance, svcca
+from facebridge.vocabulary import blas_threads as blas_limit
 from facebridge.vocabulary import map_key, within_one_point
 
 __all__ = [
@@ -160,10 +161,6 @@ class EquivalenceResult:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready payload."""
 
-        def direction(d: DirectionReport) -> dict[str, Any]:
-            out = asdict(d)
-            return out
-
         return {
             "model": self.model,
             "recipe": str(self.recipe),
@@ -172,22 +169,7 @@ class EquivalenceResult:
             "n_pairs": self.n_pairs,
             "n_folds": self.n_folds,
             "n_invalid": self.n_invalid,
-            "pairs": [
-                {
-                    "new": p.new,
-                    "other": p.other,
-                    "native_new": p.native_new,
-                    "native_other": p.native_other,
-                    "forward": direction(p.forward),
-                    "backward": direction(p.backward),
-                    "cka": p.cka,
-                    "svcca": p.svcca,
-                    "procrustes": p.procrustes,
-                    "n_items": p.n_items,
-                    "line": p.line(),
-                }
-                for p in self.pairs
-            ],
+            "pairs": [{**asdict(p), "line": p.line()} for p in self.pairs],
         }
 
     def to_markdown(self) -> str:
@@ -252,12 +234,7 @@ def _rank_needed(
     ranks: Sequence[int] | None,
     alpha: float,
 ) -> tuple[dict[tuple[int, int], int | None], dict[tuple[int, int], dict[str, list[float]]]]:
-    """Smallest SVD-truncation rank of each direction's fold maps within 1 point of ``full``.
-
-    The truncations come from :func:`~facebridge.experiments.matrix.rank_sweep` (cosine score;
-    the recipe's map when it is a pairwise kind, else ridge).  The curve stops at the rank
-    found; the full rank counts as reached.
-    """
+    """Smallest truncation rank within 1 point of ``full`` per direction, and the curves."""
     kind = recipe.map if recipe.map in MAP_KINDS else "ridge"
     sweep = rank_sweep(data, ranks, alpha, recipe.correspondence, map=kind)
     names = data.models
@@ -335,19 +312,14 @@ def equivalence(
     ([('a', 'b')], True)
     """
     if blas_threads is not None:
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(limits=int(blas_threads)):
-            return equivalence(
-                data,
-                model,
-                recipe=recipe,
-                others=others,
-                sweep=sweep,
-                ranks=ranks,
-                settings=settings,
-                progress=progress,
-            )
+        with blas_limit(blas_threads):
+            kw: dict[str, Any] = {
+                "recipe": recipe,
+                "others": others,
+                "sweep": sweep,
+                "ranks": ranks,
+            }
+            return equivalence(data, model, settings=settings, progress=progress, **kw)
     rec = Recipe.parse(recipe) if isinstance(recipe, str) else recipe
     new = data.check_model(model)
     rest = [data.check_model(m) for m in (others or [m for m in data.models if m != new])]
@@ -394,40 +366,13 @@ def equivalence(
         def direction(d: tuple[int, int]) -> DirectionReport:
             s, t = names[d[0]], names[d[1]]
             key = map_key(s, t)
-            return DirectionReport(
-                s,
-                t,
-                full[d],
-                float(per_fold[d].std()),
-                100.0 * (native[t] - full[d]),
-                pairs_needed.get(key),
-                rank_needed.get(d),
-                min(sub.dim(s), sub.dim(t)),
-                pair_curves.get(key, {}),
-                rank_curves.get(d, {}),
-            )
+            acc = (full[d], float(per_fold[d].std()), 100.0 * (native[t] - full[d]))
+            needed = (pairs_needed.get(key), rank_needed.get(d), min(sub.dim(s), sub.dim(t)))
+            curves = (pair_curves.get(key, {}), rank_curves.get(d, {}))
+            return DirectionReport(s, t, *acc, *needed, *curves)
 
-        reports.append(
-            PairReport(
-                new,
-                names[j],
-                native[new],
-                native[names[j]],
-                direction((0, j)),
-                direction((j, 0)),
-                linear_cka(A, B),
-                svcca(A, B, keep=0.99),
-                procrustes_distance(A, B),
-                int(A.shape[0]),
-            )
-        )
-    return EquivalenceResult(
-        model=new,
-        recipe=rec,
-        pairs=tuple(reports),
-        native=native,
-        n_pairs=sub.n_pairs,
-        n_folds=K,
-        n_invalid=sub.n_missing,
-        protocol=sub.name,
-    )
+        sims = (linear_cka(A, B), svcca(A, B, keep=0.99), procrustes_distance(A, B), A.shape[0])
+        both = (native[new], native[names[j]], direction((0, j)), direction((j, 0)))
+        reports.append(PairReport(new, names[j], *both, *sims))
+    counts = (sub.n_pairs, K, sub.n_missing, sub.name)
+    return EquivalenceResult(new, rec, tuple(reports), native, *counts)

@@ -176,9 +176,6 @@ class MatrixResult:
         return out
 
 
-# ---------------------------------------------------------------------------------- fold maps
-
-
 @dataclass(frozen=True)
 class FoldFactors:
     """Fold maps of one source written as the all-rows map plus a low-rank fold correction.
@@ -284,9 +281,6 @@ def _factored_maps(
     return maps, FoldFactors(W_all, b_all, parts)
 
 
-# ------------------------------------------------------------------------------------- engine
-
-
 def _check_settings(data: PairData, alpha: float, correspondence: str, kind: str) -> float:
     if len(data.models) < 2:
         raise InvalidInputError(
@@ -383,9 +377,8 @@ class _Engine:
 
         def prepare(a: str) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray, Any]:
             L = data.left[a][left.rows].astype(np.float64)
-            maps, fac = _fold_maps(
-                data, corr, a, plan[a][0], self.alpha, self.kind, n_left=L.shape[0]
-            )
+            u = L.shape[0]
+            maps, fac = _fold_maps(data, corr, a, plan[a][0], self.alpha, self.kind, n_left=u)
             if fac is None:
                 return maps, L, None
             M_all = L @ fac.weight
@@ -426,16 +419,9 @@ class _Engine:
                 start = len(rows)
                 rows.append(full_scores[j])
                 if rls is not None:
+                    inv = (left.inverse, rights.inverse)
                     sv, extra = self._rank_scores(
-                        L,
-                        Mb,
-                        W[:, sl],
-                        bias[sl],
-                        sides[b][1],
-                        sides[b][2],
-                        left.inverse,
-                        rights.inverse,
-                        rls[j],
+                        L, Mb, W[:, sl], bias[sl], sides[b][1], sides[b][2], *inv, rls[j]
                     )
                     rows.extend(extra)
                     svals.append(sv)
@@ -493,14 +479,8 @@ class _Engine:
             for key, pf in mapped_pf.items()
         }
         ranks_out = {
-            key: RankResult(
-                rank_list[key],
-                rank_pf[key].mean(axis=1),
-                rank_pf[key].std(axis=1),
-                rank_pf[key],
-                spectra[key] / k,
-            )
-            for key in rank_pf
+            key: RankResult(rank_list[key], pf.mean(axis=1), pf.std(axis=1), pf, spectra[key] / k)
+            for key, pf in rank_pf.items()
         }
         return oof, mapped, ranks_out
 
@@ -558,9 +538,6 @@ class _Engine:
         return s, list(out)
 
 
-# -------------------------------------------------------------------------------- public API
-
-
 def _run(
     data: PairData,
     map: str,
@@ -573,23 +550,11 @@ def _run(
 ) -> tuple[MatrixResult, dict[str, RankResult]]:
     """One pass of the engine: the matrix and (``ranks`` not False) the rank sweep."""
     a = _check_settings(data, alpha, correspondence, map)
-    eng = _Engine(
-        data,
-        a,
-        correspondence,
-        map,
-        symmetric_pairs,
-        True if ranks is None else ranks,
-        progress,
-        n_jobs,
-    )
+    rk_arg = True if ranks is None else ranks
+    eng = _Engine(data, a, correspondence, map, symmetric_pairs, rk_arg, progress, n_jobs)
     oof, mapped, rk = eng.run()
-    settings = {
-        "alpha": a,
-        "correspondence": correspondence,
-        "map": map,
-        "symmetric_pairs": symmetric_pairs,
-    }
+    settings = {"alpha": a, "correspondence": correspondence, "map": map}
+    settings["symmetric_pairs"] = symmetric_pairs
     native = {m: native_accuracy(data, m) for m in data.models}
     unmapped = {
         (s, t): unmapped_accuracy(data, s, t) for s in data.models for t in data.models if s != t

@@ -1,40 +1,30 @@
 """Privacy audit: re-identify and link leaked templates of an "unknown" model through a linear map.
 
-Threat model (paper Sections 1 and 5; see docs/PRIVACY.md).  Templates of a **source** system A
-have leaked, without names.  The attacker runs a **target** system B of their own and holds a
-labelled B gallery (one enrolled image per identity).  The attacker also obtains ``p``
-*corresponding* images: faces that they can push through both A and B (for instance a few
-hundred public photos submitted to A's enrolment).  From those ``p`` pairs they fit a linear map
-A -> B, map every leaked A template into B's space and search it against the B gallery.
+Threat model (paper Sections 1 and 5; docs/PRIVACY.md).  Templates of a **source** system A have
+leaked, without names.  The attacker runs a **target** system B, holds a labelled B gallery (one
+enrolled image per identity) and ``p`` *corresponding* images pushed through both A and B.  From
+those pairs they fit a map A -> B, map every leaked A template into B's space and search it
+against the B gallery.
 
-Identity sets.  The items embedded by both models are split **by identity** (seeded) into three
-disjoint sets, exposed in :class:`IdentitySplit` so that tests can check the disjointness:
+The items embedded by both models are split **by identity** (seeded, :func:`split_identities`)
+into disjoint gallery (enrolled image + mated probes), unenrolled (non-mated probes) and
+correspondence identities, so no face used to fit the map is ever searched or enrolled.
 
-* **gallery identities** -- a ``gallery_fraction`` of the identities that have ``>= 2`` images:
-  one random image per identity is enrolled in the B gallery, the other images are the leaked A
-  templates searched as *probes* (mated probes);
-* **unenrolled identities** -- identities with no enrolled image whose A templates are searched
-  as non-mated probes for the open-set rates (false alarms);
-* **correspondence identities** -- every remaining identity: the attacker's ``p`` paired images
-  are drawn from them, so no face used to fit the map is ever searched or enrolled.
-
-Rates reported: closed-set rank-1 and rank-5 identification of the mapped probes (as a curve over
-``p`` with ``n_draws`` random draws of the correspondence images per point), the unmapped attack
-(A templates compared as they are when the dimensions agree, else through a random projection:
-chance level), B's native identification (B's own templates of the probe images: the ceiling),
-chance ``k / N``, and the open-set detection-and-identification rate at a fixed FPIR.
-
-Everything is matrix products on float32 (no nearest-neighbour library).
+Rates reported: closed-set rank-1 and rank-5 identification of the mapped probes (a curve over
+``p`` with ``n_draws`` draws per point), the unmapped attack (A templates as they are when the
+dimensions agree, else through a random projection: chance level), B's native identification
+(the ceiling), chance ``k / N``, and the open-set detection-and-identification rate at a fixed
+FPIR.  Everything is matrix products on float32 (no nearest-neighbour library).
 """
 
 from __future__ import annotations
 
-import contextlib
+import inspect
 import math
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -49,6 +39,7 @@ from facebridge.metrics.identification import (
     search,
 )
 from facebridge.metrics.linkability import LinkabilityResult, unlinkability
+from facebridge.vocabulary import blas_threads as _blas_limit
 from facebridge.vocabulary import unknown
 
 __all__ = [
@@ -90,9 +81,6 @@ def lfw_identity(item_id: str) -> str:
     'Ann_Smith'
     """
     return item_id.split("/", 1)[0]
-
-
-# ------------------------------------------------------------------------------------ inputs
 
 
 @dataclass(frozen=True)
@@ -164,9 +152,6 @@ def _apply(m: Any, x: np.ndarray) -> np.ndarray:
     return np.asarray(fn(x), dtype=np.float32)
 
 
-# ------------------------------------------------------------------------------------ split
-
-
 @dataclass(frozen=True)
 class IdentitySplit:
     """Identity-disjoint split of the items embedded by both models.
@@ -199,30 +184,16 @@ class IdentitySplit:
         """True when no identity and no image is shared between the sets (probes vs gallery
         share identities by design, never images)."""
         ids = (self.correspondence_identities, self.gallery_identities, self.unenrolled_identities)
-        for i in range(3):
-            for j in range(i + 1, 3):
-                if ids[i] & ids[j]:
-                    return False
-        items = [
-            set(self.correspondence_items),
-            set(self.gallery_items),
-            set(self.probe_items),
-            set(self.unenrolled_items),
-        ]
+        if any(ids[i] & ids[j] for i in range(3) for j in range(i + 1, 3)):
+            return False
+        items = [set(getattr(self, f.name)) for f in fields(self) if f.name.endswith("_items")]
         return sum(len(s) for s in items) == len(set().union(*items))
 
     def to_dict(self) -> dict:
-        return {
-            "seed": self.seed,
-            "n_correspondence_items": len(self.correspondence_items),
-            "n_gallery_items": len(self.gallery_items),
-            "n_probe_items": len(self.probe_items),
-            "n_unenrolled_items": len(self.unenrolled_items),
-            "n_correspondence_identities": len(self.correspondence_identities),
-            "n_gallery_identities": len(self.gallery_identities),
-            "n_unenrolled_identities": len(self.unenrolled_identities),
-            "disjoint": self.is_disjoint(),
+        sizes = {
+            f"n_{f.name}": len(getattr(self, f.name)) for f in fields(self) if f.name != "seed"
         }
+        return {"seed": self.seed, **sizes, "disjoint": self.is_disjoint()}
 
 
 def split_identities(
@@ -330,9 +301,6 @@ def split_identities(
     )
 
 
-# ------------------------------------------------------------------------------------ attack
-
-
 def _json_safe(obj: Any) -> Any:
     """NaN / inf -> None, recursively (strict JSON)."""
     if isinstance(obj, float):
@@ -352,14 +320,13 @@ def _rowwise(fn: Callable[..., np.ndarray], x: np.ndarray) -> np.ndarray:
 
 
 def _stat(x: np.ndarray) -> dict[str, list[float]]:
-    if not x.size:
-        return {"mean": [], "std": [], "min": [], "max": []}
-    return {
-        "mean": _rowwise(np.nanmean, x).tolist(),
-        "std": _rowwise(np.nanstd, x).tolist(),
-        "min": _rowwise(np.nanmin, x).tolist(),
-        "max": _rowwise(np.nanmax, x).tolist(),
+    fns: dict[str, Callable[..., Any]] = {
+        "mean": np.nanmean,
+        "std": np.nanstd,
+        "min": np.nanmin,
+        "max": np.nanmax,
     }
+    return {k: _rowwise(fn, x).tolist() if x.size else [] for k, fn in fns.items()}
 
 
 @dataclass(frozen=True)
@@ -431,42 +398,21 @@ class AttackResult:
 
     def to_dict(self) -> dict:
         """JSON-ready form (NaN written as ``None``)."""
-        return _json_safe(
-            {
-                "source": self.source,
-                "target": self.target,
-                "map": self.map,
-                "alpha": self.alpha,
-                "seed": self.seed,
-                "n_draws": self.n_draws,
-                "p": self.p.tolist(),
-                "p_skipped": list(self.p_skipped),
-                "rank1": {**_stat(self.rank1), "draws": self.rank1.tolist()},
-                "rank5": {**_stat(self.rank5), "draws": self.rank5.tolist()},
-                "dir": {
-                    **_stat(self.dir),
-                    "draws": self.dir.tolist(),
-                    "fpir": self.fpir,
-                    "rank": 1,
-                },
-                "unmapped": {
-                    "kind": self.unmapped_kind,
-                    "rank1": self.unmapped_rank1,
-                    "rank5": self.unmapped_rank5,
-                    "dir": self.unmapped_dir,
-                },
-                "native": {
-                    "rank1": self.native_rank1,
-                    "rank5": self.native_rank5,
-                    "dir": self.native_dir,
-                },
-                "chance": {"rank1": self.chance_rank1, "rank5": self.chance_rank5},
-                "n_gallery": self.n_gallery,
-                "n_probes": self.n_probes,
-                "n_unenrolled": self.n_unenrolled,
-                "split": self.split.to_dict(),
-            }
-        )
+        head = ("source", "target", "map", "alpha", "seed", "n_draws")
+        d: dict[str, Any] = {k: getattr(self, k) for k in head}
+        d |= {"p": self.p.tolist(), "p_skipped": list(self.p_skipped)}
+        for k in ("rank1", "rank5", "dir"):
+            d[k] = {**_stat(getattr(self, k)), "draws": getattr(self, k).tolist()}
+        d["dir"] |= {"fpir": self.fpir, "rank": 1}
+        for base, ks in (
+            ("unmapped", ("rank1", "rank5", "dir")),
+            ("native", ("rank1", "rank5", "dir")),
+            ("chance", ("rank1", "rank5")),
+        ):
+            d[base] = {k: getattr(self, f"{base}_{k}") for k in ks}
+        d["unmapped"] = {"kind": self.unmapped_kind, **d["unmapped"]}
+        d |= {k: getattr(self, k) for k in ("n_gallery", "n_probes", "n_unenrolled")}
+        return _json_safe({**d, "split": self.split.to_dict()})
 
 
 @dataclass
@@ -483,13 +429,11 @@ class _Prepared:
     gallery_labels: np.ndarray
     n_probes: int
     n_unenrolled: int
-    extra: dict = field(default_factory=dict)
 
 
 def _prepare(
     source_emb: Any,
     target_emb: Any,
-    *,
     seed: int,
     split: IdentitySplit | None,
     identity_fn: Callable[[str], str],
@@ -497,6 +441,7 @@ def _prepare(
     unenrolled_fraction: float,
     names: tuple[str, str] | None = None,
 ) -> _Prepared:
+    """The aligned, split matrices of one directed pair."""
     a = _as_items(source_emb, "source")
     b = _as_items(target_emb, "target")
     if names is not None:  # the store's keys name the models
@@ -512,16 +457,8 @@ def _prepare(
             unenrolled_fraction=unenrolled_fraction,
         )
     pos = {x: i for i, x in enumerate(common)}
-    missing = [
-        x
-        for x in (
-            *split.correspondence_items,
-            *split.gallery_items,
-            *split.probe_items,
-            *split.unenrolled_items,
-        )
-        if x not in pos
-    ]
+    every = (*split.correspondence_items, *split.gallery_items, *split.probe_items)
+    missing = [x for x in (*every, *split.unenrolled_items) if x not in pos]
     if missing:
         raise InvalidInputError(
             f"{len(missing)} split items (e.g. {missing[0]!r}) are not embedded by both models; "
@@ -562,12 +499,7 @@ def _search(prep: _Prepared, probes_b: np.ndarray) -> IdentificationResult:
 
 
 def _search_mapped(prep: _Prepared, m: Any, open_set: bool = True) -> IdentificationResult:
-    """Search the mapped probes ``normalise(P W + b)`` against the gallery.
-
-    When the source dimension is the smaller one, the map is folded into the gallery instead
-    (``P (W G^T) + b G^T``, with the row norms from ``P (W W^T) P^T``), which costs
-    ``n d_a (N + d_a)`` instead of ``n d_b (d_a + N)``; both give the same cosine scores.
-    """
+    """Search ``normalise(P W + b)``; with ``d_a < d_b`` the map is folded into the gallery."""
     w = getattr(m, "weight", None)
     b = getattr(m, "bias", None)
     p = prep.a_probe if open_set else prep.a_probe[: prep.n_probes]
@@ -685,13 +617,7 @@ def reidentification_attack(
     ps = _check_common(n_draws, fpir, p_values)
     map_name, fit = _fitter(map, alpha)
     prep = _prepare(
-        source_emb,
-        target_emb,
-        seed=seed,
-        split=split,
-        identity_fn=identity_fn,
-        gallery_fraction=gallery_fraction,
-        unenrolled_fraction=unenrolled_fraction,
+        source_emb, target_emb, seed, split, identity_fn, gallery_fraction, unenrolled_fraction
     )
     return _attack(prep, ps, n_draws, fit, map_name, alpha, seed, fpir)
 
@@ -728,36 +654,12 @@ def _attack(
     u1, u5, ud = _rates(_search(prep, raw), fpir, prep.n_unenrolled)
     n1, n5, nd = _rates(_search(prep, prep.b_probe), fpir, prep.n_unenrolled)
     n_gal = int(np.unique(prep.gallery_labels).shape[0])
-    return AttackResult(
-        source=prep.source,
-        target=prep.target,
-        map=map_name,
-        alpha=float(alpha),
-        seed=int(seed),
-        n_draws=int(n_draws),
-        p=np.array(used, dtype=np.int64),
-        rank1=r1,
-        rank5=r5,
-        dir=dr,
-        unmapped_rank1=u1,
-        unmapped_rank5=u5,
-        unmapped_dir=ud,
-        unmapped_kind=kind,
-        native_rank1=n1,
-        native_rank5=n5,
-        native_dir=nd,
-        chance_rank1=1.0 / n_gal,
-        chance_rank5=min(5, n_gal) / n_gal,
-        n_gallery=n_gal,
-        n_probes=prep.n_probes,
-        n_unenrolled=prep.n_unenrolled,
-        fpir=float(fpir),
-        split=prep.split,
-        p_skipped=skipped,
-    )
-
-
-# ------------------------------------------------------------------------------------ linkability
+    head = (prep.source, prep.target, map_name, float(alpha), int(seed), int(n_draws))
+    curves = (np.array(used, dtype=np.int64), r1, r5, dr)
+    rates = (u1, u5, ud, kind, n1, n5, nd, 1.0 / n_gal, min(5, n_gal) / n_gal)
+    sizes = (n_gal, prep.n_probes, prep.n_unenrolled, float(fpir), prep.split, skipped)
+    values = (*head, *curves, *rates, *sizes)
+    return AttackResult(*values)
 
 
 @dataclass(frozen=True)
@@ -806,28 +708,15 @@ class LinkageResult:
                     d.pop(k)
             return d
 
-        return {
-            "source": self.source,
-            "target": self.target,
-            "map": self.map,
-            "pairs": self.pairs,
-            "d_sys": self.d_sys,
-            "maximal_linkability": self.maximal_linkability,
-            "mapped": one(self.mapped),
-            "unmapped": one(self.unmapped),
-            "native": one(self.native),
-        }
+        head = ("source", "target", "map", "pairs", "d_sys", "maximal_linkability")
+        d = {k: getattr(self, k) for k in head}
+        return d | {k: one(getattr(self, k)) for k in ("mapped", "unmapped", "native")}
 
 
 def _mated_nonmated(
     prep: _Prepared, probes_b: np.ndarray, rng: np.random.Generator, max_nonmated: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Mated (same identity, other image) and non-mated scores of enrolled-identity probes.
-
-    Mated: every probe against the gallery template of its identity.  Non-mated: every
-    (probe, other identity's gallery template) pair when there are at most ``max_nonmated`` of
-    them, else ``max_nonmated`` such pairs drawn uniformly (with replacement).
-    """
+    """Mated and non-mated (all, or ``max_nonmated`` drawn with replacement) probe scores."""
     n = prep.n_probes
     p = normalize_rows(probes_b[:n])
     g = prep.gallery
@@ -903,13 +792,7 @@ def linkability(
         raise InvalidInputError(f"max_nonmated must be >= 1, got {max_nonmated}")
     map_name, fit = _fitter(map, alpha)
     prep = _prepare(
-        source_emb,
-        target_emb,
-        seed=seed,
-        split=split,
-        identity_fn=identity_fn,
-        gallery_fraction=gallery_fraction,
-        unenrolled_fraction=unenrolled_fraction,
+        source_emb, target_emb, seed, split, identity_fn, gallery_fraction, unenrolled_fraction
     )
     if prep.n_probes == 0:
         raise InvalidInputError("no probe image: linkability needs identities with >= 2 images")
@@ -937,20 +820,12 @@ def _linkage(
     raw, _ = _unmapped(prep, seed)
     um, un = _mated_nonmated(prep, raw, rng, max_nonmated)
     nm, nn = _mated_nonmated(prep, prep.b_probe, rng, max_nonmated)
-    return LinkageResult(
-        source=prep.source,
-        target=prep.target,
-        map=map_name,
-        pairs=p,
-        mapped=unlinkability(mated, non, **kw),
-        unmapped=unlinkability(um, un, **kw),
-        native=unlinkability(nm, nn, **kw),
-        mated_scores=mated,
-        nonmated_scores=non,
+    mapped, unmapped, native = (
+        unlinkability(x, y, **kw) for x, y in ((mated, non), (um, un), (nm, nn))
     )
-
-
-# ------------------------------------------------------------------------------------ audit
+    return LinkageResult(
+        prep.source, prep.target, map_name, p, mapped, unmapped, native, mated, non
+    )
 
 
 @dataclass(frozen=True)
@@ -991,15 +866,9 @@ class AuditResult:
         )
 
     def to_dict(self, curves: bool = True) -> dict:
-        return {
-            "source": self.source,
-            "target": self.target,
-            "pairs": self.pairs,
-            "rank1_at_pairs": self.rank1_at_pairs,
-            "summary": self.summary,
-            "attack": self.attack.to_dict(),
-            "linkability": self.linkage.to_dict(curves=curves),
-        }
+        head = ("source", "target", "pairs", "rank1_at_pairs", "summary")
+        d = {k: getattr(self, k) for k in head}
+        return d | {"attack": self.attack.to_dict(), "linkability": self.linkage.to_dict(curves)}
 
 
 def _check_models(store: Any, models: Sequence[str]) -> None:
@@ -1035,16 +904,7 @@ def _audit_loaded(
     ps = tuple(sorted({*_check_common(n_draws, fpir, p_values), int(pairs)}))
     _check_common(1, 0.5, [pairs])
     map_name, fit = _fitter(map, alpha)
-    prep = _prepare(
-        a,
-        b,
-        seed=seed,
-        split=None,
-        identity_fn=identity_fn,
-        gallery_fraction=0.5,
-        unenrolled_fraction=0.25,
-        names=names,
-    )
+    prep = _prepare(a, b, seed, None, identity_fn, 0.5, 0.25, names)
     n_corr = prep.a_corr.shape[0]
     if pairs > n_corr:
         raise InvalidInputError(
@@ -1091,10 +951,8 @@ def audit(
     omega, method, n_bins
         See :func:`linkability`.
     blas_threads : int or None
-        BLAS threads while running (``threadpoolctl``; ``None`` leaves the setting alone).  The
-        default 1 avoids the thread contention of mid-sized products on a busy machine (measured
-        4x faster wall time on the shared 2-core box); :func:`audit_all` gets its parallelism
-        from ``n_jobs`` instead.
+        BLAS threads while running (``None`` leaves the setting alone); 1 avoids the contention
+        of mid-sized products on a busy machine.
 
     Returns
     -------
@@ -1122,33 +980,17 @@ def audit(
             f"source and target are both {source!r}; audit two different models (or use --all)"
         )
     _check_models(store, [source, target])
+    opts = {k: v for k, v in locals().items() if k in _audit_options()}
     with _blas_limit(blas_threads):
-        return _audit_loaded(
-            store.load(source),
-            store.load(target),
-            pairs=pairs,
-            p_values=p_values,
-            n_draws=n_draws,
-            map=map,
-            alpha=alpha,
-            seed=seed,
-            fpir=fpir,
-            omega=omega,
-            method=method,
-            n_bins=n_bins,
-            identity_fn=identity_fn,
-            names=(source, target),
-        )
+        a, b = store.load(source), store.load(target)
+        return _audit_loaded(a, b, pairs=pairs, names=(source, target), **opts)
 
 
-def _blas_limit(blas_threads: int | None) -> contextlib.AbstractContextManager[Any]:
-    if blas_threads is None:
-        return contextlib.nullcontext()
-    if blas_threads < 1:
-        raise InvalidInputError(f"blas_threads must be >= 1 or None, got {blas_threads}")
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=int(blas_threads))
+def _audit_options() -> dict[str, Any]:
+    """The options of :func:`audit` that :func:`_audit_loaded` takes, with their defaults."""
+    kw_only = inspect.Parameter.KEYWORD_ONLY
+    params = inspect.signature(audit).parameters.items()
+    return {k: v.default for k, v in params if v.kind is kw_only and k != "blas_threads"}
 
 
 def audit_all(
@@ -1200,18 +1042,7 @@ def audit_all(
         )
     _check_models(store, names)
     loaded = {m: store.load(m) for m in names}
-    opts: dict[str, Any] = {
-        "p_values": DEFAULT_P_VALUES,
-        "n_draws": 5,
-        "map": "ridge",
-        "alpha": 1.0,
-        "seed": 0,
-        "fpir": 0.01,
-        "omega": 1.0,
-        "method": "hist",
-        "n_bins": None,
-        "identity_fn": lfw_identity,
-    }
+    opts = _audit_options()
     unknown = sorted(set(kwargs) - set(opts))
     if unknown:
         raise InvalidInputError(f"unknown audit option(s) {unknown}; use {sorted(opts)}")

@@ -161,10 +161,7 @@ def _exact_weights(Xa: np.ndarray, T: np.ndarray, alpha: float) -> tuple[np.ndar
 
 
 def _first_weights(Xa: np.ndarray, T: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
-    """``(K, W~)`` for the first ``p`` rows; ``p == 1`` in closed form.
-
-    For one row ``x``: ``K = [[I/a, -x/a], [-x^T/a, 1 + |x|^2/a]]`` and ``W~ = [0; y]``.
-    """
+    """``(K, W~)`` for the first ``p`` rows; ``p == 1`` in closed form."""
     if Xa.shape[0] != 1 or alpha <= 0:
         return _exact_weights(Xa, T, alpha)
     x = Xa[0, :-1]
@@ -180,13 +177,7 @@ def _first_weights(Xa: np.ndarray, T: np.ndarray, alpha: float) -> tuple[np.ndar
 
 @dataclass
 class _Updates:
-    """The whole nested-ridge path of one (source, fold, draw) as low-rank updates of ``W~``.
-
-    ``W~(p_0) = W0`` and ``W~(p_s) = W~(p_{s-1}) + F_s E_s`` for ``s >= 1``, where ``F_s`` are
-    the columns ``cols[s-1]:cols[s]`` of ``F`` (``(d_a + 1, c)``) and ``E_s`` the same rows of
-    ``E`` (``(c, sum d_b)``).  Every pair's mapped left item then follows
-    ``M_s = M_{s-1} + (L~ F_s) E_s``.
-    """
+    """One (source, fold, draw) path: ``W~(p_s) = W~(p_{s-1}) + F[:, cols[s-1]:cols[s]] E[...]``."""
 
     W0: np.ndarray
     F: np.ndarray
@@ -206,14 +197,7 @@ def _woodbury_path(
     W_exact: np.ndarray,
     drift_tol: float,
 ) -> _Updates:
-    """The incremental (block recursive least-squares) path over ``ps`` and then to ``m_f``.
-
-    Per step adding rows ``R`` with targets ``Y``: ``S = I + R K R^T``, ``F = K R^T S^-1``,
-    ``E = Y - R W~``, ``K <- K - F R K``, ``W~ <- W~ + F E``.  A step wider than the system is
-    solved afresh and recorded as ``F = I``, ``E = W~_new - W~_old``.  After the last step the
-    weights are compared with ``W_exact`` (the fold map solved from scratch on the same rows);
-    a relative deviation above ``drift_tol`` recomputes every ``W~(p)`` from scratch instead.
-    """
+    """The Woodbury path over ``ps`` then ``m_f``; exact solves when it drifts from ``W_exact``."""
     d1 = Xa.shape[1]
     K, W = _first_weights(Xa[: int(ps[0])], T[: int(ps[0])], alpha)
     W0 = W.copy()
@@ -261,17 +245,7 @@ def _woodbury_path(
 
 
 class _BlockScorer:
-    """Cosine scores of every pair along an update path, one block of distinct left items at a
-    time.
-
-    For a block of ``B`` distinct left items the mapped vectors ``Mb`` (``B x sum d_b``, about
-    2 MB) stay in cache while *every* step of the path is applied to them (one rank-``c`` BLAS
-    update per step) and the block's pairs are scored after each step; only the small update
-    factors stream from memory.  (Updating one ``n x sum d_b`` matrix for all pairs per step
-    streams it from main memory at every step, which made the sweep memory-bound.)  The pair
-    that first uses a left item reads its row in place; the other pairs using it (about a
-    quarter on LFW) gather it.  The right-side arrays are per model, shared by every source.
-    """
+    """Scores of every pair along an update path, one cache-sized block of left items at a time."""
 
     def __init__(self, parts: RightParts, block: int = 128) -> None:
         self.u = parts.u
@@ -376,13 +350,6 @@ def _run(
     return acc[: ps.size], acc[-1], upd.drift, upd.exact
 
 
-def _check_sweep_args(n_points: int, n_draws: int) -> None:
-    if int(n_points) < 1:
-        raise InvalidInputError(f"n_points must be >= 1, got {n_points}")
-    if int(n_draws) < 1:
-        raise InvalidInputError(f"n_draws must be >= 1, got {n_draws}")
-
-
 def pairs_sweep(
     data: PairData,
     n_points: int = 100,
@@ -451,7 +418,9 @@ def pairs_sweep(
     [1, 20, 40]
     """
     a_ = _check_settings(data, alpha, correspondence, "ridge")
-    _check_sweep_args(n_points, n_draws)
+    for name, v in (("n_points", n_points), ("n_draws", n_draws)):
+        if int(v) < 1:
+            raise InvalidInputError(f"{name} must be >= 1, got {v}")
     k = data.n_folds
     corr = correspondences(data, correspondence)
     m_f = [int(corr.training(f).size) for f in range(k)]
@@ -474,12 +443,8 @@ def pairs_sweep(
     scorer = _BlockScorer(RightParts(LeftIndex.of(data), right), block_rows)
     left_rows = scorer.first
     orders = {(f, d): sweep_order(corr, f, d, seed) for f in range(k) for d in range(int(n_draws))}
-    acc = {
-        (a, b): np.empty((ps.size, k, int(n_draws)))
-        for a in data.models
-        for b in data.models
-        if a != b
-    }
+    dirs = [(a, b) for a in data.models for b in data.models if a != b]
+    acc = {d: np.empty((ps.size, k, int(n_draws))) for d in dirs}
     full = {key: np.empty(k) for key in acc}
     max_drift = 0.0
     reruns = 0
@@ -498,36 +463,16 @@ def pairs_sweep(
     with limits, ThreadPoolExecutor(workers) as pool:
         # every run is submitted at once (no idle worker between sources); a source's shared
         # arrays are built by the first of its runs to need them and dropped after its last
+        def run(sf: Any, f: int, d: int) -> tuple[np.ndarray, np.ndarray, float, bool]:
+            src = sf.result()
+            return _run(src, f, d, orders[(f, d)], ps, m_f[f], a_, drift_tol, scorer, scorers[f])
+
         futures = []
-        for a, src_fut in zip(
-            data.models, [pool.submit(source, a) for a in data.models], strict=True
-        ):
+        src_futs = [pool.submit(source, a) for a in data.models]
+        for a, src_fut in zip(data.models, src_futs, strict=True):
             for f in range(k):
                 for d in range(int(n_draws)):
-                    futures.append(
-                        (
-                            a,
-                            f,
-                            d,
-                            pool.submit(
-                                lambda sf, f, d: _run(
-                                    sf.result(),
-                                    f,
-                                    d,
-                                    orders[(f, d)],
-                                    ps,
-                                    m_f[f],
-                                    a_,
-                                    drift_tol,
-                                    scorer,
-                                    scorers[f],
-                                ),
-                                src_fut,
-                                f,
-                                d,
-                            ),
-                        )
-                    )
+                    futures.append((a, f, d, pool.submit(run, src_fut, f, d)))
         for a, f, d, fut in futures:
             a_rows, fa, drift, rerun = fut.result()
             max_drift = max(max_drift, drift)
