@@ -8,7 +8,7 @@ against the B gallery.
 
 The items embedded by both models are split **by identity** (seeded, :func:`split_identities`)
 into disjoint gallery (enrolled image + mated probes), unenrolled (non-mated probes) and
-correspondence identities, so no face used to fit the map is ever searched or enrolled.
+correspondence identities, so no face the map is fitted on is ever searched or enrolled.
 
 Rates reported: closed-set rank-1 and rank-5 identification of the mapped probes (a curve over
 ``p`` with ``n_draws`` draws per point), the unmapped attack (A templates as they are when the
@@ -670,7 +670,7 @@ class LinkageResult:
     ----------
     source, target, map : str
     pairs : int
-        Correspondence pairs used to fit the map.
+        Correspondence pairs the map is fitted on.
     mapped : LinkabilityResult
         Mated / non-mated scores of A templates mapped to B against B's enrolled templates.
     unmapped : LinkabilityResult
@@ -766,7 +766,7 @@ def linkability(
     source_emb, target_emb, map, alpha, seed, split, identity_fn, gallery_fraction, unenrolled_fraction
         As in :func:`reidentification_attack`.
     pairs : int
-        Correspondence pairs used to fit the map (capped at the number available).
+        Correspondence pairs the map is fitted on (capped at the number available).
     omega : float
         Prior ratio ``p(H_m) / p(H_nm)`` (default 1).
     method, n_bins
