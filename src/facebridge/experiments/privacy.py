@@ -65,7 +65,10 @@ MapSpec = str | Callable[[np.ndarray, np.ndarray], Any]
 
 
 def lfw_identity(item_id: str) -> str:
-    """Identity of an item id: its first path component (``Name/Name_0001.jpg`` -> ``Name``).
+    """Identity of an item id: the folder that holds the image (``Name/Name_0001.jpg`` -> ``Name``).
+
+    LFW's layout and any identity-per-folder tree (``team/person/x.jpg`` -> ``team/person``)
+    give one identity per folder; an id without a folder is its own identity.
 
     Parameters
     ----------
@@ -79,8 +82,11 @@ def lfw_identity(item_id: str) -> str:
     --------
     >>> lfw_identity("Ann_Smith/Ann_Smith_0001.jpg")
     'Ann_Smith'
+    >>> lfw_identity("team/Ann_Smith/photo-1.png")
+    'team/Ann_Smith'
     """
-    return item_id.split("/", 1)[0]
+    head, sep, _ = item_id.rpartition("/")
+    return head if sep else item_id
 
 
 @dataclass(frozen=True)
