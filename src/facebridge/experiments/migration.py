@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from facebridge.errors import InvalidInputError
+from facebridge.experiments.privacy import lfw_identity
 from facebridge.maps.artifact import DEFAULT_RECIPE, fit_recipe
 from facebridge.metrics.compat import (
     FARS,
@@ -66,11 +67,6 @@ RISK_SCORES: tuple[str, ...] = ("leverage", "distance", "margin")
 #: lowest cosine between migrated and new template first): not available in a real migration,
 #: reported as the bound on what any risk score can reach.
 ORACLE = "oracle"
-
-
-def lfw_identity(item_id: str) -> str:
-    """Identity of an LFW item id: its first path component (``Name/Name_0001.jpg`` -> ``Name``)."""
-    return item_id.split("/", 1)[0]
 
 
 def identity_folds(labels: Sequence[str], n_folds: int, seed: int = 0) -> np.ndarray:

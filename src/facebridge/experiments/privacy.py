@@ -231,7 +231,7 @@ def split_identities(
     unenrolled_fraction : float
         Upper bound on the share of the remaining images used as non-mated probes, ``[0, 1)``.
     identity_fn : callable
-        Item id -> identity (default: the first path component, as in LFW).
+        Item id -> identity (default: the folder that holds the image, as in LFW).
 
     Returns
     -------
