@@ -1,0 +1,89 @@
+"""The torch backend of the cross-model matrix and rank sweep equals the numpy path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from facebridge.errors import InvalidInputError
+from facebridge.experiments.core import pair_data
+from facebridge.experiments.matrix import cross_model_matrix, matrix_and_ranks
+from facebridge.testing import make_synthetic_pair_data
+
+TOL = 1e-9
+
+
+def _assert_equal_runs(data, device: str, **kw) -> None:
+    m0, r0 = matrix_and_ranks(data, **kw)
+    m1, r1 = matrix_and_ranks(data, device=device, **kw)
+    assert m0.mapped.keys() == m1.mapped.keys()
+    for key, a in m0.mapped.items():
+        b = m1.mapped[key]
+        np.testing.assert_allclose(b.per_fold, a.per_fold, rtol=0, atol=TOL)
+        np.testing.assert_allclose(b.thresholds, a.thresholds, rtol=0, atol=TOL)
+        np.testing.assert_allclose(m1.oof_scores[key], m0.oof_scores[key], rtol=0, atol=TOL)
+        # the decisions: every out-of-fold score on the same side of its fold's threshold
+        thr = a.thresholds[data.folds]
+        v = data.valid
+        np.testing.assert_array_equal(
+            (m1.oof_scores[key] >= b.thresholds[data.folds])[v], (m0.oof_scores[key] >= thr)[v]
+        )
+    assert r0.keys() == r1.keys()
+    for key, a in r0.items():
+        b = r1[key]
+        assert b.ranks == a.ranks
+        np.testing.assert_allclose(b.per_fold, a.per_fold, rtol=0, atol=TOL)
+        np.testing.assert_allclose(b.singular_values, a.singular_values, rtol=1e-9, atol=TOL)
+    np.testing.assert_array_equal(m1.table(), m0.table())
+
+
+@pytest.mark.parametrize("correspondence", ["matched-pairs", "same-image"])
+def test_synthetic_torch_cpu_equals_numpy(correspondence: str) -> None:
+    data = make_synthetic_pair_data({"a": 8, "b": 6, "c": 12})
+    _assert_equal_runs(data, "cpu", correspondence=correspondence)
+
+
+@pytest.mark.parametrize("kind", ["lstsq", "procrustes", "ridge-gcv"])
+def test_synthetic_other_map_kinds_equal_numpy(kind: str) -> None:
+    data = make_synthetic_pair_data({"a": 8, "b": 6})
+    x = cross_model_matrix(data, map=kind)
+    y = cross_model_matrix(data, map=kind, device="cpu")
+    for key, a in x.mapped.items():
+        np.testing.assert_allclose(y.mapped[key].per_fold, a.per_fold, rtol=0, atol=TOL)
+        np.testing.assert_allclose(y.oof_scores[key], x.oof_scores[key], rtol=0, atol=TOL)
+
+
+@pytest.mark.parametrize("device", ["cuda:99", "tpu", "not a device"])
+def test_bad_device_is_one_line_error(device: str) -> None:
+    data = make_synthetic_pair_data({"a": 8, "b": 6})
+    with pytest.raises(InvalidInputError) as exc:
+        matrix_and_ranks(data, device=device)
+    assert "\n" not in str(exc.value)
+    assert "device" in str(exc.value)
+
+
+@pytest.fixture(scope="module")
+def real_store():
+    from facebridge.errors import StoreError
+    from facebridge.store import default_store
+
+    try:
+        store = default_store()
+    except StoreError as exc:
+        pytest.skip(f"shipped LFW store absent: {exc}")
+    if len(store.models()) < 3:
+        pytest.skip("the shipped LFW store holds fewer than three models")
+    return store
+
+
+@pytest.mark.realdata
+def test_real_lfw_torch_cpu_equals_numpy(real_store) -> None:
+    """Three models, faceres the widest (1024-d: its numpy fold maps take the factored path,
+    the torch ones the direct solve)."""
+    from facebridge.protocols import default_lfw_pairs
+
+    chosen = ["faceres", "facenet-ms1m", "sface"]
+    if not set(chosen) <= set(real_store.models()):
+        pytest.skip(f"the shipped LFW store lacks one of {chosen}")
+    data = pair_data(real_store, default_lfw_pairs(), chosen)
+    _assert_equal_runs(data, "cpu")
