@@ -24,7 +24,7 @@ from facebridge.experiments.core import PairData, correspondences
 from facebridge.experiments.matrix import RankResult, _check_ranks, fold_maps
 from facebridge.maps.moments import Moments, ridge_from_moments
 from facebridge.metrics import FoldAccuracy
-from facebridge.optional import torch_device
+from facebridge.optional import require, torch_device
 from facebridge.vocabulary import Progress
 
 __all__ = ["run_matrix"]
@@ -53,10 +53,7 @@ def run_matrix(
         torch is not installed.
     """
     dev = torch_device(device, "the analysis")
-    from facebridge.optional import require
-
     torch = require("torch")
-    f64 = torch.float64
     k = data.n_folds
     corr = correspondences(data, correspondence, symmetric=symmetric_pairs)
     left = LeftIndex.of(data)

@@ -632,9 +632,9 @@ def cross_model_matrix(
     >>> mr.table().shape, 0.5 < mr.accuracy("a", "b") <= 1.0
     ((2, 2), True)
     """
-    return _run(
-        data, map, alpha, correspondence, False, symmetric_pairs, progress, n_jobs, device
-    )[0]
+    return _run(data, map, alpha, correspondence, False, symmetric_pairs, progress, n_jobs, device)[
+        0
+    ]
 
 
 def rank_sweep(
@@ -676,9 +676,9 @@ def rank_sweep(
     >>> rs["a->b"].ranks
     (1, 2, 4, 6)
     """
-    return _run(
-        data, map, alpha, correspondence, ranks, symmetric_pairs, progress, n_jobs, device
-    )[1]
+    return _run(data, map, alpha, correspondence, ranks, symmetric_pairs, progress, n_jobs, device)[
+        1
+    ]
 
 
 def matrix_and_ranks(
