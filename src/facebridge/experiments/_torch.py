@@ -39,11 +39,13 @@ def run_matrix(
     ranks: Sequence[int] | bool | None,
     progress: Progress | None,
     device: str,
+    n_jobs: int | None = None,
 ) -> tuple[dict[tuple[str, str], np.ndarray], dict, dict]:
     """``(oof_scores, mapped, rank results)`` as the numpy engine of
     :mod:`facebridge.experiments.matrix` returns them, computed on ``device``.
 
     ``ranks``: ``False`` for no rank sweep, ``True`` for the default ranks, or a sequence.
+    ``n_jobs``: torch's CPU threads during the run (default: torch's own setting).
 
     Raises
     ------
@@ -54,6 +56,27 @@ def run_matrix(
     """
     dev = torch_device(device, "the analysis")
     torch = require("torch")
+    threads = torch.get_num_threads()
+    if n_jobs is not None:
+        torch.set_num_threads(int(n_jobs))
+    try:
+        return _run(torch, dev, data, alpha, correspondence, kind, symmetric_pairs, ranks, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(
+    torch: Any,
+    dev: Any,
+    data: PairData,
+    alpha: float,
+    correspondence: str,
+    kind: str,
+    symmetric_pairs: bool,
+    ranks: Sequence[int] | bool | None,
+    progress: Progress | None,
+) -> tuple[dict[tuple[str, str], np.ndarray], dict, dict]:
+    """:func:`run_matrix` on the torch device ``dev``."""
     k = data.n_folds
     corr = correspondences(data, correspondence, symmetric=symmetric_pairs)
     left = LeftIndex.of(data)

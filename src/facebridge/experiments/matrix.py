@@ -560,7 +560,7 @@ def _run(
         from facebridge.experiments._torch import run_matrix
 
         oof, mapped, rk = run_matrix(
-            data, a, correspondence, map, symmetric_pairs, rk_arg, progress, device
+            data, a, correspondence, map, symmetric_pairs, rk_arg, progress, device, n_jobs
         )
     settings = {"alpha": a, "correspondence": correspondence, "map": map}
     settings["symmetric_pairs"] = symmetric_pairs
@@ -607,7 +607,8 @@ def cross_model_matrix(
     progress : Progress, optional
     n_jobs : int, optional
         Worker threads over folds (single-threaded BLAS each); default: the CPUs available.
-        Results do not depend on it.
+        With ``device``: torch's CPU threads (default: torch's own setting).  Results do not
+        depend on it.
     device : str, optional
         ``None``: numpy on the CPU.  ``"cpu"``, ``"cuda"`` or ``"cuda:N"``: the heavy linear
         algebra in torch (float64) on that device; the numbers equal numpy's to rounding.
