@@ -45,7 +45,7 @@ def run_matrix(
     :mod:`facebridge.experiments.matrix` returns them, computed on ``device``.
 
     ``ranks``: ``False`` for no rank sweep, ``True`` for the default ranks, or a sequence.
-    ``n_jobs``: torch's CPU threads during the run (default: torch's own setting).
+    ``n_jobs``: torch's CPU threads during the run (default 1 on the CPU).
 
     Raises
     ------
@@ -59,6 +59,10 @@ def run_matrix(
     threads = torch.get_num_threads()
     if n_jobs is not None:
         torch.set_num_threads(int(n_jobs))
+    elif dev.type == "cpu":
+        # the per-fold algebra is small: one thread, as the numpy path's single-threaded BLAS
+        # per worker (on 2 busy cores, torch's 2 OpenMP threads ran the quick matrix 17x slower)
+        torch.set_num_threads(1)
     try:
         return _run(torch, dev, data, alpha, correspondence, kind, symmetric_pairs, ranks, progress)
     finally:

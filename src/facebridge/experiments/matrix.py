@@ -607,7 +607,7 @@ def cross_model_matrix(
     progress : Progress, optional
     n_jobs : int, optional
         Worker threads over folds (single-threaded BLAS each); default: the CPUs available.
-        With ``device``: torch's CPU threads (default: torch's own setting).  Results do not
+        With ``device``: torch's CPU threads (default 1).  Results do not
         depend on it.
     device : str, optional
         ``None``: numpy on the CPU.  ``"cpu"``, ``"cuda"`` or ``"cuda:N"``: the heavy linear
