@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from facebridge.errors import InvalidInputError
 from facebridge.experiments.core import pair_data
 from facebridge.experiments.matrix import cross_model_matrix, matrix_and_ranks
-from facebridge.testing import make_synthetic_pair_data
+from facebridge.testing import (
+    make_synthetic_pair_data,
+    make_synthetic_protocol,
+    make_synthetic_store,
+)
 
 TOL = 1e-9
 
@@ -63,6 +70,44 @@ def test_bad_device_is_one_line_error(device: str) -> None:
         matrix_and_ranks(data, device=device)
     assert "\n" not in str(exc.value)
     assert "device" in str(exc.value)
+
+
+def test_cli_device_cpu_gives_the_numpy_results(tmp_path: Path) -> None:
+    from facebridge.cli import main
+
+    protocol = make_synthetic_protocol(n_folds=10, n_genuine=30, n_impostor=30, seed=1)
+    make_synthetic_store(tmp_path / "store", protocol, seed=1)
+    csv = tmp_path / "pairs.csv"
+    rows = [f"{p.left},{p.right},{int(p.genuine)},{p.fold}" for p in protocol.pairs]
+    csv.write_text("\n".join(["left,right,genuine,fold", *rows]) + "\n")
+    argv = ["evaluate", "--store", str(tmp_path / "store"), "--pairs", str(csv), "--quick"]
+    got = {}
+    for name, extra in (("numpy", []), ("cpu", ["--device", "cpu"])):
+        out = tmp_path / name
+        assert main([*argv, "--no-progress", "--out", str(out), *extra]) == 0
+        got[name] = json.loads((out / "results.json").read_text())
+    assert got["cpu"]["settings"]["device"] == "cpu"
+    assert got["numpy"]["settings"]["device"] == "numpy"
+    for a, b in zip(got["numpy"]["matrix"], got["cpu"]["matrix"], strict=True):
+        np.testing.assert_allclose(b["per_fold"], a["per_fold"], rtol=0, atol=TOL)
+    for key, a in got["numpy"]["rank_sweep"].items():
+        np.testing.assert_allclose(
+            got["cpu"]["rank_sweep"][key]["accuracy"], a["accuracy"], rtol=0, atol=TOL
+        )
+
+
+@pytest.mark.parametrize("device", ["cuda:99", "tpu"])
+def test_cli_bad_device_is_one_line_error_before_the_analysis(
+    tmp_path: Path, device: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from facebridge.cli import main
+
+    out = tmp_path / "rep"
+    assert main(["reproduce", "--quick", "--device", device, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "device" in err
+    assert not out.exists()
 
 
 @pytest.fixture(scope="module")
