@@ -9,6 +9,7 @@ nothing from facebridge but :mod:`facebridge.errors`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -23,6 +24,11 @@ CORRESPONDENCE_CHOICES = ("matched-pairs", "same-image")
 #: Values of p in the pairs-needed sweep of a full run and of a quick run.
 FULL_POINTS = 100
 QUICK_POINTS = 12
+
+
+def _is_device(device: str) -> bool:
+    """Whether ``device`` reads ``cpu``, ``cuda`` or ``cuda:N``."""
+    return re.fullmatch(r"cpu|cuda(:[0-9]+)?", str(device)) is not None
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,9 @@ class AnalysisSettings:
     n_jobs : int, optional
         Worker threads of the analysis (default: the CPUs available); the numbers do not
         depend on it.
+    device : str, optional
+        ``None``: the analysis in numpy.  ``"cpu"``, ``"cuda"`` or ``"cuda:N"``: the matrix and
+        rank sweep in torch (float64) on that device; the numbers equal numpy's to rounding.
 
     Raises
     ------
@@ -77,6 +86,7 @@ class AnalysisSettings:
     roc_curves: bool = True
     quick: bool = False
     n_jobs: int | None = field(default=None, compare=False)
+    device: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.n_points, bool) or int(self.n_points) < 2:
@@ -92,6 +102,10 @@ class AnalysisSettings:
             )
         if self.n_jobs is not None and int(self.n_jobs) < 1:
             raise InvalidInputError(f"n_jobs must be at least 1 or None, got {self.n_jobs}")
+        if self.device is not None and not _is_device(self.device):
+            raise InvalidInputError(
+                f"--device must be cpu, cuda or cuda:N, got {self.device!r}; e.g. --device cuda"
+            )
         if self.ranks is not None:
             object.__setattr__(self, "ranks", tuple(int(r) for r in self.ranks))
 
@@ -105,6 +119,7 @@ class AnalysisSettings:
         alpha: float | None = None,
         correspondence: str | None = None,
         seed: int | None = None,
+        device: str | None = None,
     ) -> AnalysisSettings:
         """The settings of a full run, or of a quick one, with the options given (``None``
         keeps the default).
@@ -130,7 +145,7 @@ class AnalysisSettings:
         if quick:
             given.setdefault("n_points", QUICK_POINTS)
             given["pairs"] = False
-        return cls(quick=bool(quick), **given)
+        return cls(quick=bool(quick), device=device, **given)
 
     def analysis_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of :func:`facebridge.experiments.run_analysis`."""
@@ -144,6 +159,7 @@ class AnalysisSettings:
             "pairs": bool(self.pairs),
             "roc_curves": bool(self.roc_curves),
             "n_jobs": self.n_jobs,
+            "device": self.device,
         }
 
     def record(self) -> dict[str, Any]:

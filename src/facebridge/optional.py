@@ -10,14 +10,14 @@ nothing from facebridge but :mod:`facebridge.errors`.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from facebridge.errors import MissingDependencyError
+from facebridge.errors import InvalidInputError, MissingDependencyError
 
 if TYPE_CHECKING:
     from types import ModuleType
 
-__all__ = ["OPTIONAL_DEPENDENCIES", "install_hint", "require"]
+__all__ = ["OPTIONAL_DEPENDENCIES", "install_hint", "require", "torch_device"]
 
 #: Optional modules facebridge imports lazily: top-level module -> (extra, distribution).
 #: ``pip install 'facebridge[EXTRA]'`` installs DISTRIBUTION.
@@ -96,3 +96,48 @@ def require(module: str, extra: str | None = None) -> ModuleType:
             f"{module} is needed here but not importable ({exc}); install it with "
             f"`{hint}` (or 'facebridge[extract]' for all models)"
         ) from None
+
+
+def torch_device(device: str, what: str) -> Any:
+    """``device`` as a ``torch.device`` (torch imported here); a CUDA device must exist.
+
+    Parameters
+    ----------
+    device : str
+        ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    what : str
+        What asks for the device (named in the error).
+
+    Returns
+    -------
+    torch.device
+
+    Raises
+    ------
+    InvalidInputError
+        Not a CPU or CUDA device, or a CUDA device that torch does not see.
+    MissingDependencyError
+        torch is not installed.
+
+    Examples
+    --------
+    >>> torch_device("cpu", "the analysis").type  # doctest: +SKIP
+    'cpu'
+    """
+    torch = require("torch")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise InvalidInputError(
+            f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}"
+        ) from None
+    if dev.type not in ("cpu", "cuda"):
+        raise InvalidInputError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    if dev.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (dev.index or 0) >= n:
+            raise InvalidInputError(
+                f"device {device!r} asked for {what} but torch sees {n} CUDA GPU(s) "
+                f"(torch {torch.__version__}); use device='cpu'"
+            )
+    return dev

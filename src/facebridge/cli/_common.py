@@ -187,6 +187,13 @@ def add_analysis_options(p: argparse.ArgumentParser) -> None:
     add_seed_option(p, default=None)
     add_threads_option(p, default=None)
     p.add_argument(
+        "--device",
+        default=None,
+        metavar="DEVICE",
+        help="cpu, cuda or cuda:N: the matrix and rank sweep in torch (float64) on that device, "
+        "numbers equal to the default numpy path's to rounding (needs torch; default: numpy)",
+    )
+    p.add_argument(
         "--allow-missing",
         type=float,
         default=None,
@@ -224,6 +231,7 @@ ANALYSIS_KEYS = (
     "privacy",
     "compare_maps",
     "threads",
+    "device",
     "allow_missing",
 )
 
@@ -240,6 +248,7 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         alpha=args.alpha,
         correspondence=args.correspondence,
         seed=args.seed,
+        device=args.device,
     )
 
 
@@ -253,8 +262,13 @@ def analysis_options(args: argparse.Namespace) -> dict[str, Any]:
     if not 0.0 <= allow <= 1.0:
         raise InvalidInputError(f"--allow-missing is a fraction in [0, 1], got {allow}; e.g. 0.05")
     check_out_dir(args.out)
+    settings = settings_from_args(args)
+    if settings.device is not None:  # a CUDA device torch does not see fails before the data
+        from facebridge.optional import torch_device
+
+        torch_device(settings.device, "the analysis")
     return {
-        "settings": settings_from_args(args),
+        "settings": settings,
         "progress": not args.no_progress,
         "privacy": args.privacy,
         "compare_maps": args.compare_maps,

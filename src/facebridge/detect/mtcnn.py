@@ -28,33 +28,13 @@ from facebridge.detect._weights import weight_path
 from facebridge.detect.base import FaceDetector
 from facebridge.detect.image import MAX_DETECT_SIDE
 from facebridge.errors import InvalidInputError, WeightsError
-from facebridge.optional import require
+from facebridge.optional import require, torch_device
 
 WEIGHT_FILES = ("mtcnn-pnet.pt", "mtcnn-rnet.pt", "mtcnn-onet.pt")
 
 
 def _torch():
     return require("torch")
-
-
-def _check_device(torch: Any, device: str) -> Any:
-    """``device`` as a ``torch.device``; a CUDA device must exist."""
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise InvalidInputError(
-            f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}"
-        ) from None
-    if dev.type not in ("cpu", "cuda"):
-        raise InvalidInputError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
-    if dev.type == "cuda":
-        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if (dev.index or 0) >= n:
-            raise InvalidInputError(
-                f"device {device!r} asked for MTCNN but torch sees {n} CUDA GPU(s) "
-                f"(torch {torch.__version__}); use device='cpu'"
-            )
-    return dev
 
 
 @functools.cache
@@ -278,7 +258,7 @@ class MTCNN(FaceDetector):
         self.factor = float(factor)
         self.batch_size = int(batch_size)
         torch = _torch()
-        self.device = _check_device(torch, device)
+        self.device = torch_device(device, "MTCNN")
         if num_threads is not None:
             torch.set_num_threads(int(num_threads))
         classes = _net_classes()

@@ -70,6 +70,7 @@ def run_analysis(
     pairs: bool = _DEFAULT.pairs,
     roc_curves: bool = _DEFAULT.roc_curves,
     n_jobs: int | None = _DEFAULT.n_jobs,
+    device: str | None = _DEFAULT.device,
 ) -> dict[str, Any]:
     """The full cross-model analysis as the ``results.json`` payload (docs/ARCHITECTURE.md).
 
@@ -93,6 +94,10 @@ def run_analysis(
         Compute the ``"roc"`` summaries.
     n_jobs : int, optional
         Worker threads (default: the CPUs available); results do not depend on it.
+    device : str, optional
+        ``None``: numpy.  ``"cpu"``, ``"cuda"`` or ``"cuda:N"``: the matrix and the rank sweep
+        in torch (float64) on that device, equal to numpy's numbers to rounding
+        (:func:`facebridge.experiments.matrix_and_ranks`).
 
     Returns
     -------
@@ -110,7 +115,8 @@ def run_analysis(
     Raises
     ------
     InvalidInputError
-        Fewer than two models, bad settings, no valid pair.
+        Fewer than two models, bad settings, no valid pair, a CUDA device that torch does not
+        see.
 
     Examples
     --------
@@ -128,7 +134,16 @@ def run_analysis(
     """
     rk = None if ranks is None else tuple(ranks)
     AnalysisSettings(
-        n_points, n_draws, alpha, correspondence, seed, rk, pairs, roc_curves, n_jobs=n_jobs
+        n_points,
+        n_draws,
+        alpha,
+        correspondence,
+        seed,
+        rk,
+        pairs,
+        roc_curves,
+        n_jobs=n_jobs,
+        device=device,
     )
     timings: dict[str, float] = {}
     t0, c0 = time.perf_counter(), time.process_time()
@@ -139,6 +154,7 @@ def run_analysis(
         correspondence=correspondence,
         progress=progress,
         n_jobs=n_jobs,
+        device=device,
     )
     timings["matrix_and_ranks_s"] = time.perf_counter() - t0
     timings["matrix_and_ranks_cpu_s"] = time.process_time() - c0
@@ -201,6 +217,7 @@ def run_analysis(
         "ranks": None if ranks is None else [int(r) for r in ranks],
         "missing_policy": MISSING_POLICY,
         "failures": {m: len(f) for m, f in data.failures.items()},
+        "device": "numpy" if device is None else str(device),
         "timings": timings,
     }
     if stats:

@@ -547,12 +547,21 @@ def _run(
     symmetric_pairs: bool,
     progress: Progress | None,
     n_jobs: int | None,
+    device: str | None = None,
 ) -> tuple[MatrixResult, dict[str, RankResult]]:
-    """One pass of the engine: the matrix and (``ranks`` not False) the rank sweep."""
+    """One pass of the engine (numpy, or torch on ``device``): the matrix and (``ranks`` not
+    False) the rank sweep."""
     a = _check_settings(data, alpha, correspondence, map)
     rk_arg = True if ranks is None else ranks
-    eng = _Engine(data, a, correspondence, map, symmetric_pairs, rk_arg, progress, n_jobs)
-    oof, mapped, rk = eng.run()
+    if device is None:
+        eng = _Engine(data, a, correspondence, map, symmetric_pairs, rk_arg, progress, n_jobs)
+        oof, mapped, rk = eng.run()
+    else:
+        from facebridge.experiments._torch import run_matrix
+
+        oof, mapped, rk = run_matrix(
+            data, a, correspondence, map, symmetric_pairs, rk_arg, progress, device, n_jobs
+        )
     settings = {"alpha": a, "correspondence": correspondence, "map": map}
     settings["symmetric_pairs"] = symmetric_pairs
     native = {m: native_accuracy(data, m) for m in data.models}
@@ -572,6 +581,7 @@ def cross_model_matrix(
     symmetric_pairs: bool = False,
     progress: Progress | None = None,
     n_jobs: int | None = None,
+    device: str | None = None,
 ) -> MatrixResult:
     """The cross-model accuracy matrix (paper Table 3), exact and fast.
 
@@ -597,7 +607,11 @@ def cross_model_matrix(
     progress : Progress, optional
     n_jobs : int, optional
         Worker threads over folds (single-threaded BLAS each); default: the CPUs available.
-        Results do not depend on it.
+        With ``device``: torch's CPU threads (default 1).  Results do not
+        depend on it.
+    device : str, optional
+        ``None``: numpy on the CPU.  ``"cpu"``, ``"cuda"`` or ``"cuda:N"``: the heavy linear
+        algebra in torch (float64) on that device; the numbers equal numpy's to rounding.
 
     Returns
     -------
@@ -607,7 +621,9 @@ def cross_model_matrix(
     ------
     InvalidInputError
         Fewer than two models, an unknown ``map`` / ``correspondence``, ``alpha < 0``, no valid
-        pair.
+        pair, a bad ``device`` (a CUDA device that torch does not see).
+    MissingDependencyError
+        ``device`` given and torch not installed.
 
     Examples
     --------
@@ -617,7 +633,9 @@ def cross_model_matrix(
     >>> mr.table().shape, 0.5 < mr.accuracy("a", "b") <= 1.0
     ((2, 2), True)
     """
-    return _run(data, map, alpha, correspondence, False, symmetric_pairs, progress, n_jobs)[0]
+    return _run(data, map, alpha, correspondence, False, symmetric_pairs, progress, n_jobs, device)[
+        0
+    ]
 
 
 def rank_sweep(
@@ -630,6 +648,7 @@ def rank_sweep(
     map: str = "ridge",
     progress: Progress | None = None,
     n_jobs: int | None = None,
+    device: str | None = None,
 ) -> dict[str, RankResult]:
     """Accuracy of rank-``k`` truncations of every directed map (paper Section 4.2).
 
@@ -643,7 +662,7 @@ def rank_sweep(
     ranks : sequence of int, optional
         Default :func:`default_ranks` per map (``full = min(d_a, d_b)``); larger values are
         clipped to ``full``.
-    alpha, correspondence, symmetric_pairs, map, progress, n_jobs
+    alpha, correspondence, symmetric_pairs, map, progress, n_jobs, device
         As :func:`cross_model_matrix`.
 
     Returns
@@ -658,7 +677,9 @@ def rank_sweep(
     >>> rs["a->b"].ranks
     (1, 2, 4, 6)
     """
-    return _run(data, map, alpha, correspondence, ranks, symmetric_pairs, progress, n_jobs)[1]
+    return _run(data, map, alpha, correspondence, ranks, symmetric_pairs, progress, n_jobs, device)[
+        1
+    ]
 
 
 def matrix_and_ranks(
@@ -670,8 +691,12 @@ def matrix_and_ranks(
     symmetric_pairs: bool = False,
     progress: Progress | None = None,
     n_jobs: int | None = None,
+    device: str | None = None,
 ) -> tuple[MatrixResult, dict[str, RankResult]]:
     """:func:`cross_model_matrix` (ridge) and :func:`rank_sweep` sharing one pass.
+
+    The arguments are those of :func:`rank_sweep` (``device``: torch on that device, see
+    :func:`cross_model_matrix`).
 
     Examples
     --------
@@ -681,4 +706,6 @@ def matrix_and_ranks(
     >>> bool(rs["b->a"].accuracy[-1] == mr.mapped[("b", "a")].mean)
     True
     """
-    return _run(data, "ridge", alpha, correspondence, ranks, symmetric_pairs, progress, n_jobs)
+    return _run(
+        data, "ridge", alpha, correspondence, ranks, symmetric_pairs, progress, n_jobs, device
+    )

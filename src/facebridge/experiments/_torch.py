@@ -1,0 +1,275 @@
+"""The cross-model matrix and the rank sweep on a torch device (CPU or CUDA), float64.
+
+The same fold maps as :mod:`facebridge.experiments.matrix` (ridge from the per-fold-block
+moments, one solve per source and fold for every target), the same mapped items, cosine scores
+and rank truncations (leading right singular vectors from the eigen-decomposition of the smaller
+Gram matrix of the weight), computed with torch on ``device``; the decision thresholds, the
+accuracies and the result objects come from the numpy code (:class:`FoldScorer`), on the CPU.
+The numbers equal the numpy path's to rounding (tested to 1e-9).
+
+Map kinds other than ridge (and ridge with ``alpha = 0``) are fitted by the numpy code; their
+mapping and scoring still run on the device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from facebridge.errors import InvalidInputError
+from facebridge.experiments._fast import FoldScorer, LeftIndex
+from facebridge.experiments.core import PairData, correspondences
+from facebridge.experiments.matrix import RankResult, _check_ranks, fold_maps
+from facebridge.maps.moments import Moments, ridge_from_moments
+from facebridge.metrics import FoldAccuracy
+from facebridge.optional import require, torch_device
+from facebridge.vocabulary import Progress
+
+__all__ = ["run_matrix"]
+
+
+def run_matrix(
+    data: PairData,
+    alpha: float,
+    correspondence: str,
+    kind: str,
+    symmetric_pairs: bool,
+    ranks: Sequence[int] | bool | None,
+    progress: Progress | None,
+    device: str,
+    n_jobs: int | None = None,
+) -> tuple[dict[tuple[str, str], np.ndarray], dict, dict]:
+    """``(oof_scores, mapped, rank results)`` as the numpy engine of
+    :mod:`facebridge.experiments.matrix` returns them, computed on ``device``.
+
+    ``ranks``: ``False`` for no rank sweep, ``True`` for the default ranks, or a sequence.
+    ``n_jobs``: torch's CPU threads during the run (default 1 on the CPU).
+
+    Raises
+    ------
+    InvalidInputError
+        A bad device, or a fold without a training correspondence.
+    MissingDependencyError
+        torch is not installed.
+    """
+    dev = torch_device(device, "the analysis")
+    torch = require("torch")
+    threads = torch.get_num_threads()
+    if n_jobs is not None:
+        torch.set_num_threads(int(n_jobs))
+    elif dev.type == "cpu":
+        # the per-fold algebra is small: one thread, as the numpy path's single-threaded BLAS
+        # per worker (on 2 busy cores, torch's 2 OpenMP threads ran the quick matrix 17x slower)
+        torch.set_num_threads(1)
+    try:
+        return _run(torch, dev, data, alpha, correspondence, kind, symmetric_pairs, ranks, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(
+    torch: Any,
+    dev: Any,
+    data: PairData,
+    alpha: float,
+    correspondence: str,
+    kind: str,
+    symmetric_pairs: bool,
+    ranks: Sequence[int] | bool | None,
+    progress: Progress | None,
+) -> tuple[dict[tuple[str, str], np.ndarray], dict, dict]:
+    """:func:`run_matrix` on the torch device ``dev``."""
+    k = data.n_folds
+    corr = correspondences(data, correspondence, symmetric=symmetric_pairs)
+    left = LeftIndex.of(data)
+    inv = torch.as_tensor(left.inverse, device=dev)
+    scorers = [FoldScorer(data.genuine, data.folds, data.valid, f) for f in range(k)]
+    R = {m: torch.as_tensor(data.right[m].astype(np.float64), device=dev) for m in data.models}
+    Rn = {m: torch.linalg.vector_norm(r, dim=1) for m, r in R.items()}
+    bits = torch.as_tensor(corr.bits.astype(np.int64), device=dev)
+    keys = np.unique(corr.bits.astype(np.int64))
+    mapped_pf: dict[tuple[str, str], np.ndarray] = {}
+    mapped_thr: dict[tuple[str, str], np.ndarray] = {}
+    oof: dict[tuple[str, str], np.ndarray] = {}
+    rank_pf: dict[tuple[str, str], np.ndarray] = {}
+    rank_list: dict[tuple[str, str], tuple[int, ...]] = {}
+    spectra: dict[tuple[str, str], np.ndarray] = {}
+    n_src = len(data.models)
+    done = 0
+    for a in data.models:
+        targets = [b for b in data.models if b != a]
+        offs = np.concatenate(([0], np.cumsum([data.dim(b) for b in targets])))
+        d_a = data.dim(a)
+        for b in targets:
+            key = (a, b)
+            mapped_pf[key] = np.empty(k)
+            mapped_thr[key] = np.empty(k)
+            oof[key] = np.zeros(data.n_pairs)
+            if ranks is not False:
+                full = min(d_a, data.dim(b))
+                rl = _check_ranks(None if ranks is True else ranks, full)  # type: ignore[arg-type]
+                rank_list[key] = rl
+                rank_pf[key] = np.empty((len(rl), k))
+                spectra[key] = np.zeros(full)
+        L = torch.as_tensor(data.left[a][left.rows].astype(np.float64), device=dev)
+        maps = _fold_maps(torch, dev, data, corr, bits, keys, a, targets, alpha, kind)
+        for f in range(k):
+            W, bias = maps[f]
+            M = L @ W
+            M += bias
+            rows: list[Any] = []
+            spans: list[tuple[int, int]] = []
+            svals: list[np.ndarray] = []
+            for j, b in enumerate(targets):
+                sl = slice(int(offs[j]), int(offs[j + 1]))
+                Mb = M[:, sl]
+                start = len(rows)
+                rows.append(_cosine(torch, Mb, inv, R[b], Rn[b]))
+                if ranks is not False:
+                    s, extra = _rank_scores(
+                        torch, L, Mb, W[:, sl], bias[sl], R[b], Rn[b], inv, rank_list[(a, b)]
+                    )
+                    rows.extend(extra)
+                    svals.append(s)
+                spans.append((start, len(rows)))
+            S = torch.stack(rows).cpu().numpy()
+            acc, thr = scorers[f](S)
+            te = data.folds == f
+            for j, b in enumerate(targets):
+                key = (a, b)
+                s0, s1 = spans[j]
+                oof[key][te] = S[s0, te]
+                mapped_pf[key][f] = acc[s0]
+                mapped_thr[key][f] = thr[s0]
+                if ranks is not False:
+                    spectra[key] += svals[j]
+                    full = min(d_a, data.dim(b))
+                    r_i = s0 + 1  # rows s0+1..s1-1: the ranks below full, in order
+                    for i, r in enumerate(rank_list[key]):
+                        if r == full:
+                            rank_pf[key][i, f] = acc[s0]
+                        else:
+                            rank_pf[key][i, f] = acc[r_i]
+                            r_i += 1
+                    if r_i != s1:  # pragma: no cover - internal consistency
+                        raise RuntimeError("rank rows out of step")
+            done += 1
+            if progress is not None:
+                progress("matrix", done, n_src * k)
+    mapped = {
+        key: FoldAccuracy(float(pf.mean()), float(pf.std()), pf, mapped_thr[key])
+        for key, pf in mapped_pf.items()
+    }
+    ranks_out = {
+        key: RankResult(rank_list[key], pf.mean(axis=1), pf.std(axis=1), pf, spectra[key] / k)
+        for key, pf in rank_pf.items()
+    }
+    return oof, mapped, ranks_out
+
+
+def _fold_maps(
+    torch: Any,
+    dev: Any,
+    data: PairData,
+    corr: Any,
+    bits: Any,
+    keys: np.ndarray,
+    source: str,
+    targets: list[str],
+    alpha: float,
+    kind: str,
+) -> list[tuple[Any, Any]]:
+    """Every test fold's ``(W (d_a, sum d_b), bias)`` on the device: ridge solved there from
+    the per-block moments (training moments of fold ``f`` = total - the blocks within ``{f}``)."""
+    k = data.n_folds
+    if kind != "ridge" or alpha <= 0:
+        return [
+            (torch.as_tensor(W, device=dev), torch.as_tensor(b, device=dev))
+            for W, b in fold_maps(data, corr, source, targets, alpha, kind)
+        ]
+    f64 = torch.float64
+    X = torch.as_tensor(corr.source(source), dtype=f64, device=dev)
+    Y = torch.cat([torch.as_tensor(corr.target(t), dtype=f64, device=dev) for t in targets], 1)
+    blocks = []
+    for key in keys:
+        r = torch.nonzero(bits == int(key)).reshape(-1)
+        Xb, Yb = X[r], Y[r]
+        blocks.append((int(r.numel()), Xb.sum(0), Yb.sum(0), Xb.T @ Xb, Xb.T @ Yb))
+    n_t = sum(b[0] for b in blocks)
+    tot = [sum(b[i] for b in blocks) for i in range(1, 5)]
+    d_a = X.shape[1]
+    eye = torch.eye(d_a, dtype=f64, device=dev)
+    out = []
+    for f in range(k):
+        within = [i for i, key in enumerate(keys) if int(key) & ~(1 << f) == 0]
+        n = n_t - sum(blocks[i][0] for i in within)
+        if n == 0:
+            raise InvalidInputError(
+                f"fold {f + 1} has no training correspondence for {source}; every other fold "
+                f"lacks valid genuine pairs"
+            )
+        sx, sy, xx, xy = (t - sum(blocks[i][j + 1] for i in within) for j, t in enumerate(tot))
+        mx, my = sx / n, sy / n
+        A = xx - torch.outer(sx, sx / n) + alpha * eye
+        B = xy - torch.outer(sx, my)
+        W = torch.linalg.solve(A, B)
+        if not bool(torch.isfinite(W).all()):  # pragma: no cover - singular despite alpha > 0
+            m = Moments(n, *(v.cpu().numpy() for v in (sx, sy, xx, xy)))
+            W = torch.as_tensor(ridge_from_moments(m, alpha)[0], device=dev)
+        out.append((W, my - mx @ W))
+    return out
+
+
+def _cosine(torch: Any, Mb: Any, inv: Any, R: Any, Rn: Any) -> Any:
+    """Cosine of each pair's mapped left item (row ``inv`` of ``Mb``) with its right item;
+    zero-norm rows score 0."""
+    num = torch.sum(Mb[inv] * R, dim=1)
+    den = torch.linalg.vector_norm(Mb, dim=1)[inv] * Rn
+    out = torch.where(den > 0, num / torch.where(den > 0, den, 1.0), 0.0)
+    return out.clamp_(-1.0, 1.0)
+
+
+def _top_right_singular(torch: Any, W: Any, k: int) -> tuple[Any, Any]:
+    """As :func:`facebridge.experiments._fast.top_right_singular`, in torch."""
+    d_a, d_b = W.shape
+    k = max(0, min(k, min(d_a, d_b)))
+    if d_b <= d_a:
+        lam, V = torch.linalg.eigh(W.T @ W)
+        s = torch.sqrt(torch.clamp(lam.flip(0), min=0.0))
+        return s, V.flip(1)[:, :k]
+    lam, U = torch.linalg.eigh(W @ W.T)
+    s = torch.sqrt(torch.clamp(lam.flip(0), min=0.0))
+    V = W.T @ U.flip(1)[:, :k]
+    return s, V / torch.where(s[:k] > 0, s[:k], 1.0)
+
+
+def _rank_scores(
+    torch: Any,
+    L: Any,
+    Mb: Any,
+    Wb: Any,
+    bias: Any,
+    R: Any,
+    Rn: Any,
+    inv: Any,
+    ranks: tuple[int, ...],
+) -> tuple[np.ndarray, list[Any]]:
+    """Singular values of ``Wb`` and the pair scores of its truncations to the ranks below
+    full (the identities of :mod:`facebridge.experiments.matrix`'s docstring)."""
+    full = min(Wb.shape)
+    partial = [r for r in ranks if r < full]
+    kmax = max(partial, default=0)
+    s, V = _top_right_singular(torch, Wb, kmax)
+    if kmax == 0:
+        return s.cpu().numpy(), []
+    d_a, d_b = Wb.shape
+    beta = bias @ V
+    P = Mb @ V if d_b <= d_a else L @ (Wb @ V) + beta  # (u, kmax) = m V
+    cols = torch.as_tensor([r - 1 for r in partial], device=P.device)
+    nrm = torch.cumsum(P * P - beta * beta, dim=1)[:, cols][inv]  # (n, ranks)
+    nrm = torch.sqrt(torch.clamp(nrm + bias @ bias, min=0.0)) * Rn[:, None]
+    num = torch.cumsum((P - beta)[inv] * (R @ V), dim=1)[:, cols] + (R @ bias)[:, None]
+    out = torch.where(nrm > 0, num / torch.where(nrm > 0, nrm, 1.0), 0.0).clamp_(-1.0, 1.0)
+    return s.cpu().numpy(), list(out.T)
