@@ -6,13 +6,13 @@
 # Needs only what src/ holds and Python with torch (CUDA build), numpy, scipy, scikit-learn,
 # matplotlib, tqdm: no TensorFlow, dlib or onnx is imported (checked first), nothing is fetched.
 #
-#   OUT=/tmp/gpu bash benchmarks/gpu_reproduce.sh            # full runs
-#   OUT=/tmp/gpu bash benchmarks/gpu_reproduce.sh --quick    # matrix, rank sweep and ROC only
+#   OUT=gpu-out bash benchmarks/gpu_reproduce.sh            # full runs
+#   OUT=gpu-out bash benchmarks/gpu_reproduce.sh --quick    # matrix, rank sweep and ROC only
 #
 # Extra arguments go to every `reproduce` run.  PYTHON (default python3) picks the interpreter.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT=${OUT:-/tmp/facebridge-gpu}
+OUT=${OUT:-gpu-out}  # relative to the repository root unless absolute
 PY=${PYTHON:-python3}
 export PYTHONPATH=src
 mkdir -p "$OUT"
