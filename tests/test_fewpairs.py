@@ -47,12 +47,17 @@ def test_pools_never_hold_a_scored_template_or_test_people(synth, fold):
     assert b_a
     assert not set(a_a) & lefts  # A templates of left items are scored: never in the A pool
     assert not set(b_a) & rights  # B templates of right items are scored: never in the B pool
-    assert set(a_a) | set(b_a) <= lefts | rights  # setting a: the test fold's own people
     a_b, b_b = unpaired_pools(data, fold, "b")
     assert a_b
     assert b_b
     assert not set(a_b) & set(b_b)
     assert not {lfw_identity(x) for x in a_b + b_b} & test_people
+    # setting a: b's pools plus other templates of the test fold's own people
+    assert set(a_a) - set(a_b) <= lefts | rights
+    assert set(b_a) - set(b_b) <= lefts | rights
+    assert set(a_b) < set(a_a)
+    assert set(b_b) < set(b_a)
+    assert {lfw_identity(x) for x in a_a} & test_people
     assert unpaired_pools(data, fold, "c") == ([], [])
 
 

@@ -43,11 +43,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--k0-inits", default="", help="unsupervised starts to compare at k = 0 (e.g. gw,moments)"
     )
     p.add_argument("--n-iter", type=int, default=10, help="self-learning iterations (10)")
-    p.add_argument("--max-pool", type=int, default=1500, help="pool subsample size (1500)")
+    p.add_argument("--max-pool", type=int, default=4000, help="pool subsample size (4000)")
     p.add_argument(
         "--seed", type=int, default=0, help="seed of the seed-pair draws and pools (default 0)"
     )
-    p.add_argument("--out", type=Path, default=None, help="write fewpairs.json and fewpairs.md")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="write fewpairs.json and fewpairs.md; cells computed are kept in "
+        "fewpairs-cells.jsonl there, and a rerun with the same --out reuses them",
+    )
     p.add_argument("--json", action="store_true", help="print the JSON result")
     p.set_defaults(func=run)
 
@@ -67,6 +73,30 @@ def _write(path: Path, text: str) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
     os.replace(tmp, path)
+
+
+class _Cells(dict):
+    """Computed cells, one JSON line each in ``path``: read at start, appended as they come.
+
+    A line cut short by a killed run is ignored (that cell is computed again).
+    """
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+        if path.exists():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                try:
+                    key, value = json.loads(line)
+                except (ValueError, TypeError):
+                    continue
+                super().__setitem__(key, float("nan") if value is None else float(value))
+
+    def __setitem__(self, key: str, value: float) -> None:
+        super().__setitem__(key, value)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps([key, None if value != value else value]) + "\n")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -103,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
         n_iter=args.n_iter,
         max_pool=args.max_pool,
         progress=progress,
+        cache=None if args.out is None else _Cells(args.out / "fewpairs-cells.jsonl"),
     )
     print(file=sys.stderr)
     out = result.to_dict()

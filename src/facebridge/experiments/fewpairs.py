@@ -4,15 +4,15 @@ For every directed pair ``A -> B`` and every number of seed pairs ``k``, a map i
 test fold by :func:`facebridge.maps.semisupervised.fit_self_learning` from ``k`` seed pairs plus
 two *unpaired* pools, in three settings of the pools:
 
-* ``"a"`` -- **transductive**: the pools hold the test fold's own people, other templates.  The
-  A pool holds the A templates of the fold's images that are never a *left* item of a fold pair
-  (the left items are the ones scored through A); the B pool the B templates of the fold's
-  images that are never a *right* item.  No template that is scored is fitted on, but the map
-  is fitted on other photos of exactly the people it is tested on: an attacker who holds other
-  photos of the enrolled population.
 * ``"b"`` -- other people only: the training folds' images (LFW View 2 folds are identity-
   disjoint), each identity's images alternating between the A pool and the B pool (no image is
   in both pools).
+* ``"a"`` -- **transductive**: the pools of ``"b"`` plus other templates of the test fold's own
+  people.  The A pool gains the A templates of the fold's images that are never a *left* item of
+  a fold pair (the left items are the ones scored through A), the B pool the B templates of the
+  fold's images that are never a *right* item.  No template that is scored is fitted on, but the
+  map is fitted on other photos of the very people it is tested on: an attacker who holds photos
+  of the whole enrolled population.
 * ``"c"`` -- no pool: the plain seed map (ridge) on the ``k`` pairs.  ``k = 400`` is the paper's
   recipe (ridge on 400 matched pairs).
 
@@ -35,7 +35,7 @@ correspondence identities' images alternating between the pools, ``"c"`` none.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -166,10 +166,6 @@ def unpaired_pools(
     test = (data.folds == fold) & data.valid
     lefts = {data.left_ids[i] for i in np.flatnonzero(data.folds == fold)}
     rights = {data.right_ids[i] for i in np.flatnonzero(data.folds == fold)}
-    if setting == "a":
-        items_a = {data.right_ids[i] for i in np.flatnonzero(test)} - lefts
-        items_b = {data.left_ids[i] for i in np.flatnonzero(test)} - rights
-        return sorted(items_a), sorted(items_b)
     train = data.train_mask(fold) & data.valid
     test_people = {identity_fn(x) for x in lefts | rights}
     items = {data.left_ids[i] for i in np.flatnonzero(train)}
@@ -185,6 +181,9 @@ def unpaired_pools(
         for j, x in enumerate(groups[who]):
             (pa if (j % 2 == 0) != flip else pb).append(x)
         flip = not flip if len(groups[who]) % 2 else flip
+    if setting == "a":  # and the test fold's people: the templates fold ``fold`` never scores
+        pa += sorted({data.right_ids[i] for i in np.flatnonzero(test)} - lefts)
+        pb += sorted({data.left_ids[i] for i in np.flatnonzero(test)} - rights)
     return pa, pb
 
 
@@ -194,10 +193,14 @@ class _Fit:
 
     k0_init: str = "sorted-sim"
     n_iter: int = 10
-    max_pool: int = 1500
+    max_pool: int = 4000
     csls_k: int = 10
     keep_prob: float = 0.5
     alpha: float = 1.0
+
+    def signature(self, seed: int) -> str:
+        """The settings and seed as text: what a cached cell was computed with."""
+        return ",".join(f"{k}={v}" for k, v in sorted(vars(self).items())) + f",seed={seed}"
 
     def __call__(
         self, X: np.ndarray, Y: np.ndarray, A: np.ndarray, B: np.ndarray, seed: int
@@ -441,8 +444,9 @@ def few_pairs(
     seed: int = 0,
     k0_init: str = "sorted-sim",
     n_iter: int = 10,
-    max_pool: int = 1500,
+    max_pool: int = 4000,
     progress: Progress | None = None,
+    cache: MutableMapping[str, float] | None = None,
 ) -> FewPairsResult:
     """Mapped LFW accuracy and re-identification rank-1 against ``k`` in the pool settings.
 
@@ -469,6 +473,12 @@ def few_pairs(
     n_iter, max_pool : int
         Self-learning iterations and pool subsample size.
     progress : Progress, optional
+    cache : mutable mapping, optional
+        Cell key -> value, read before and written after each computed cell (one accuracy or
+        rank-1 for one setting, pair and ``k``); keys name the fit settings and the seed, so a
+        cache filled by an earlier call with other ``ks`` or ``pairs`` is reused, never mixed
+        with another fit.  The CLI keeps it in ``--out``/``fewpairs-cells.jsonl``, which makes a
+        long run resumable and extendable.
 
     Returns
     -------
@@ -502,27 +512,55 @@ def few_pairs(
         data.check_model(p.source), data.check_model(p.target)
     fit = _Fit(k0_init=k0_init, n_iter=n_iter, max_pool=max_pool)
     vec = {m: _as_vectors(vectors, m) for m in {x for p in prs for x in p} if m in vectors}
+    cells = {} if cache is None else cache
     total = len(prs) * len(sts) * (len(ks_) + len(rk))
     done = 0
+
+    def cell(key: str, f: _Fit, compute: Callable[[], float]) -> float:
+        nonlocal done
+        key = f"{key}|{f.signature(seed)}"
+        if key not in cells:
+            cells[key] = compute()
+        done += 1
+        if progress is not None and done <= total:
+            progress("few pairs", done, total)
+        return cells[key]
+
     acc: dict[str, dict[str, list[float]]] = {s: {} for s in sts}
     reid: dict[str, dict[str, list[float]]] = {s: {} for s in sts}
     for p in prs:
         for s in sts:
-            acc[s][p.key] = [_accuracy(data, vec, p, k, s, fit, seed) for k in ks_]
-            done += len(ks_)
+            acc[s][p.key] = [
+                cell(
+                    f"accuracy|{s}|{p.key}|{k}",
+                    fit,
+                    lambda k=k, s=s, p=p: _accuracy(data, vec, p, k, s, fit, seed),
+                )
+                for k in ks_
+            ]
             if rk:
                 reid[s][p.key] = [
-                    reid_rank1(vec[p.source], vec[p.target], k, s, seed=seed, fitter=fit)
+                    cell(
+                        f"rank1|{s}|{p.key}|{k}",
+                        fit,
+                        lambda k=k, s=s, p=p: reid_rank1(
+                            vec[p.source], vec[p.target], k, s, seed=seed, fitter=fit
+                        ),
+                    )
                     for k in rk
                 ]
-                done += len(rk)
-            if progress is not None:
-                progress("few pairs", done, total)
     k0: dict[str, dict[str, dict[str, float]]] = {}
     for init in k0_inits:
         f0 = _Fit(k0_init=init, n_iter=n_iter, max_pool=max_pool)
         k0[init] = {
-            s: {p.key: _accuracy(data, vec, p, 0, s, f0, seed) for p in (k0_pairs or prs)}
+            s: {
+                p.key: cell(
+                    f"k0|{s}|{p.key}",
+                    f0,
+                    lambda s=s, p=p, f0=f0: _accuracy(data, vec, p, 0, s, f0, seed),
+                )
+                for p in (k0_pairs or prs)
+            }
             for s in sts
             if s != "c"
         }

@@ -128,11 +128,16 @@ def csls_scores(za: np.ndarray, zb: np.ndarray, k: int = 10) -> np.ndarray:
     s = np.asarray(za, dtype=np.float32) @ np.asarray(zb, dtype=np.float32).T
     if k <= 0:
         return s
-    ka = min(k, s.shape[1])
-    kb = min(k, s.shape[0])
-    ra = -np.partition(-s, ka - 1, axis=1)[:, :ka].mean(axis=1)
-    rb = -np.partition(-s, kb - 1, axis=0)[:kb, :].mean(axis=0)
+    ra = _top_mean(s, k)
+    rb = _top_mean(np.ascontiguousarray(s.T), k)
     return 2.0 * s - ra[:, None] - rb[None, :]
+
+
+def _top_mean(s: np.ndarray, k: int) -> np.ndarray:
+    """Mean of the ``k`` largest entries of each row of ``s`` (``k`` clipped to the row length)."""
+    n = s.shape[1]
+    k = min(k, n)
+    return np.partition(s, n - k, axis=1)[:, n - k :].mean(axis=1)
 
 
 def mutual_nearest(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -459,12 +464,13 @@ def fit_self_learning(
     p = float(keep_prob)
     converged = False
     n_done = 0
+    s = csls_scores(_unit(A @ m.weight + m.bias), zb, csls_k)
     for n_done in range(1, n_iter + 1):  # noqa: B007 (n_done is the count reported)
-        s = csls_scores(_unit(A @ m.weight + m.bias), zb, csls_k)
-        sd = s if p >= 1.0 else np.where(rng.random(s.shape) < p, s, -np.inf).astype(np.float32)
+        sd = s if p >= 1.0 else np.where(rng.random(s.shape, dtype=np.float32) < p, s, -np.inf)
         ia, ib = mutual_nearest(sd)
         m = refit_on(ia, ib)
-        o = float(csls_scores(_unit(A @ m.weight + m.bias), zb, csls_k).max(axis=1).mean())
+        s = csls_scores(_unit(A @ m.weight + m.bias), zb, csls_k)
+        o = float(s.max(axis=1).mean())
         obj.append(o)
         if o > best + tol:
             best, stale = o, 0
