@@ -13,7 +13,7 @@ from facebridge.experiments.core import pair_data
 from facebridge.experiments.fewpairs import (
     few_pairs,
     fold_map,
-    reid_rank1,
+    reid_attack,
     seed_rows,
     unpaired_pools,
 )
@@ -121,18 +121,25 @@ def test_experiment_shapes_and_map_quality(synth):
     assert 0.0 <= r.reid_rank1["a"][pair.key][0] <= 1.0  # k = 0: the unsupervised start
     assert 0.0 <= r.reid_rank1["a"][pair.key][1] <= 1.0
     assert np.isnan(r.reid_rank1["c"][pair.key][0])  # k = 0, no pool: no map
+    assert np.isnan(r.reid_d_sys["c"][pair.key][0])
+    assert 0.0 <= r.reid_d_sys["a"][pair.key][1] <= 1.0
     d = r.to_dict()
     json.dumps(d, allow_nan=False)
     assert d["accuracy"]["c"][pair.key][0] is None
 
 
-def test_reid_rank1_with_many_pairs_beats_chance(synth):
+def test_reid_attack_with_many_pairs_beats_chance(synth):
     _, emb = synth
-    r1 = reid_rank1(emb["alpha"], emb["beta"], 60, "c")
-    assert r1 > 0.2  # about 60 enrolled identities: chance is under 0.02
-    assert r1 > reid_rank1(emb["alpha"], emb["beta"], 2, "c")
+    strong = reid_attack(emb["alpha"], emb["beta"], 60, "c")
+    weak = reid_attack(emb["alpha"], emb["beta"], 2, "c")
+    assert strong.rank1 > 0.2  # about 60 enrolled identities: chance is under 0.02
+    assert strong.rank1 > weak.rank1
+    assert 0.3 < strong.d_sys <= 1.0  # mated and non-mated scores are well apart
+    assert strong.d_sys > weak.d_sys
+    none = reid_attack(emb["alpha"], emb["beta"], 0, "c")  # no pairs, no pool: no map
+    assert np.isnan(none.rank1) and np.isnan(none.d_sys)
     with pytest.raises(InvalidInputError, match="unpaired-pool setting"):
-        reid_rank1(emb["alpha"], emb["beta"], 5, "z")
+        reid_attack(emb["alpha"], emb["beta"], 5, "z")
 
 
 def test_bad_experiment_options(synth):
@@ -163,7 +170,7 @@ def _result():
 def test_summary_is_over_strong_pairs_only():
     s = summarise(_result())
     a = s["accuracy"]["a"]
-    assert a[1] == {"k": 50, "median": 0.98, "worst": 0.975, "n": 2}
+    assert a[1] == {"k": 50, "median": 0.98, "worst": 0.975, "highest": 0.985, "n": 2}
     assert s["accuracy"]["c"][0]["n"] == 0
     assert s["reid_rank1"]["a"][1]["worst"] == 0.6
 

@@ -52,6 +52,7 @@ from facebridge.experiments.privacy import lfw_identity, split_identities
 from facebridge.maps.linear import LinearMap, fit_ridge
 from facebridge.maps.semisupervised import INITS, fit_self_learning
 from facebridge.metrics.identification import normalize_rows, search
+from facebridge.metrics.linkability import unlinkability
 from facebridge.vocabulary import STRONG_NATIVE, DirectedPair, Progress, directed_pairs, unknown
 
 __all__ = [
@@ -59,9 +60,10 @@ __all__ = [
     "REID_K",
     "SETTINGS",
     "FewPairsResult",
+    "ReidResult",
     "few_pairs",
     "fold_map",
-    "reid_rank1",
+    "reid_attack",
     "seed_rows",
     "unpaired_pools",
 ]
@@ -299,7 +301,24 @@ def _accuracy(
 # ----------------------------------------------------------------------------- re-identification
 
 
-def reid_rank1(
+@dataclass(frozen=True)
+class ReidResult:
+    """The audit's two numbers for one few-pairs map.
+
+    Attributes
+    ----------
+    rank1 : float
+        Closed-set rank-1 of the mapped leaked templates in the target gallery (NaN: no map).
+    d_sys : float
+        Gomez-Barrero et al.'s global linkability ``D_sys`` of mapped probe vs gallery scores
+        (mated: the probe's identity; non-mated: every other enrolled identity), NaN: no map.
+    """
+
+    rank1: float
+    d_sys: float
+
+
+def reid_attack(
     source_emb: Any,
     target_emb: Any,
     k: int,
@@ -308,12 +327,13 @@ def reid_rank1(
     seed: int = 0,
     fitter: Callable[..., LinearMap | None] | None = None,
     identity_fn: Callable[[str], str] = lfw_identity,
-) -> float:
-    """Closed-set rank-1 of leaked A templates searched in a B gallery through a few-pairs map.
+    max_nonmated: int = 200_000,
+) -> ReidResult:
+    """Re-identification rank-1 and linkability of leaked A templates through a few-pairs map.
 
     The identity split is :func:`~facebridge.experiments.privacy.split_identities` (``seed``);
-    the ``k`` seed images are drawn from its correspondence items.  ``NaN`` when there is no map
-    (``k = 0``, setting ``"c"``).
+    the ``k`` seed images are drawn from its correspondence items.  The map is fitted from them
+    and the ``setting``'s pools; the mapped A probes are searched in the B gallery.
 
     Parameters
     ----------
@@ -324,10 +344,21 @@ def reid_rank1(
     fitter : callable, optional
         As :func:`fold_map`.
     identity_fn : callable
+    max_nonmated : int
+        Non-mated scores kept for ``D_sys`` (drawn, seeded, when there are more).
 
     Returns
     -------
-    float in [0, 1] or NaN.
+    ReidResult
+        NaN numbers when there is no map (``k = 0``, setting ``"c"``).
+
+    Examples
+    --------
+    >>> from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
+    >>> emb = make_synthetic_embeddings(make_synthetic_protocol(), dims={"a": 16, "b": 12})
+    >>> r = reid_attack(emb["a"], emb["b"], 60, "c")
+    >>> 0.0 <= r.rank1 <= 1.0 and 0.0 <= r.d_sys <= 1.0
+    True
     """
     a, b = _Vectors(source_emb), _Vectors(target_emb)
     common = sorted(set(a.ids) & set(b.ids))
@@ -350,16 +381,18 @@ def reid_rank1(
     B = b.take(ib) if ib else np.zeros((0, b.vectors.shape[1]))
     m = (fitter or _Fit())(a.take(chosen), b.take(chosen), A, B, seed)
     if m is None:
-        return float("nan")
+        return ReidResult(float("nan"), float("nan"))
     probes = normalize_rows(m.apply(a.take(list(split.probe_items))))
-    res = search(
-        probes,
-        normalize_rows(b.take(list(split.gallery_items))),
-        [identity_fn(x) for x in split.probe_items],
-        [identity_fn(x) for x in split.gallery_items],
-        normalized=True,
-    )
-    return float(res.rate(1))
+    gallery = normalize_rows(b.take(list(split.gallery_items)))
+    p_labels = np.array([identity_fn(x) for x in split.probe_items])
+    g_labels = np.array([identity_fn(x) for x in split.gallery_items])
+    res = search(probes, gallery, p_labels, g_labels, normalized=True)
+    s = probes @ gallery.T
+    mate = p_labels[:, None] == g_labels[None, :]
+    non = s[~mate]
+    if non.size > max_nonmated:
+        non = non[np.random.default_rng([seed, 6, k]).choice(non.size, max_nonmated)]
+    return ReidResult(float(res.rate(1)), unlinkability(s[mate], non).d_sys)
 
 
 # ----------------------------------------------------------------------------- the experiment
@@ -381,6 +414,8 @@ class FewPairsResult:
     reid_k : tuple of int
     reid_rank1 : dict
         setting -> ``"A->B"`` -> list of rank-1 rates, one per ``reid_k``.
+    reid_d_sys : dict
+        setting -> ``"A->B"`` -> list of linkability ``D_sys``, one per ``reid_k``.
     k0_inits : dict
         unsupervised start -> setting -> ``"A->B"`` -> accuracy at ``k = 0``.
     settings_text : dict
@@ -397,6 +432,7 @@ class FewPairsResult:
     accuracy: dict[str, dict[str, list[float]]]
     reid_k: tuple[int, ...]
     reid_rank1: dict[str, dict[str, list[float]]]
+    reid_d_sys: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     k0_inits: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     fit: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
@@ -424,6 +460,7 @@ class FewPairsResult:
                 "accuracy": self.accuracy,
                 "reid_k": list(self.reid_k),
                 "reid_rank1": self.reid_rank1,
+                "reid_d_sys": self.reid_d_sys,
                 "k0_inits": self.k0_inits,
                 "fit": self.fit,
                 "seconds": self.seconds,
@@ -528,6 +565,7 @@ def few_pairs(
 
     acc: dict[str, dict[str, list[float]]] = {s: {} for s in sts}
     reid: dict[str, dict[str, list[float]]] = {s: {} for s in sts}
+    link: dict[str, dict[str, list[float]]] = {s: {} for s in sts}
     for p in prs:
         for s in sts:
             acc[s][p.key] = [
@@ -538,17 +576,16 @@ def few_pairs(
                 )
                 for k in ks_
             ]
-            if rk:
-                reid[s][p.key] = [
-                    cell(
-                        f"rank1|{s}|{p.key}|{k}",
-                        fit,
-                        lambda k=k, s=s, p=p: reid_rank1(
-                            vec[p.source], vec[p.target], k, s, seed=seed, fitter=fit
-                        ),
-                    )
-                    for k in rk
-                ]
+            for k in rk:
+                key = f"{s}|{p.key}|{k}|{fit.signature(seed)}"
+                if f"rank1|{key}" not in cells or f"dsys|{key}" not in cells:
+                    r = reid_attack(vec[p.source], vec[p.target], k, s, seed=seed, fitter=fit)
+                    cells[f"rank1|{key}"], cells[f"dsys|{key}"] = r.rank1, r.d_sys
+                reid[s].setdefault(p.key, []).append(cells[f"rank1|{key}"])
+                link[s].setdefault(p.key, []).append(cells[f"dsys|{key}"])
+                done += 1
+                if progress is not None:
+                    progress("few pairs", done, total)
     k0: dict[str, dict[str, dict[str, float]]] = {}
     for init in k0_inits:
         f0 = _Fit(k0_init=init, n_iter=n_iter, max_pool=max_pool)
@@ -574,6 +611,7 @@ def few_pairs(
         accuracy=acc,
         reid_k=rk,
         reid_rank1=reid if rk else {},
+        reid_d_sys=link if rk else {},
         k0_inits=k0,
         fit={
             "k0_init": k0_init,

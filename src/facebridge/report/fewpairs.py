@@ -84,8 +84,9 @@ def summarise(result: Mapping[str, Any]) -> dict[str, dict[str, list[dict[str, f
     Returns
     -------
     dict
-        ``{"accuracy": {setting: [{"k", "median", "worst", "n"}, ...]}, "reid_rank1": ...}``
-        (NaN where no pair has a value).
+        ``{"accuracy": {setting: [{"k", "median", "worst", "highest", "n"}, ...]},
+        "reid_rank1": ..., "reid_d_sys": ...}`` ("worst" is the minimum, "highest" the maximum;
+        NaN where no pair has a value).
 
     Raises
     ------
@@ -94,7 +95,8 @@ def summarise(result: Mapping[str, Any]) -> dict[str, dict[str, list[dict[str, f
     """
     _check(result)
     out: dict[str, dict[str, list[dict[str, float | int]]]] = {}
-    for field, ks in (("accuracy", result["k"]), ("reid_rank1", result.get("reid_k", []))):
+    reid_k = result.get("reid_k", [])
+    for field, ks in (("accuracy", result["k"]), ("reid_rank1", reid_k), ("reid_d_sys", reid_k)):
         per: dict[str, list[dict[str, float | int]]] = {}
         for setting, table in (result.get(field) or {}).items():
             keys = strong_pairs(result, list(table))
@@ -106,6 +108,7 @@ def summarise(result: Mapping[str, Any]) -> dict[str, dict[str, list[dict[str, f
                         "k": int(k),
                         "median": _median(xs),
                         "worst": min(xs) if xs else math.nan,
+                        "highest": max(xs) if xs else math.nan,
                         "n": len(xs),
                     }
                 )
@@ -116,6 +119,10 @@ def summarise(result: Mapping[str, Any]) -> dict[str, dict[str, list[dict[str, f
 
 def _pct(x: float) -> str:
     return "—" if x is None or math.isnan(x) else f"{100 * x:.1f}"
+
+
+def _dsys(x: float) -> str:
+    return "—" if x is None or math.isnan(x) else f"{x:.2f}"
 
 
 def fewpairs_section(result: Mapping[str, Any]) -> str:
@@ -184,23 +191,27 @@ def fewpairs_section(result: Mapping[str, Any]) -> str:
             f"- Goal (k = 0, any setting, median above 90 %): best {_pct(best0)} -> "
             f"{'met' if best0 > 0.9 else 'missed'}."
         )
-    reid = summary.get("reid_rank1") or {}
-    if reid:
-        rk = list(result.get("reid_k", []))
-        lines += [
-            "",
-            "Re-identification rank-1 (%) of leaked source templates in the target's "
-            "gallery (median / worst over strong pairs):",
-            "",
-        ]
+    rk = list(result.get("reid_k", []))
+    for field, what, fmt in (
+        (
+            "reid_rank1",
+            "Re-identification rank-1 (%) of leaked source templates in the target's gallery",
+            _pct,
+        ),
+        ("reid_d_sys", "Linkability D_sys of mapped leaked templates to the gallery", _dsys),
+    ):
+        table = summary.get(field) or {}
+        if not table:
+            continue
+        lines += ["", f"{what} (median / highest over strong pairs):", ""]
         rrows = []
         for s, text in settings.items():
-            if s in reid:
-                n = max((r["n"] for r in reid[s]), default=0)
+            if s in table:
+                n = max((r["n"] for r in table[s]), default=0)
                 rrows.append(
                     [
                         f"{s}: {text} [{n} pairs]",
-                        *[f"{_pct(r['median'])} / {_pct(r['worst'])}" for r in reid[s]],
+                        *[f"{fmt(r['median'])} / {fmt(r['highest'])}" for r in table[s]],
                     ]
                 )
         lines.append(markdown_table(["setting", *[f"k={k}" for k in rk]], rrows))
