@@ -137,7 +137,8 @@ def test_reid_attack_with_many_pairs_beats_chance(synth):
     assert 0.3 < strong.d_sys <= 1.0  # mated and non-mated scores are well apart
     assert strong.d_sys > weak.d_sys
     none = reid_attack(emb["alpha"], emb["beta"], 0, "c")  # no pairs, no pool: no map
-    assert np.isnan(none.rank1) and np.isnan(none.d_sys)
+    assert np.isnan(none.rank1)
+    assert np.isnan(none.d_sys)
     with pytest.raises(InvalidInputError, match="unpaired-pool setting"):
         reid_attack(emb["alpha"], emb["beta"], 5, "z")
 
@@ -212,3 +213,32 @@ def test_command_on_the_shipped_store(tmp_path, capsys):
     acc = out["accuracy"]["c"]["facenet-ms1m->sface"][0]
     assert 0.95 < acc < 1.0  # the paper recipe (ridge on 400 matched pairs)
     assert "## Maps from few pairs" in (tmp_path / "fewpairs.md").read_text()
+    cells = (tmp_path / "fewpairs-cells.jsonl").read_text().splitlines()
+    assert len(cells) == 2  # one computed cell per directed pair, kept for a rerun
+    assert main(["few-pairs", "--models", "facenet-ms1m,sface", "--k", "400", "--settings", "c",
+                 "--reid-k", "", "--out", str(tmp_path)]) == 0  # fmt: skip
+    assert (tmp_path / "fewpairs-cells.jsonl").read_text().splitlines() == cells  # reused
+    assert json.loads((tmp_path / "fewpairs.json").read_text())["accuracy"] == out["accuracy"]
+
+
+@pytest.mark.realdata
+def test_audit_few_pairs_subsection(tmp_path, capsys):
+    """The audit's few-pairs subsection on the shipped store: rank-1 and D_sys grow with k and
+    the unpaired photos (setting a) help at k = 50."""
+    rc = main(
+        [
+            "audit", "--source", "facenet-ms1m", "--target", "sface", "--draws", "1",
+            "--p-values", "50", "--few-pairs", "0,50", "--out", str(tmp_path),
+        ]
+    )  # fmt: skip
+    assert rc == 0
+    few = json.loads((tmp_path / "audit.json").read_text())["few_pairs"]
+    a = few["pairs"]["facenet-ms1m->sface"]["a"]
+    c = few["pairs"]["facenet-ms1m->sface"]["c"]
+    assert few["k"] == [0, 50]
+    assert c["rank1"][0] is None
+    assert c["d_sys"][0] is None
+    assert a["rank1"][1] > c["rank1"][1] + 0.2  # the unpaired photos add re-identifications
+    assert a["d_sys"][1] > c["d_sys"][1]
+    assert "### Few pairs" in (tmp_path / "privacy.md").read_text()
+    assert "### Few pairs" in capsys.readouterr().out

@@ -30,6 +30,7 @@ def run_audit(
     pairs: int = 400,
     jobs: int = 1,
     threads: int | None = 1,
+    few_pairs: Sequence[int] = (),
     **options: Any,
 ) -> AuditRun:
     """Audit the directed pairs ``pairs_of_models`` (``None``: every directed pair of ``models``).
@@ -48,6 +49,10 @@ def run_audit(
         Pairs audited in parallel threads.
     threads : int or None
         BLAS threads per job.
+    few_pairs : sequence of int
+        Numbers of paired images for the "few pairs" subsection (rank-1 and ``D_sys`` with and
+        without unpaired photos, :func:`facebridge.experiments.fewpairs.audit_few_pairs`);
+        empty: no subsection.
     **options
         Passed on to the audit (``p_values``, ``n_draws``, ``map``, ``alpha``, ``seed``,
         ``fpir``, ``method``).
@@ -75,6 +80,13 @@ def run_audit(
             audit(store, a, b, pairs=pairs, blas_threads=threads, **options)
             for a, b in pairs_of_models
         ]
+    if few_pairs:
+        from facebridge.experiments.fewpairs import audit_few_pairs
+
+        vectors = {m: store.load(m) for r in results for m in (r.source, r.target)}
+        few = audit_few_pairs(
+            vectors, [(r.source, r.target) for r in results], few_pairs, seed=options.get("seed", 0)
+        )
     elapsed = time.perf_counter() - t0
     payload = {
         "store": str(getattr(store, "root", store)),
@@ -83,6 +95,8 @@ def run_audit(
         "summary": [r.summary for r in results],
         "results": [r.to_dict() for r in results],
     }
+    if few_pairs:
+        payload["few_pairs"] = few
     return AuditRun(list(results), payload)
 
 
@@ -122,7 +136,12 @@ def write_audit(out: str | Path, run: AuditRun) -> Path:
     section = privacy_section(run.results)
     for name, data in section.figures.items():
         atomic_write(folder / name, data)
-    atomic_write(folder / "privacy.md", f"## {section.title}\n\n{section.markdown}\n")
+    text = f"## {section.title}\n\n{section.markdown}\n"
+    if "few_pairs" in run.payload:
+        from facebridge.report.fewpairs import audit_fewpairs_section
+
+        text += "\n" + audit_fewpairs_section(run.payload["few_pairs"])
+    atomic_write(folder / "privacy.md", text)
     return folder
 
 

@@ -54,6 +54,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--alpha", type=float, default=1.0, help="ridge regularisation (1.0)")
     p.add_argument("--fpir", type=float, default=0.01, help="open-set false alarm rate (0.01)")
     p.add_argument(
+        "--few-pairs",
+        metavar="K,...",
+        default="",
+        help="add the few-pairs subsection: rank-1 and D_sys with only K paired images, with "
+        "and without unpaired photos (e.g. 0,10,50; about 10 s per pair and K)",
+    )
+    p.add_argument(
         "--method", default="hist", choices=("hist", "kde"), help="score density estimate (hist)"
     )
     add_seed_option(p)
@@ -112,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
         pairs=args.pairs,
         jobs=args.jobs,
         threads=args.threads,
+        few_pairs=parse_ints(args.few_pairs, "--few-pairs") if args.few_pairs else (),
         **options,
     )
     if args.out is not None:
@@ -121,6 +129,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         for r in run_.results:
             print(r.summary)
+        if "few_pairs" in run_.payload:
+            from facebridge.report.fewpairs import audit_fewpairs_section
+
+            print(audit_fewpairs_section(run_.payload["few_pairs"]))
         where = f"; wrote {args.out}" if args.out is not None else ""
         elapsed = run_.payload["elapsed_s"]
         print(f"{len(run_.results)} pair(s) audited in {elapsed:.1f} s{where}", file=sys.stderr)

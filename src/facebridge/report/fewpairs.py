@@ -15,7 +15,7 @@ from facebridge.errors import InvalidInputError
 from facebridge.report.tables import markdown_table
 from facebridge.vocabulary import ONE_POINT, STRONG_NATIVE, DirectedPair
 
-__all__ = ["fewpairs_section", "strong_pairs", "summarise"]
+__all__ = ["audit_fewpairs_section", "fewpairs_section", "strong_pairs", "summarise"]
 
 _KEYS = ("models", "native", "k", "settings", "accuracy")
 
@@ -231,3 +231,64 @@ def fewpairs_section(result: Mapping[str, Any]) -> str:
             )
         lines.append(markdown_table(["start", "setting a", "setting b"], irows))
     return "\n".join(lines) + "\n"
+
+
+def audit_fewpairs_section(few: Mapping[str, Any]) -> str:
+    """Markdown: the audit's "few pairs" table, rank-1 and ``D_sys`` against ``k`` per pair.
+
+    Parameters
+    ----------
+    few : mapping
+        What :func:`facebridge.experiments.fewpairs.audit_few_pairs` returns (``audit.json``'s
+        ``few_pairs``).
+
+    Returns
+    -------
+    str
+        Markdown text (a ``### Few pairs`` subsection).
+
+    Raises
+    ------
+    InvalidInputError
+        A dict without ``k``, ``settings`` and ``pairs``.
+
+    Examples
+    --------
+    >>> few = {"k": [0, 50], "settings": {"c": "k pairs only"},
+    ...        "pairs": {"a->b": {"c": {"rank1": [None, 0.4], "d_sys": [None, 0.61]}}}}
+    >>> "| c | — | 40.0 % / 0.61 |" in audit_fewpairs_section(few)
+    True
+    """
+    missing = [k for k in ("k", "settings", "pairs") if k not in few]
+    if missing:
+        raise InvalidInputError(
+            f"a few-pairs audit needs the keys k, settings, pairs, missing {missing}; pass what "
+            "audit_few_pairs returns (audit.json's few_pairs)"
+        )
+    ks = list(few["k"])
+    rows = []
+    for key, per in few["pairs"].items():
+        for s in few["settings"]:
+            cells = per.get(s, {})
+            rows.append(
+                [
+                    key,
+                    s,
+                    *[
+                        "—" if r is None else f"{_pct(r)} % / {_dsys(d)}"
+                        for r, d in zip(cells.get("rank1", []), cells.get("d_sys", []), strict=True)
+                    ],
+                ]
+            )
+    text = [
+        "### Few pairs",
+        "",
+        "Closed-set rank-1 / linkability D_sys of the leaked templates when the attacker has "
+        "only k paired images, with and without unpaired photos (self-learning, "
+        "docs/FEWPAIRS.md). Settings: "
+        + "; ".join(f"({s}) {t}" for s, t in few["settings"].items())
+        + ".",
+        "",
+        markdown_table(["pair", "setting", *[f"k={k}" for k in ks]], rows),
+    ]
+    return "\n".join(text) + "\n"
