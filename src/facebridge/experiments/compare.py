@@ -319,14 +319,6 @@ class CompareResult:
                 return s
         raise InvalidInputError(f"recipe {r} was not run; include it in the settings' grid")
 
-    @property
-    def paper(self) -> RecipeSummary | None:
-        """The paper's recipe, when it was part of the grid."""
-        try:
-            return self.summary(PAPER_RECIPE)
-        except InvalidInputError:
-            return None
-
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready payload."""
         s = asdict(self.settings)

@@ -49,7 +49,6 @@ from facebridge.errors import InvalidInputError
 from facebridge.experiments._fast import FoldScorer, LeftIndex, RightParts
 from facebridge.experiments.core import Correspondences, PairData, correspondences
 from facebridge.experiments.matrix import _check_settings, fold_maps, n_workers
-from facebridge.vocabulary import ONE_POINT as ONE_POINT  # the rule of analysis.run_analysis
 from facebridge.vocabulary import Progress, map_key, within_one_point
 
 __all__ = ["SweepResult", "p_grid", "pairs_sweep", "subset_sweep", "sweep_order"]
@@ -238,9 +237,9 @@ def subset_sweep(
     Examples
     --------
     >>> import numpy as np
-    >>> from facebridge.experiments.core import correspondences, mapped_scores
-    >>> from facebridge.metrics import kfold_accuracy
+    >>> from facebridge.experiments.core import correspondences
     >>> from facebridge.maps import fit_lstsq
+    >>> from facebridge.metrics import kfold_accuracy
     >>> from facebridge.testing import make_synthetic_pair_data
     >>> data = make_synthetic_pair_data({"a": 8, "b": 6})
     >>> corr = correspondences(data)
@@ -326,8 +325,10 @@ def _woodbury_path(
     m_f: int,
     W_exact: np.ndarray,
     drift_tol: float,
+    exact: bool = False,
 ) -> _Updates:
-    """The Woodbury path over ``ps`` then ``m_f``; exact solves when it drifts from ``W_exact``."""
+    """The Woodbury path over ``ps`` then ``m_f``; exact solves when it drifts from ``W_exact``
+    (or with ``exact``: every point from scratch, as differences of exact solutions)."""
     d1 = Xa.shape[1]
     K, W = _first_weights(Xa[: int(ps[0])], T[: int(ps[0])], alpha)
     W0 = W.copy()
@@ -336,7 +337,7 @@ def _woodbury_path(
     p = int(ps[0])
     steps = [int(x) for x in ps[1:]] + ([m_f] if int(ps[-1]) < m_f else [])
     for p_new in steps:
-        if p_new - p >= d1:  # wider than the system: solve afresh
+        if exact or p_new - p >= d1:  # wider than the system: solve afresh
             K, W_new = _exact_weights(Xa[:p_new], T[:p_new], alpha)
             Fs.append(np.eye(d1))
             Es.append(W_new - W)
@@ -356,17 +357,10 @@ def _woodbury_path(
         p = p_new
     scale = max(1.0, float(np.abs(W_exact).max()))
     drift = float(np.abs(W - W_exact).max()) / scale
-    exact = not drift <= drift_tol
-    if exact:  # recompute every point from scratch, as differences of exact solutions
-        W_prev = _first_weights(Xa[: int(ps[0])], T[: int(ps[0])], alpha)[1]
-        W0 = W_prev.copy()
-        Fs, Es = [], []
-        for p_new in steps:
-            W_new = _exact_weights(Xa[:p_new], T[:p_new], alpha)[1]
-            Fs.append(np.eye(d1))
-            Es.append(W_new - W_prev)
-            W_prev = W_new
-        W = W_prev
+    if not exact and not drift <= drift_tol:
+        upd = _woodbury_path(Xa, T, alpha, ps, m_f, W_exact, drift_tol, exact=True)
+        upd.drift = drift  # the drift of the incremental path
+        return upd
     widths = [f.shape[1] for f in Fs]
     cols = np.concatenate(([0], np.cumsum(widths))).astype(np.int64)
     F_all = np.concatenate(Fs, axis=1) if Fs else np.zeros((d1, 0))
