@@ -211,8 +211,8 @@ def subset_sweep(
     corr : Correspondences
         The rows that ``fold_accuracy`` fits on.
     fold_accuracy : callable ``(rows, fold, keys) -> {key: accuracy}``
-        Fits the map of every key of ``keys`` on the rows ``rows`` of ``corr`` and returns
-        its accuracy on test fold ``fold``.
+        Fits the map of every key of ``keys`` (the keys of ``full_accuracy`` still swept) on
+        the rows ``rows`` of ``corr`` and returns its accuracy on test fold ``fold``.
     full_accuracy : mapping ``(source, target) -> float``
         The maps swept, each with its accuracy when fitted on every training row.
     p_values : sequence of int
