@@ -21,8 +21,10 @@ from facebridge.experiments.core import (
     training_correspondences,
     training_rows,
 )
+from facebridge.experiments.sweeps import pairs_sweep, subset_sweep
 from facebridge.maps import fit_lstsq, fit_procrustes, fit_ridge
 from facebridge.maps.cv import fit_ridge_cv
+from facebridge.maps.moments import Moments
 from facebridge.maps.shared import fit_hub, fit_shared_space
 from facebridge.testing import (
     identity_of_items,
@@ -188,6 +190,49 @@ def test_sweep_finds_pairs_needed(result) -> None:
             assert p == curve["p"][-1]
             full = result.summary(result.best).result(*key.split("->")).accuracy
             assert curve["accuracy"][-1] >= full - 0.01
+
+
+def test_recipe_sweep_of_the_paper_recipe_equals_the_fast_ridge_sweep(data) -> None:
+    """compare-maps' sweep (refits from moments, float32 scores) and reproduce's (Woodbury
+    updates, float64 scores) are one sweep: same subsets, same accuracies."""
+    eng = _Engine(data, CompareSettings(sweep=False))
+    corr, S, T = eng.rows("matched-pairs")
+    names = data.models
+
+    def fold_accuracy(rows, fold, keys):
+        mom = Moments.of(S[rows], T[rows], target_gram=True)
+        dirs = [(names.index(a), names.index(b)) for a, b in keys]
+        sc, _ = eng.fold_scores("matched-pairs", fold, ("ridge",), ("cosine",), dirs, mom=mom)
+        acc = eng.fold_accuracy(sc, fold)
+        return {(names[s], names[t]): a for (_, _, (s, t)), a in acc.items()}
+
+    ps, full = [2, 5, 20, 60, 90], {(a, b): 0.9 for a in names for b in names if a != b}
+    slow = subset_sweep(corr, fold_accuracy, full, ps, n_draws=2, seed=3)
+    fast = pairs_sweep(data, p_values=ps, n_draws=2, seed=3, full_accuracy=full)
+    assert list(slow) == list(fast)
+    for key, r in fast.items():
+        np.testing.assert_array_equal(slow[key].per_fold, r.per_fold)
+        assert slow[key].p_within_1pt == r.p_within_1pt
+
+
+def test_recipe_sweep_stops_each_map_within_one_point(data) -> None:
+    full = {(a, b): 0.5 for a in DIMS for b in DIMS if a != b}
+    full[("alpha", "beta")] = 2.0  # never reached: swept to the last size
+    corr = _Engine(data, CompareSettings(sweep=False)).rows("same-image")[0]
+    calls = []
+
+    def fold_accuracy(rows, fold, keys):
+        calls.append((rows.size, len(keys)))
+        return {k: 0.75 for k in keys}
+
+    res = subset_sweep(corr, fold_accuracy, full, [3, 6, 9], stop_within=True)
+    assert res["alpha->beta"].p.tolist() == [3, 6, 9]
+    assert res["alpha->beta"].p_within_1pt is None
+    assert all(
+        r.p.tolist() == [3] and r.p_within_1pt == 3 for k, r in res.items() if k != "alpha->beta"
+    )
+    K = corr.data.n_folds
+    assert calls == [(3, 6)] * K + [(6, 1)] * K + [(9, 1)] * K
 
 
 def test_unrelated_model_is_exposed(proto) -> None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -35,10 +36,13 @@ from facebridge.experiments._fast import FoldScorer
 from facebridge.experiments.core import (
     CORRESPONDENCES,
     SCORES,
+    Correspondences,
     Items,
     PairData,
+    correspondences,
     native_accuracy,
 )
+from facebridge.experiments.sweeps import subset_sweep
 from facebridge.maps.cv import DEFAULT_ALPHAS
 from facebridge.maps.linear import LinearMap
 from facebridge.maps.moments import MAP_KINDS, BlockMoments, MomentFit, Moments, column_spans
@@ -48,7 +52,7 @@ from facebridge.maps.shared import (
     shared_space_from_covariances,
 )
 from facebridge.metrics import FoldAccuracy
-from facebridge.vocabulary import STRONG_NATIVE, map_key, unknown, within_one_point
+from facebridge.vocabulary import STRONG_NATIVE, map_key, unknown
 from facebridge.vocabulary import blas_threads as _blas_limit
 
 __all__ = [
@@ -315,14 +319,6 @@ class CompareResult:
                 return s
         raise InvalidInputError(f"recipe {r} was not run; include it in the settings' grid")
 
-    @property
-    def paper(self) -> RecipeSummary | None:
-        """The paper's recipe, when it was part of the grid."""
-        try:
-            return self.summary(PAPER_RECIPE)
-        except InvalidInputError:
-            return None
-
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready payload."""
         s = asdict(self.settings)
@@ -347,30 +343,26 @@ class CompareResult:
 
 @dataclass
 class _Items:
-    """Distinct images of the valid pairs, embedded by every model, as one joint matrix."""
+    """The distinct images of the valid pairs (:class:`~facebridge.experiments.core.Items`)
+    through every model: float32 and unit-norm float32 per model, the inputs of the scores."""
 
     items: Items
-    Z: np.ndarray  # (n_items, D) float64, models side by side
     Z32n: list[np.ndarray]  # per model: unit-norm float32 (n_items, d_m)
     Z32: list[np.ndarray]  # per model: float32 (n_items, d_m)
-    offs: np.ndarray  # (N + 1,) column offsets of each model in Z
+    offs: np.ndarray  # (N + 1,) column offsets of each model, side by side
 
-    @property
-    def left(self) -> np.ndarray:
-        return self.items.left
-
-    @property
-    def right(self) -> np.ndarray:
-        return self.items.right
+    @cached_property
+    def Z(self) -> np.ndarray:
+        """float64 ``(n_items, D)``: every model side by side (the same-image rows)."""
+        return np.concatenate([b.astype(np.float64) for b in self.Z32], axis=1)
 
 
 def _items(data: PairData) -> _Items:
     it = Items.of(data, np.flatnonzero(data.valid))
     Z32 = [it.vectors(data, m, np.float32) for m in data.models]
     offs = np.concatenate([[0], np.cumsum([b.shape[1] for b in Z32])]).astype(np.int64)
-    Z = np.concatenate([b.astype(np.float64) for b in Z32], axis=1)
     Z32n = [b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-30) for b in Z32]
-    return _Items(it, Z, Z32n, Z32, offs)
+    return _Items(it, Z32n, Z32, offs)
 
 
 def _hub_sides(data: PairData, rows: np.ndarray, seed: int) -> np.ndarray:
@@ -378,6 +370,11 @@ def _hub_sides(data: PairData, rows: np.ndarray, seed: int) -> np.ndarray:
     rng = np.random.default_rng([seed, 7])
     coins = rng.random((data.n_pairs, len(data.models))) < 0.5
     return coins[rows]
+
+
+#: Fitted maps of one kind: ``{(s, t): (projection of s, projection of t)}``, ``None`` being
+#: the model's own space (a pairwise map ``s -> t`` is ``(M_st, None)``).
+_Projections = dict[tuple[int, int], tuple[LinearMap | None, LinearMap | None]]
 
 
 class _Engine:
@@ -389,28 +386,26 @@ class _Engine:
         self.models = data.models
         self.N = len(self.models)
         self.it = _items(data)
-        self.K = data.n_folds
-        self.valid = data.valid
-        self._moments: dict[str, BlockMoments] = {}
+        self._moments: dict[tuple[str, bool], BlockMoments] = {}
 
-    def _rows(
+    def rows(
         self, mode: str, hub: bool = False
-    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-        """(S rows, T rows or None, fold bit set of each row) of every correspondence of
-        ``mode``."""
-        it, d = self.it, self.data
+    ) -> tuple[Correspondences, np.ndarray, np.ndarray | None]:
+        """The correspondences of ``mode`` (:func:`~facebridge.experiments.core.correspondences`)
+        and their rows through every model side by side: ``(corr, S, T)``, ``T`` None when the
+        rows are their own targets (same-image; the matched-pairs hub, where each model sees
+        one of a genuine pair's two images by a seeded coin)."""
+        corr = correspondences(self.data, mode)
+        S = np.concatenate([corr.source(m) for m in self.models], axis=1)
         if mode == "same-image":
-            return it.Z, None, it.items.bits
-        g = np.flatnonzero(d.valid & d.genuine)
-        S, T = it.Z[it.left[g]], it.Z[it.right[g]]
-        if hub:
-            sides = _hub_sides(d, g, self.st.seed)
-            H = S.copy()
-            for j in range(self.N):
-                a, b = it.offs[j], it.offs[j + 1]
-                H[sides[:, j], a:b] = T[sides[:, j], a:b]
-            return H, None, np.left_shift(1, d.folds[g])
-        return S, T, np.left_shift(1, d.folds[g])
+            return corr, S, None
+        T = np.concatenate([corr.target(m) for m in self.models], axis=1)
+        if not hub:
+            return corr, S, T
+        sides = _hub_sides(self.data, corr.src_pair, self.st.seed)
+        for j in range(self.N):
+            S[sides[:, j], self._sl(j)] = T[sides[:, j], self._sl(j)]
+        return corr, S, None
 
     def fold_moments(self, mode: str, fold: int, hub: bool = False) -> Moments:
         """Moments of the training correspondences for test fold ``fold``.
@@ -419,10 +414,10 @@ class _Engine:
         same-image item that also appears in a training pair stays in, as in
         :func:`facebridge.experiments.core.training_correspondences`).
         """
-        key = f"{mode}|{hub and mode == 'matched-pairs'}"
+        key = (mode, hub and mode == "matched-pairs")
         if key not in self._moments:
-            S, T, bits = self._rows(mode, hub)
-            self._moments[key] = BlockMoments(S, T, bits, target_gram=True, lazy=True)
+            corr, S, T = self.rows(mode, hub)
+            self._moments[key] = BlockMoments(S, T, corr.bits, target_gram=True, lazy=True)
         return self._moments[key].without([fold])
 
     def _sl(self, j: int) -> slice:
@@ -500,52 +495,52 @@ class _Engine:
         hub = hub_from_covariances(keys, means, cov, **kw)
         return [hub.maps[k] for k in keys]
 
-    def _project(self, j: int, m: LinearMap) -> np.ndarray:
+    def fit(
+        self,
+        mom: Moments,
+        hub_mom: Moments | None,
+        maps: Sequence[str],
+        dirs: Sequence[tuple[int, int]],
+    ) -> tuple[dict[str, _Projections], dict[tuple[int, int], float]]:
+        """Every map of ``maps`` for every direction of ``dirs`` (the hub from ``hub_mom``), and
+        the alpha ``ridge-gcv`` chose per direction."""
+        out: dict[str, _Projections] = {}
+        chosen: dict[tuple[int, int], float] = {}
+        pw = [m for m in maps if m in _PAIRWISE]
+        if pw:
+            fitted, chosen = self.fit_pairwise(mom, pw, dirs)
+            out |= {m: {d: (w, None) for d, w in fitted[m].items()} for m in pw}
+        if "shared" in maps:
+            out["shared"] = dict(self.fit_shared(mom, dirs))
+        if "hub" in maps:
+            assert hub_mom is not None
+            hm = self.fit_hub(hub_mom)
+            out["hub"] = {(s, t): (hm[s], hm[t]) for s, t in dirs}
+        return out, chosen
+
+    def _project(self, j: int, m: LinearMap | None) -> np.ndarray:
         """Unit-norm projection of every item of model ``j`` through ``m`` (float32)."""
+        if m is None:
+            return self.it.Z32n[j]
         P = self.it.Z32[j] @ m.weight.astype(np.float32) + m.bias.astype(np.float32)
         return P / np.maximum(np.linalg.norm(P, axis=1, keepdims=True), 1e-30)
 
     def _pair_cos(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
         """cos(A[left item], B[right item]) for every pair; 0 for invalid pairs."""
-        L, R = self.it.left, self.it.right
+        L, R = self.it.items.left, self.it.items.right
         out = np.zeros(self.data.n_pairs)
         v = L >= 0
         out[v] = np.einsum("ij,ij->i", A[L[v]], B[R[v]], dtype=np.float64)
         return out
 
-    def score_pairwise(
-        self, maps: dict[tuple[int, int], LinearMap], dirs: Sequence[tuple[int, int]], scores
+    def score(
+        self, proj: _Projections, dirs: Sequence[tuple[int, int]], scores: Sequence[str]
     ) -> dict[tuple[str, tuple[int, int]], np.ndarray]:
-        """cosine and symmetric pair scores for pairwise maps (directions s->t in ``dirs``)."""
-        Zn = self.it.Z32n
-        cos: dict[tuple[int, int], np.ndarray] = {}
-        half: dict[tuple[int, int], np.ndarray] = {}  # half[(s,t)] = cos(s_left, M_ts t_right)
-        need_rev = "symmetric" in scores
-        todo = set(dirs) | ({(t, s) for s, t in dirs} if need_rev else set())
-        for s, t in todo:
-            P = self._project(s, maps[(s, t)])  # s items mapped into t
-            if (s, t) in dirs:
-                cos[(s, t)] = self._pair_cos(P, Zn[t])
-            if need_rev and (t, s) in dirs:
-                half[(t, s)] = self._pair_cos(Zn[t], P)
-        out: dict[tuple[str, tuple[int, int]], np.ndarray] = {}
-        for d in dirs:
-            if "cosine" in scores:
-                out[("cosine", d)] = cos[d]
-            if need_rev:
-                out[("symmetric", d)] = 0.5 * (cos[d] + half[d])
-        return out
-
-    def score_projections(
-        self,
-        proj: dict[tuple[int, int], tuple[LinearMap, LinearMap]],
-        dirs: Sequence[tuple[int, int]],
-        scores,
-    ) -> dict[tuple[str, tuple[int, int]], np.ndarray]:
-        """Scores through shared spaces: proj[(s, t)] = (s's projection, t's projection)."""
+        """The ``cosine`` and ``symmetric`` pair scores of the directions ``dirs`` (s embeds
+        each pair's left image, t its right image)."""
         projected: dict[tuple[int, int], np.ndarray] = {}
 
-        def items(model: int, m: LinearMap) -> np.ndarray:
+        def items(model: int, m: LinearMap | None) -> np.ndarray:
             key = (model, id(m))
             if key not in projected:
                 projected[key] = self._project(model, m)
@@ -577,33 +572,22 @@ class _Engine:
         mom: Moments | None = None,
         hub_mom: Moments | None = None,
     ) -> tuple[dict[tuple[str, str, tuple[int, int]], np.ndarray], dict[tuple[int, int], float]]:
-        """Scores of every pair under every (map, score, direction) fitted without ``fold``."""
-        out: dict[tuple[str, str, tuple[int, int]], np.ndarray] = {}
-        mom = self.fold_moments(mode, fold) if mom is None else mom
+        """Scores of every pair under every (map, score, direction) fitted without ``fold``
+        (or on ``mom`` and ``hub_mom``)."""
         want = tuple(maps)
         if "fusion" in want:  # the mean of the shared-space and the ridge-GCV scores
             maps = tuple(
                 dict.fromkeys([m for m in want if m != "fusion"] + ["shared", "ridge-gcv"])
             )
-        pw = [m for m in maps if m in _PAIRWISE]
-        chosen: dict[tuple[int, int], float] = {}
+        mom = self.fold_moments(mode, fold) if mom is None else mom
+        if "hub" in maps and hub_mom is None:
+            hub_mom = self.fold_moments(mode, fold, hub=True)
         all_dirs = sorted(set(dirs) | {(t, s) for s, t in dirs})
-        if pw:
-            fitted, chosen = self.fit_pairwise(mom, pw, all_dirs)
-            for m in pw:
-                for (sc, d), v in self.score_pairwise(fitted[m], dirs, scores).items():
-                    out[(m, sc, d)] = v
-        if "shared" in maps:
-            proj = self.fit_shared(mom, all_dirs)
-            for (sc, d), v in self.score_projections(proj, dirs, scores).items():
-                out[("shared", sc, d)] = v
-        if "hub" in maps:
-            if hub_mom is None:
-                hub_mom = self.fold_moments(mode, fold, hub=True)
-            hm = self.fit_hub(hub_mom)
-            proj = {(s, t): (hm[s], hm[t]) for s, t in all_dirs}
-            for (sc, d), v in self.score_projections(proj, dirs, scores).items():
-                out[("hub", sc, d)] = v
+        fitted, chosen = self.fit(mom, hub_mom, maps, all_dirs)
+        out: dict[tuple[str, str, tuple[int, int]], np.ndarray] = {}
+        for m, proj in fitted.items():
+            for (sc, d), v in self.score(proj, dirs, scores).items():
+                out[(m, sc, d)] = v
         if "fusion" in want:
             for sc in scores:
                 for d in dirs:
@@ -618,7 +602,7 @@ class _Engine:
         if not rows:
             return {}
         keys = list(rows)
-        scorer = FoldScorer(self.data.genuine, self.data.folds, self.valid, fold)
+        scorer = FoldScorer(self.data.genuine, self.data.folds, self.data.valid, fold)
         acc, _ = scorer(np.stack([rows[k] for k in keys]))
         return dict(zip(keys, acc.tolist(), strict=True))
 
@@ -658,19 +642,15 @@ def fold_maps(
     eng = _Engine(data, st)
     names = data.models
     dirs = [(s, t) for s in range(eng.N) for t in range(eng.N) if s != t]
-    mom = eng.fold_moments(mode, fold)
-    out: dict[str, dict[tuple[str, str], Any]] = {}
-    pw = [m for m in st.maps if m in _PAIRWISE]
-    if pw:
-        fitted, _ = eng.fit_pairwise(mom, pw, dirs)
-        for m in pw:
-            out[m] = {(names[s], names[t]): v for (s, t), v in fitted[m].items()}
-    if "shared" in st.maps:
-        out["shared"] = {(names[s], names[t]): v for (s, t), v in eng.fit_shared(mom, dirs).items()}
-    if "hub" in st.maps:
-        hm = eng.fit_hub(eng.fold_moments(mode, fold, hub=True))
-        out["hub"] = {(names[i], names[i]): hm[i] for i in range(eng.N)}
-    return out
+    hub_mom = eng.fold_moments(mode, fold, hub=True) if "hub" in st.maps else None
+    fitted, _ = eng.fit(eng.fold_moments(mode, fold), hub_mom, st.maps, dirs)
+    return {
+        m: {
+            (names[s], names[s if m == "hub" else t]): v if m == "shared" else v[0]
+            for (s, t), v in proj.items()
+        }
+        for m, proj in fitted.items()
+    }
 
 
 def _summaries(
@@ -794,38 +774,29 @@ def compare_maps(
     sweep: dict[str, dict[str, list[float]]] = {}
     if st.sweep:
         say(f"sweep: correspondences needed with {best}")
-        pairs_needed, sweep = _sweep(eng, best, summaries, high)
+        summ = next(s for s in summaries if s.recipe == best)
+        scope = high if st.sweep_scope == "high" and len(high) >= 2 else names
+        full = {
+            (names.index(r.source), names.index(r.target)): r.accuracy
+            for r in summ.results
+            if r.source in scope and r.target in scope
+        }
+        pairs_needed, sweep = pairs_needed_sweep(eng, best, full)
     found = (names, native, high, tuple(summaries), best, pairs_needed, sweep)
     counts = (data.n_pairs, K, data.n_missing, time.perf_counter() - t0)
     return CompareResult(*found, *counts, settings=st, protocol=data.name)
-
-
-def _sweep(
-    eng: _Engine, recipe: Recipe, summaries: list[RecipeSummary], high: tuple[str, ...]
-) -> tuple[dict[str, int | None], dict[str, dict[str, list[float]]]]:
-    """Fewest correspondences within 1 point of the full-data accuracy, per directed map."""
-    names = eng.data.models
-    summ = next(s for s in summaries if s.recipe == recipe)
-    scope = high if eng.st.sweep_scope == "high" and len(high) >= 2 else names
-    idx = {m: i for i, m in enumerate(names)}
-    full = {
-        (idx[r.source], idx[r.target]): r.accuracy
-        for r in summ.results
-        if r.source in scope and r.target in scope
-    }
-    return pairs_needed_sweep(eng, recipe, full)
 
 
 def pairs_needed_sweep(
     eng: _Engine, recipe: Recipe, full: dict[tuple[int, int], float]
 ) -> tuple[dict[str, int | None], dict[str, dict[str, list[float]]]]:
     """The fewest correspondences with which each directed map is within 1 point of its
-    full-data accuracy, for one recipe.
+    full-data accuracy, for one recipe: :func:`facebridge.experiments.sweeps.subset_sweep` (one
+    draw, seeded by ``settings.seed``) with the recipe's fits and score.
 
-    For each size ``p`` of ``settings.sweep_points`` (plus the smallest training-fold count, the
-    last point) and test fold, ``p`` correspondences are drawn (seeded) from that fold's
-    training correspondences only; sizes are tried in ascending order and a map leaves the sweep
-    once it is within 1 point (:func:`facebridge.vocabulary.within_one_point`).
+    The sizes are ``settings.sweep_points`` below the smallest training-fold count, then that
+    count; they are tried in ascending order and a map leaves the sweep once it is within 1
+    point (:func:`facebridge.vocabulary.within_one_point`).
 
     Parameters
     ----------
@@ -842,37 +813,20 @@ def pairs_needed_sweep(
     curves : dict of str to dict
         ``"A->B"`` -> ``{"p": [...], "accuracy": [...]}`` over the sizes tried.
     """
-    st, data, names = eng.st, eng.data, eng.data.models
-    pending = dict(full)
-    mode = recipe.correspondence
-    S_all, T_all, bits = eng._rows(mode, hub=recipe.map == "hub")
-    K = data.n_folds
-    needed: dict[str, int | None] = {map_key(names[s], names[t]): None for s, t in pending}
-    curves: dict[str, dict[str, list[float]]] = {k: {"p": [], "accuracy": []} for k in needed}
-    train_rows = [np.flatnonzero(bits & ~(1 << f)) for f in range(K)]
-    max_train = min(r.size for r in train_rows)
-    points = [p for p in st.sweep_points if p < max_train] + [max_train]
-    for p in points:
-        if not pending:
-            break
-        dirs = sorted(pending)
-        per_fold: dict[tuple[int, int], np.ndarray] = {d: np.empty(K) for d in dirs}
-        for f in range(K):
-            rng = np.random.default_rng([st.seed, p, f])
-            pick = rng.choice(train_rows[f], size=p, replace=False)
-            mom = Moments.of(S_all[pick], None if T_all is None else T_all[pick], target_gram=True)
-            rows, _ = eng.fold_scores(
-                mode, f, (recipe.map,), (recipe.score,), dirs, mom=mom, hub_mom=mom
-            )
-            acc = eng.fold_accuracy(rows, f)
-            for (_, _, d), a in acc.items():
-                per_fold[d][f] = a
-        for d in dirs:
-            key = map_key(names[d[0]], names[d[1]])
-            a = float(per_fold[d].mean())
-            curves[key]["p"].append(p)
-            curves[key]["accuracy"].append(a)
-            if within_one_point(a, pending[d]):
-                needed[key] = p
-                del pending[d]
-    return needed, curves
+    names, mode = eng.models, recipe.correspondence
+    corr, S, T = eng.rows(mode, hub=recipe.map == "hub")
+    m = min(int(corr.training(f).size) for f in range(eng.data.n_folds))
+    points = [p for p in eng.st.sweep_points if p < m] + [m]
+
+    def fold_accuracy(rows: np.ndarray, fold: int, keys: list[tuple[str, str]]) -> dict:
+        mom = Moments.of(S[rows], None if T is None else T[rows], target_gram=True)
+        dirs = [(names.index(a), names.index(b)) for a, b in keys]
+        fit = (recipe.map,), (recipe.score,), dirs
+        scores, _ = eng.fold_scores(mode, fold, *fit, mom=mom, hub_mom=mom)
+        acc = eng.fold_accuracy(scores, fold)
+        return {(names[s], names[t]): a for (_, _, (s, t)), a in acc.items()}
+
+    full_acc = {(names[s], names[t]): a for (s, t), a in full.items()}
+    res = subset_sweep(corr, fold_accuracy, full_acc, points, seed=eng.st.seed, stop_within=True)
+    curves = {k: {"p": r.p.tolist(), "accuracy": r.accuracy.tolist()} for k, r in res.items()}
+    return {k: r.p_within_1pt for k, r in res.items()}, curves

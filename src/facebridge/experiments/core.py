@@ -17,7 +17,7 @@ exact paths for ridge live in :mod:`facebridge.experiments.matrix` and
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -205,18 +205,9 @@ class PairData:
     def select(self, models: Iterable[str]) -> PairData:
         """The same pairs restricted to ``models`` (validity is kept as is)."""
         ms = tuple(self.check_model(m) for m in models)
-        return PairData(
-            ms,
-            {m: self.left[m] for m in ms},
-            {m: self.right[m] for m in ms},
-            self.genuine,
-            self.folds,
-            self.valid,
-            self.left_ids,
-            self.right_ids,
-            self.name,
-            {m: self.failures[m] for m in ms if m in self.failures},
-        )
+        left, right = {m: self.left[m] for m in ms}, {m: self.right[m] for m in ms}
+        failures = {m: self.failures[m] for m in ms if m in self.failures}
+        return replace(self, models=ms, left=left, right=right, failures=failures)
 
     def train_mask(self, fold: int) -> np.ndarray:
         """bool ``(n_pairs,)``: valid pairs of every fold except ``fold`` (fitting data)."""
@@ -380,7 +371,7 @@ def pair_data(source: Any, protocol: Any, models: Sequence[str] | None = None) -
         left[m], right[m] = lv, rv
         valid &= np.asarray(lp, dtype=bool) & np.asarray(rp, dtype=bool)
         failures[m] = fails
-    data = PairData(
+    return PairData(
         tuple(ms),
         left,
         right,
@@ -392,7 +383,6 @@ def pair_data(source: Any, protocol: Any, models: Sequence[str] | None = None) -
         protocol.name,
         failures,
     )
-    return data
 
 
 def _check_mask(data: PairData, train_mask: Any) -> np.ndarray:

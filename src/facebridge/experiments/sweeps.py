@@ -1,11 +1,14 @@
 """The pairs-needed sweep (paper Section 3.4, Figure 3): exact and fast.
 
 For every directed map ``A -> B``, test fold ``f`` and random draw ``d``, the training
-correspondences of fold ``f`` are put in one random order (one permutation per fold and draw,
-shared by every map) and the ridge map is fitted on the first ``p`` of them for ``n_points``
-values of ``p`` from 1 to ``m`` (the number of training matched pairs).  The threshold is chosen on
-*all* training pairs of the fold scored by that map, accuracy is measured on fold ``f``, and the
-curve is the mean over folds and draws.
+correspondences of fold ``f`` are put in one random order (:func:`sweep_order`: one permutation
+per fold and draw, shared by every map) and the map is fitted on the first ``p`` of them for
+several values of ``p`` up to ``m`` (the training correspondences of the smallest fold).  The
+threshold is chosen on *all* training pairs of the fold scored by that map, accuracy is measured
+on fold ``f``, and the curve is the mean over folds and draws.  :func:`subset_sweep` runs this
+for any fit and score (the recipes of ``facebridge compare-maps``), refitting at every ``p``;
+:func:`pairs_sweep` runs it for the paper's ridge map and cosine score on ``n_points`` values of
+``p`` from 1 to ``m``, as follows.
 
 Exactness and speed: the subsets are nested, so going from ``p`` to ``p + D`` adds ``D`` rows and
 changes the ridge solution by a rank-``D`` update.  With the intercept handled exactly as an
@@ -33,7 +36,7 @@ Drift guard: after the last step the incremental weights are compared with the e
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -46,10 +49,9 @@ from facebridge.errors import InvalidInputError
 from facebridge.experiments._fast import FoldScorer, LeftIndex, RightParts
 from facebridge.experiments.core import Correspondences, PairData, correspondences
 from facebridge.experiments.matrix import _check_settings, fold_maps, n_workers
-from facebridge.vocabulary import ONE_POINT as ONE_POINT  # the rule of analysis.run_analysis
 from facebridge.vocabulary import Progress, map_key, within_one_point
 
-__all__ = ["SweepResult", "p_grid", "pairs_sweep", "sweep_order"]
+__all__ = ["SweepResult", "p_grid", "pairs_sweep", "subset_sweep", "sweep_order"]
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,133 @@ def sweep_order(corr: Correspondences, fold: int, draw: int, seed: int = 0) -> n
     return rows[rng.permutation(rows.size)]
 
 
+def _p_values(
+    corr: Correspondences, n_points: int, p_values: Sequence[int] | None, n_draws: int
+) -> np.ndarray:
+    """The sorted values of ``p``: ``p_values``, or ``n_points`` of :func:`p_grid` up to the
+    training correspondences of the smallest fold."""
+    for name, v in (("n_points", n_points), ("n_draws", n_draws)):
+        if int(v) < 1:
+            raise InvalidInputError(f"{name} must be >= 1, got {v}")
+    m = min(int(corr.training(f).size) for f in range(corr.data.n_folds))
+    if m < 1:
+        raise InvalidInputError(
+            "a fold has no training correspondence; every other fold lacks valid genuine pairs"
+        )
+    if p_values is None:
+        return p_grid(m, n_points)
+    ps = np.unique(np.asarray(p_values, dtype=np.int64))
+    if ps.size == 0 or ps[0] < 1 or ps[-1] > m:
+        raise InvalidInputError(
+            f"p_values must lie in [1, {m}] (the training correspondences per fold), got "
+            f"{list(p_values)[:5]}..."
+        )
+    return ps
+
+
+def _result(ps: np.ndarray, per_fold: np.ndarray, full: float) -> SweepResult:
+    """The curve of one directed map from its accuracies ``(n_p, K, n_draws)`` at ``ps``."""
+    mean = per_fold.mean(axis=(1, 2))
+    std = per_fold.mean(axis=2).std(axis=1)
+    within = np.flatnonzero([within_one_point(float(x), full) for x in mean])
+    p1 = int(ps[within[0]]) if within.size else None
+    return SweepResult(ps.copy(), mean, std, per_fold, float(full), p1)
+
+
+#: ``fold_accuracy(rows, fold, keys) -> {key: accuracy}``: fit the map of every key on the
+#: correspondence ``rows`` (indices into a :class:`Correspondences`) and return its accuracy on
+#: test fold ``fold``, the threshold chosen on the other folds.
+FoldFit = Callable[[np.ndarray, int, list[Any]], Mapping[Any, float]]
+
+
+def subset_sweep(
+    corr: Correspondences,
+    fold_accuracy: FoldFit,
+    full_accuracy: Mapping[tuple[str, str], float],
+    p_values: Sequence[int],
+    *,
+    n_draws: int = 1,
+    seed: int = 0,
+    stop_within: bool = False,
+) -> dict[str, SweepResult]:
+    """Accuracy of any maps fitted on ``p`` random training correspondences, for each ``p``.
+
+    The sweep of :func:`pairs_sweep` for any fit and score: the first ``p`` rows of
+    :func:`sweep_order` (nested in ``p``; one order per fold and draw, shared by every map) are
+    the training rows of test fold ``f``, and the curve is the mean over folds and draws.
+    :func:`pairs_sweep` computes the ridge/cosine case with exact incremental updates; this one
+    refits at every ``p`` (``facebridge compare-maps`` and ``equivalence`` run it with their
+    recipe).
+
+    Parameters
+    ----------
+    corr : Correspondences
+        The rows that ``fold_accuracy`` fits on.
+    fold_accuracy : callable ``(rows, fold, keys) -> {key: accuracy}``
+        Fits the map of every key of ``keys`` (the keys of ``full_accuracy`` still swept) on
+        the rows ``rows`` of ``corr`` and returns its accuracy on test fold ``fold``.
+    full_accuracy : mapping ``(source, target) -> float``
+        The maps swept, each with its accuracy when fitted on every training row.
+    p_values : sequence of int
+        Values of ``p``, each in ``[1, m]`` (``m``: the training rows of the smallest fold).
+    n_draws, seed : int
+        As :func:`pairs_sweep`.
+    stop_within : bool
+        Try the values of ``p`` in ascending order and leave a map out of the larger ones once
+        its mean accuracy is within 1 point of its full accuracy
+        (:func:`facebridge.vocabulary.within_one_point`); its curve then ends there.
+
+    Returns
+    -------
+    dict ``"A->B"`` -> SweepResult
+        In the order of ``full_accuracy``.
+
+    Raises
+    ------
+    InvalidInputError
+        Bad ``p_values`` or ``n_draws``, a fold without training rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from facebridge.experiments.core import correspondences
+    >>> from facebridge.maps import fit_lstsq
+    >>> from facebridge.metrics import kfold_accuracy
+    >>> from facebridge.testing import make_synthetic_pair_data
+    >>> data = make_synthetic_pair_data({"a": 8, "b": 6})
+    >>> corr = correspondences(data)
+    >>> X, Y, L, R = corr.source("a"), corr.target("b"), data.left["a"], data.right["b"]
+    >>> def fold_accuracy(rows, fold, keys):
+    ...     s = np.sum(fit_lstsq(X[rows], Y[rows]).apply(L) * R, axis=1)
+    ...     return {k: kfold_accuracy(s, data.genuine, data.folds).per_fold[fold] for k in keys}
+    >>> sw = subset_sweep(corr, fold_accuracy, {("a", "b"): 0.9}, [10, 40])
+    >>> sw["a->b"].p.tolist(), sw["a->b"].per_fold.shape
+    ([10, 40], (2, 3, 1))
+    """
+    k = corr.data.n_folds
+    ps = _p_values(corr, 1, p_values, n_draws)
+    orders = [[sweep_order(corr, f, d, seed) for d in range(int(n_draws))] for f in range(k)]
+    pending = dict(full_accuracy)
+    acc: dict[tuple[str, str], list[np.ndarray]] = {key: [] for key in pending}
+    for p in ps:
+        keys = list(pending)
+        if not keys:
+            break
+        got = np.empty((len(keys), k, int(n_draws)))
+        for f in range(k):
+            for d in range(int(n_draws)):
+                a = fold_accuracy(orders[f][d][: int(p)], f, keys)
+                got[:, f, d] = [a[key] for key in keys]
+        for key, arr in zip(keys, got, strict=True):
+            acc[key].append(arr)
+            if stop_within and within_one_point(float(arr.mean()), pending[key]):
+                del pending[key]
+    return {
+        map_key(*key): _result(ps[: len(a)], np.stack(a), full_accuracy[key])
+        for key, a in acc.items()
+    }
+
+
 def _exact_weights(Xa: np.ndarray, T: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
     """``(K, W~)`` solved from scratch for augmented rows ``Xa = [X, 1]``."""
     d1 = Xa.shape[1]
@@ -196,8 +325,10 @@ def _woodbury_path(
     m_f: int,
     W_exact: np.ndarray,
     drift_tol: float,
+    exact: bool = False,
 ) -> _Updates:
-    """The Woodbury path over ``ps`` then ``m_f``; exact solves when it drifts from ``W_exact``."""
+    """The Woodbury path over ``ps`` then ``m_f``; exact solves when it drifts from ``W_exact``
+    (or with ``exact``: every point from scratch, as differences of exact solutions)."""
     d1 = Xa.shape[1]
     K, W = _first_weights(Xa[: int(ps[0])], T[: int(ps[0])], alpha)
     W0 = W.copy()
@@ -206,7 +337,7 @@ def _woodbury_path(
     p = int(ps[0])
     steps = [int(x) for x in ps[1:]] + ([m_f] if int(ps[-1]) < m_f else [])
     for p_new in steps:
-        if p_new - p >= d1:  # wider than the system: solve afresh
+        if exact or p_new - p >= d1:  # wider than the system: solve afresh
             K, W_new = _exact_weights(Xa[:p_new], T[:p_new], alpha)
             Fs.append(np.eye(d1))
             Es.append(W_new - W)
@@ -226,17 +357,10 @@ def _woodbury_path(
         p = p_new
     scale = max(1.0, float(np.abs(W_exact).max()))
     drift = float(np.abs(W - W_exact).max()) / scale
-    exact = not drift <= drift_tol
-    if exact:  # recompute every point from scratch, as differences of exact solutions
-        W_prev = _first_weights(Xa[: int(ps[0])], T[: int(ps[0])], alpha)[1]
-        W0 = W_prev.copy()
-        Fs, Es = [], []
-        for p_new in steps:
-            W_new = _exact_weights(Xa[:p_new], T[:p_new], alpha)[1]
-            Fs.append(np.eye(d1))
-            Es.append(W_new - W_prev)
-            W_prev = W_new
-        W = W_prev
+    if not exact and not drift <= drift_tol:
+        upd = _woodbury_path(Xa, T, alpha, ps, m_f, W_exact, drift_tol, exact=True)
+        upd.drift = drift  # the drift of the incremental path
+        return upd
     widths = [f.shape[1] for f in Fs]
     cols = np.concatenate(([0], np.cumsum(widths))).astype(np.int64)
     F_all = np.concatenate(Fs, axis=1) if Fs else np.zeros((d1, 0))
@@ -368,6 +492,9 @@ def pairs_sweep(
 ) -> dict[str, SweepResult]:
     """Accuracy of every directed ridge map fitted on ``p`` random training correspondences.
 
+    The sweep of :func:`subset_sweep` for ridge and the cosine score, every value of ``p`` from
+    one exact incremental path per (source, fold, draw) (see the module docstring).
+
     Parameters
     ----------
     data : PairData
@@ -418,26 +545,10 @@ def pairs_sweep(
     [1, 20, 40]
     """
     a_ = _check_settings(data, alpha, correspondence, "ridge")
-    for name, v in (("n_points", n_points), ("n_draws", n_draws)):
-        if int(v) < 1:
-            raise InvalidInputError(f"{name} must be >= 1, got {v}")
     k = data.n_folds
     corr = correspondences(data, correspondence)
     m_f = [int(corr.training(f).size) for f in range(k)]
-    m = min(m_f)
-    if m < 1:
-        raise InvalidInputError(
-            "a fold has no training correspondence; every other fold lacks valid genuine pairs"
-        )
-    if p_values is None:
-        ps = p_grid(m, n_points)
-    else:
-        ps = np.unique(np.asarray(p_values, dtype=np.int64))
-        if ps.size == 0 or ps[0] < 1 or ps[-1] > m:
-            raise InvalidInputError(
-                f"p_values must lie in [1, {m}] (the training correspondences per fold), got "
-                f"{list(p_values)[:5]}..."
-            )
+    ps = _p_values(corr, n_points, p_values, n_draws)
     scorers = [FoldScorer(data.genuine, data.folds, data.valid, f) for f in range(k)]
     right = {mm: data.right[mm].astype(np.float64) for mm in data.models}
     scorer = _BlockScorer(RightParts(LeftIndex.of(data), right), block_rows)
@@ -487,14 +598,6 @@ def pairs_sweep(
     if stats is not None:
         stats["max_drift"] = max_drift
         stats["exact_reruns"] = reruns
-    out: dict[str, SweepResult] = {}
-    for (a, b), arr in acc.items():
-        mean = arr.mean(axis=(1, 2))
-        std = arr.mean(axis=2).std(axis=1)
-        full_acc = (
-            float(full[(a, b)].mean()) if full_accuracy is None else float(full_accuracy[(a, b)])
-        )
-        within = np.flatnonzero([within_one_point(float(x), full_acc) for x in mean])
-        p1 = int(ps[within[0]]) if within.size else None
-        out[map_key(a, b)] = SweepResult(ps.copy(), mean, std, arr, full_acc, p1)
-    return out
+    if full_accuracy is None:
+        full_accuracy = {key: float(v.mean()) for key, v in full.items()}
+    return {map_key(*key): _result(ps, arr, full_accuracy[key]) for key, arr in acc.items()}
