@@ -9,12 +9,13 @@ import pytest
 
 from facebridge.cli import main
 from facebridge.errors import InvalidInputError
-from facebridge.experiments.core import pair_data
+from facebridge.experiments.core import native_accuracy, pair_data
 from facebridge.experiments.fewpairs import (
     few_pairs,
     fold_map,
     reid_attack,
     seed_rows,
+    semi_supervised_recipe,
     unpaired_pools,
 )
 from facebridge.experiments.privacy import lfw_identity
@@ -242,3 +243,30 @@ def test_audit_few_pairs_subsection(tmp_path, capsys):
     assert a["d_sys"][1] > c["d_sys"][1]
     assert "### Few pairs" in (tmp_path / "privacy.md").read_text()
     assert "### Few pairs" in capsys.readouterr().out
+
+
+def test_semi_supervised_recipe_drops(synth):
+    data, emb = synth
+    r = semi_supervised_recipe(data, emb, k=30, high_native=0.0)
+    for key, acc in r["accuracy"].items():
+        target = DirectedPair.parse(key).target
+        assert r["drop"][key] == pytest.approx(100 * (native_accuracy(data, target).mean - acc))
+    assert r["worst_drop"] == max(r["drop"].values())
+    assert r["worst_map"] == max(r["drop"], key=r["drop"].get)
+    assert r["worst_drop_high"] == r["worst_drop"]  # high_native 0: every pair is high
+    assert semi_supervised_recipe(data, emb, k=30, high_native=1.1)["worst_drop_high"] is None
+
+
+@pytest.mark.realdata
+def test_compare_maps_gains_the_semi_supervised_recipe(tmp_path, capsys):
+    assert main(["compare-maps", "--semi-supervised", "0", "--out", str(tmp_path)]) == 2
+    assert "--semi-supervised needs K >= 1" in capsys.readouterr().err
+    args = ["compare-maps", "--models", "facenet-ms1m,sface", "--maps", "ridge", "--scores",
+            "cosine", "--correspondences", "matched-pairs", "--no-sweep", "--no-progress",
+            "--semi-supervised", "50", "--out", str(tmp_path)]  # fmt: skip
+    assert main(args) == 0
+    assert "self-learning (50 pairs + unpaired, b)" in capsys.readouterr().out
+    semi = json.loads((tmp_path / "compare.json").read_text())["semi_supervised"]
+    assert sorted(semi["drop"]) == ["facenet-ms1m->sface", "sface->facenet-ms1m"]
+    assert 0.0 < semi["median_drop"] < 6.0  # 50 pairs + unpaired photos: a few points at most
+    assert "self-learning (50 pairs + unpaired, b)" in (tmp_path / "compare.md").read_text()

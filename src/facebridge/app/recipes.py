@@ -65,6 +65,7 @@ def run_compare_maps(
     *,
     threads: int | None = 1,
     progress: Progress | None = None,
+    semi_supervised: int | None = None,
 ) -> RecipeRun:
     """Compare every (map, correspondence, score) recipe and write ``compare.json``,
     ``compare.md`` and the drops figure into ``out_dir``.
@@ -80,6 +81,10 @@ def run_compare_maps(
     threads : int or None
         BLAS threads.
     progress : Progress, optional
+    semi_supervised : int, optional
+        Add the semi-supervised recipe with this many matched pairs per fold plus unpaired
+        photos of the training folds (:func:`facebridge.experiments.fewpairs.semi_supervised_recipe`;
+        about a minute per directed pair on one core).
 
     Returns
     -------
@@ -102,6 +107,17 @@ def run_compare_maps(
     data = pair_data(store, protocol, chosen)
     res = compare_maps(data, settings, progress=progress, blas_threads=threads)
     payload = res.to_dict()
+    if semi_supervised is not None:
+        from facebridge.experiments.fewpairs import semi_supervised_recipe
+
+        payload["semi_supervised"] = semi_supervised_recipe(
+            data,
+            {m: store.load(m) for m in chosen},
+            semi_supervised,
+            high_native=settings.high_native,
+            seed=settings.seed,
+            progress=progress,
+        )
     files = write_payload(
         out_dir,
         "compare",

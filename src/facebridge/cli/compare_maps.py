@@ -61,6 +61,14 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--no-sweep", action="store_true", help="skip the pairs-needed sweep")
     p.add_argument(
+        "--semi-supervised",
+        type=int,
+        metavar="K",
+        default=None,
+        help="add the semi-supervised recipe: K matched pairs per fold + unpaired photos of the "
+        "training folds, self-learning (docs/FEWPAIRS.md; about a minute per directed map)",
+    )
+    p.add_argument(
         "--sweep-scope",
         default="high",
         choices=["high", "all"],
@@ -92,6 +100,10 @@ def run(args: argparse.Namespace) -> int:
         v = parse_list(getattr(args, opt), f"--{opt}")
         if v is not None:
             kw[opt] = v
+    if args.semi_supervised is not None and args.semi_supervised < 1:
+        raise InvalidInputError(
+            f"--semi-supervised needs K >= 1 matched pairs, got {args.semi_supervised}; e.g. 50"
+        )
     settings = CompareSettings(
         high_native=args.high_native / 100.0,
         sweep=not args.no_sweep,
@@ -110,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
         args.out,
         threads=args.threads,
         progress=LineProgress("compare-maps", enabled=not args.no_progress),
+        semi_supervised=args.semi_supervised,
     )
     res, payload = run_.result, run_.payload
     if args.json:
@@ -136,6 +149,12 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"{str(s.recipe) + tag:44s} {f(s.worst_drop_high):>8s} {f(s.median_drop_high)} "
             f"{f(s.worst_drop)} {f(s.median_drop)}"
+        )
+    semi = payload.get("semi_supervised")
+    if semi:
+        print(
+            f"{semi['recipe'].split(' / ')[0]:44s} {f(semi['worst_drop_high']):>8s} "
+            f"{f(semi['median_drop_high'])} {f(semi['worst_drop'])} {f(semi['median_drop'])}"
         )
     if res.pairs_needed:
         got = sorted(v for v in res.pairs_needed.values() if v is not None)

@@ -506,8 +506,9 @@ def semi_supervised_recipe(
     -------
     dict
         JSON-ready: ``recipe`` (its name), ``k``, ``setting``, ``accuracy`` and ``drop`` per
-        ``"A->B"``, and ``worst_drop``, ``median_drop``, ``worst_drop_high``,
-        ``median_drop_high`` (None where there is no pair).
+        ``"A->B"``, ``worst_drop``, ``median_drop``, ``worst_drop_high``, ``median_drop_high``
+        and the pairs with the worst drops, ``worst_map`` and ``worst_map_high`` (None where
+        there is no pair).
 
     Examples
     --------
@@ -537,9 +538,12 @@ def semi_supervised_recipe(
         xs = [drop[x] for x in keys if not np.isnan(drop[x])]
         return float(fn(xs)) if xs else None
 
+    def worst(keys: Sequence[str]) -> str | None:
+        xs = [x for x in keys if not np.isnan(drop[x])]
+        return max(xs, key=lambda x: drop[x]) if xs else None
+
     return {
-        "recipe": f"self-learning ({k} pairs + unpaired photos, setting {setting}) / "
-        "matched-pairs / cosine",
+        "recipe": f"self-learning ({k} pairs + unpaired, {setting}) / matched-pairs / cosine",
         "k": k,
         "setting": setting,
         "setting_text": SETTING_NAMES[setting],
@@ -549,6 +553,8 @@ def semi_supervised_recipe(
         "median_drop": stat(list(drop), np.median),
         "worst_drop_high": stat(high, max),
         "median_drop_high": stat(high, np.median),
+        "worst_map": worst(list(drop)),
+        "worst_map_high": worst(high),
         "fit": {"signature": fit.signature(seed)},
     }
 

@@ -138,6 +138,16 @@ def _table_rows(d: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
                 str(r.get("worst_map_high") or r["worst_map"]),
             ]
         )
+    semi = d.get("semi_supervised")
+    if semi:
+        rows.append(
+            [
+                semi["recipe"],
+                *(_pt(semi[x]) for x in ("worst_drop_high", "median_drop_high")),
+                *(_pt(semi[x]) for x in ("worst_drop", "median_drop")),
+                str(semi.get("worst_map_high") or semi.get("worst_map")),
+            ]
+        )
     return header, rows
 
 
