@@ -327,28 +327,40 @@ def detect_images(
     return summary
 
 
-def _detection_todo(
-    recs: Mapping[str, Any],
-    items: Sequence[str],
-    retry_failed: bool,
-    signature: Callable[[str], str],
+def _todo(
+    recs: Mapping[str, Any], items: Sequence[str], redo: Callable[[str, Any], bool]
 ) -> tuple[list[str], int]:
-    """The items the detection pass redoes, and how many of them had a record.
-
-    An item is redone when it has no record, when its image content changed (``signature(item)``,
-    asked only for an item with a record that is not a retried failure), or with
-    ``retry_failed`` when its record is a failure.
-    """
+    """The items a pass does: those without a record and those whose record ``redo(item,
+    record)``; and how many of them had a record."""
     todo: list[str] = []
     redone = 0
     for i in items:
         rec = recs.get(i)
         if rec is None:
             todo.append(i)
-        elif (retry_failed and rec.failed) or not same_content(rec.source, signature(i)):
+        elif redo(i, rec):
             todo.append(i)
             redone += 1
     return todo, redone
+
+
+def _detection_todo(
+    recs: Mapping[str, Any],
+    items: Sequence[str],
+    retry_failed: bool,
+    signature: Callable[[str], str],
+) -> tuple[list[str], int]:
+    """The items the detection pass does, and how many of them had a record.
+
+    An item is redone when its image content changed (``signature(item)``, asked only for an
+    item with a record that is not a retried failure), or with ``retry_failed`` when its record
+    is a failure.
+    """
+
+    def redo(i: str, rec: Any) -> bool:
+        return (retry_failed and rec.failed) or not same_content(rec.source, signature(i))
+
+    return _todo(recs, items, redo)
 
 
 def _model_todo(
@@ -357,25 +369,19 @@ def _model_todo(
     items: Sequence[str],
     retry_failed: bool,
 ) -> tuple[list[str], int]:
-    """The items a model redoes, and how many of them had a record.
+    """The items a model's embedding pass does, and how many of them had a record.
 
-    An item is redone when it has no record, when its record was made from other image content
-    than the current detection's (``detection_sources``: item -> signature; the image changed
-    and was detected again), or with ``retry_failed`` when its record is a failure.
+    An item is redone when its record was made from other image content than the current
+    detection's (``detection_sources``: item -> signature; the image changed and was detected
+    again), or with ``retry_failed`` when its record is a failure.
     """
-    todo: list[str] = []
-    redone = 0
-    for i in items:
-        rec = recs.get(i)
-        if rec is None:
-            todo.append(i)
-            continue
+
+    def redo(i: str, rec: Any) -> bool:
         ds = detection_sources.get(i, "")
         stale = bool(ds) and not (rec.source and same_content(rec.source, ds))
-        if (retry_failed and rec.failed) or stale:
-            todo.append(i)
-            redone += 1
-    return todo, redone
+        return (retry_failed and rec.failed) or stale
+
+    return _todo(recs, items, redo)
 
 
 def _detector_settings(detector: FaceDetector) -> dict[str, Any]:

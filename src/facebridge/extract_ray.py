@@ -498,6 +498,22 @@ weights_dir, detect_batch_size, retry_failed, max_pixels
     return summary
 
 
+def _collect(
+    results: Iterable[tuple[StageSummary, Any, str]],
+    writers: _Writers,
+    summary: StageSummary,
+    where: dict[str, int],
+    bar: Any,
+) -> None:
+    """Each finished batch of a stage: its records written, its counts added to ``summary``
+    and to its node's count in ``where``, the progress bar moved on."""
+    for part, records, node in results:
+        writers.replay(records)
+        _merge(summary, part)
+        where[node] = where.get(node, 0) + part.done
+        bar.update(part.done)
+
+
 def _run_detection(
     ray, root, store, ids, detector, det_name, n, wdir, threads, batch_size, progress, placement,
     retry_failed=False, max_pixels=MAX_PIXELS,
@@ -523,16 +539,13 @@ def _run_detection(
     t0 = time.perf_counter()
     try:
         with _progress(len(todo), f"detect {det_name} (ray)", progress) as bar:
-            for part, records, node in _stream(
+            results = _stream(
                 ray,
                 lambda b: task.remote(str(root), b, det_ref, settings, batch_size, max_pixels),
                 _batches(todo, batch_size),
                 n,
-            ):
-                writers.replay(records)
-                _merge(summary, part)
-                where[node] = where.get(node, 0) + part.done
-                bar.update(part.done)
+            )
+            _collect(results, writers, summary, where, bar)
     finally:
         writers.close()
     summary.seconds = time.perf_counter() - t0
@@ -572,7 +585,7 @@ def _run_model(
             _get(ray, a.ready.remote())
         t0 = time.perf_counter()
         with _progress(len(todo), f"embed {key} (ray)", progress) as bar:
-            for part, records, node in _stream(
+            results = _stream(
                 ray,
                 lambda b: actors[next(turn) % n].embed.remote(
                     str(root),
@@ -583,11 +596,8 @@ def _run_model(
                 ),
                 _batches(todo, batch_size),
                 2 * n,  # one batch running and one queued per actor
-            ):
-                writers.replay(records)
-                _merge(summary, part)
-                where[node] = where.get(node, 0) + part.done
-                bar.update(part.done)
+            )
+            _collect(results, writers, summary, where, bar)
     finally:
         writers.close()
         for a in actors:
