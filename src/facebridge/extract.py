@@ -34,7 +34,7 @@ from __future__ import annotations
 import functools
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -278,16 +278,8 @@ def detect_images(
     name = detector.name
     summary = StageSummary(name)
     recs = store.detection_records(name)
-    sig: dict[str, str] = {}
-    todo: list[str] = []
-    for i in items:
-        rec = recs.get(i)
-        sig[i] = source_signature(root / i, rec.source if rec is not None else "")
-        if rec is None:
-            todo.append(i)
-        elif (retry_failed and rec.failed) or not same_content(rec.source, sig[i]):
-            todo.append(i)
-            summary.redone += 1
+    sig = {i: source_signature(root / i, recs[i].source if i in recs else "") for i in items}
+    todo, summary.redone = _detection_todo(recs, items, retry_failed, sig.__getitem__)
     summary.skipped = len(items) - len(todo)
     if not todo:  # do not take the detections lock: other runs may embed from the same store
         return summary
@@ -333,6 +325,63 @@ def detect_images(
             bar.update(len(batch))
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def _todo(
+    recs: Mapping[str, Any], items: Sequence[str], redo: Callable[[str, Any], bool]
+) -> tuple[list[str], int]:
+    """The items a pass does: those without a record and those whose record ``redo(item,
+    record)``; and how many of them had a record."""
+    todo: list[str] = []
+    redone = 0
+    for i in items:
+        rec = recs.get(i)
+        if rec is None:
+            todo.append(i)
+        elif redo(i, rec):
+            todo.append(i)
+            redone += 1
+    return todo, redone
+
+
+def _detection_todo(
+    recs: Mapping[str, Any],
+    items: Sequence[str],
+    retry_failed: bool,
+    signature: Callable[[str], str],
+) -> tuple[list[str], int]:
+    """The items the detection pass does, and how many of them had a record.
+
+    An item is redone when its image content changed (``signature(item)``, asked only for an
+    item with a record that is not a retried failure), or with ``retry_failed`` when its record
+    is a failure.
+    """
+
+    def redo(i: str, rec: Any) -> bool:
+        return (retry_failed and rec.failed) or not same_content(rec.source, signature(i))
+
+    return _todo(recs, items, redo)
+
+
+def _model_todo(
+    recs: Mapping[str, Any],
+    detection_sources: Mapping[str, str],
+    items: Sequence[str],
+    retry_failed: bool,
+) -> tuple[list[str], int]:
+    """The items a model's embedding pass does, and how many of them had a record.
+
+    An item is redone when its record was made from other image content than the current
+    detection's (``detection_sources``: item -> signature; the image changed and was detected
+    again), or with ``retry_failed`` when its record is a failure.
+    """
+
+    def redo(i: str, rec: Any) -> bool:
+        ds = detection_sources.get(i, "")
+        stale = bool(ds) and not (rec.source and same_content(rec.source, ds))
+        return (retry_failed and rec.failed) or stale
+
+    return _todo(recs, items, redo)
 
 
 def _detector_settings(detector: FaceDetector) -> dict[str, Any]:
@@ -436,18 +485,8 @@ def embed_detected(
             )
             recs = store.records(key)
             s = StageSummary(key)
-            done: set[str] = set()
-            for i in items:
-                rec = recs.get(i)
-                if rec is None:
-                    continue
-                # stale: the detection was redone from other content than this record's
-                ds = det_src.get(i, "")
-                stale = bool(ds) and not (rec.source and same_content(rec.source, ds))
-                if (retry_failed and rec.failed) or stale:
-                    s.redone += 1
-                else:
-                    done.add(i)
+            redo, s.redone = _model_todo(recs, det_src, items, retry_failed)
+            done = set(items).difference(redo)
             s.skipped = len(done)
             runs.append(_ModelRun(key, emb, alignment, w, done, s, det_src))
         todo = [i for i in items if any(i not in r.done for r in runs)]

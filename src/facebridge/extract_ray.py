@@ -45,6 +45,8 @@ from facebridge.extract import (
     StageSummary,
     _check_items,
     _default_models,
+    _detection_todo,
+    _model_todo,
     _progress,
     _store_totals,
     detect_images,
@@ -53,7 +55,6 @@ from facebridge.extract import (
 )
 from facebridge.optional import require
 from facebridge.store import source_signature
-from facebridge.store._chunks import same_content
 
 __all__ = ["RayExtractionSummary", "embed_images_ray"]
 
@@ -497,51 +498,30 @@ weights_dir, detect_batch_size, retry_failed, max_pixels
     return summary
 
 
-def _detection_todo(
-    root: Path, recs: Mapping[str, Any], ids: Sequence[str], retry_failed: bool
-) -> tuple[list[str], int]:
-    """The items the detection pass redoes, as the local engine chooses them: no record, a
-    changed image, or (with ``retry_failed``) a failure; and how many of them had a record."""
-    todo: list[str] = []
-    redone = 0
-    for i in ids:
-        rec = recs.get(i)
-        if rec is None:
-            todo.append(i)
-        elif (retry_failed and rec.failed) or not same_content(
-            rec.source, source_signature(root / i, rec.source)
-        ):
-            todo.append(i)
-            redone += 1
-    return todo, redone
-
-
-def _model_todo(
-    recs: Mapping[str, Any], det_recs: Mapping[str, Any], ids: Sequence[str], retry_failed: bool
-) -> tuple[list[str], int]:
-    """The items a model redoes, as the local engine chooses them: no record, a record made
-    from other image content than the current detection, or (with ``retry_failed``) a failure."""
-    todo: list[str] = []
-    redone = 0
-    for i in ids:
-        rec = recs.get(i)
-        if rec is None:
-            todo.append(i)
-            continue
-        det = det_recs.get(i)
-        ds = det.source if det is not None else ""
-        stale = bool(ds) and not (rec.source and same_content(rec.source, ds))
-        if (retry_failed and rec.failed) or stale:
-            todo.append(i)
-            redone += 1
-    return todo, redone
+def _collect(
+    results: Iterable[tuple[StageSummary, Any, str]],
+    writers: _Writers,
+    summary: StageSummary,
+    where: dict[str, int],
+    bar: Any,
+) -> None:
+    """Each finished batch of a stage: its records written, its counts added to ``summary``
+    and to its node's count in ``where``, the progress bar moved on."""
+    for part, records, node in results:
+        writers.replay(records)
+        _merge(summary, part)
+        where[node] = where.get(node, 0) + part.done
+        bar.update(part.done)
 
 
 def _run_detection(
     ray, root, store, ids, detector, det_name, n, wdir, threads, batch_size, progress, placement,
     retry_failed=False, max_pixels=MAX_PIXELS,
 ) -> StageSummary:  # fmt: skip
-    todo, redone = _detection_todo(root, store.detection_records(det_name), ids, retry_failed)
+    recs = store.detection_records(det_name)
+    todo, redone = _detection_todo(
+        recs, ids, retry_failed, lambda i: source_signature(root / i, recs[i].source)
+    )
     summary = StageSummary(det_name, skipped=len(ids) - len(todo), redone=redone)
     if not todo:  # do not take the detections lock: other runs may embed from the same store
         return summary
@@ -559,16 +539,13 @@ def _run_detection(
     t0 = time.perf_counter()
     try:
         with _progress(len(todo), f"detect {det_name} (ray)", progress) as bar:
-            for part, records, node in _stream(
+            results = _stream(
                 ray,
                 lambda b: task.remote(str(root), b, det_ref, settings, batch_size, max_pixels),
                 _batches(todo, batch_size),
                 n,
-            ):
-                writers.replay(records)
-                _merge(summary, part)
-                where[node] = where.get(node, 0) + part.done
-                bar.update(part.done)
+            )
+            _collect(results, writers, summary, where, bar)
     finally:
         writers.close()
     summary.seconds = time.perf_counter() - t0
@@ -580,7 +557,8 @@ def _run_model(
     progress, placement, retry_failed=False, max_pixels=MAX_PIXELS,
 ) -> StageSummary:  # fmt: skip
     det_recs = store.detection_records(det_name)
-    todo, redone = _model_todo(store.records(key), det_recs, ids, retry_failed)
+    det_src = {i: r.source for i, r in det_recs.items()}
+    todo, redone = _model_todo(store.records(key), det_src, ids, retry_failed)
     summary = StageSummary(key, skipped=len(ids) - len(todo), redone=redone)
     if not todo:
         return summary
@@ -607,7 +585,7 @@ def _run_model(
             _get(ray, a.ready.remote())
         t0 = time.perf_counter()
         with _progress(len(todo), f"embed {key} (ray)", progress) as bar:
-            for part, records, node in _stream(
+            results = _stream(
                 ray,
                 lambda b: actors[next(turn) % n].embed.remote(
                     str(root),
@@ -618,11 +596,8 @@ def _run_model(
                 ),
                 _batches(todo, batch_size),
                 2 * n,  # one batch running and one queued per actor
-            ):
-                writers.replay(records)
-                _merge(summary, part)
-                where[node] = where.get(node, 0) + part.done
-                bar.update(part.done)
+            )
+            _collect(results, writers, summary, where, bar)
     finally:
         writers.close()
         for a in actors:

@@ -99,6 +99,15 @@ def check_threads(threads: int | None) -> None:
         raise InvalidInputError(f"--threads must be >= 1, got {threads}")
 
 
+def check_out(out: str | None) -> None:
+    """``--out``, when given, must be a folder that can be written; checked before the work, so
+    that a bad one costs none."""
+    if out is not None:
+        from facebridge.app.outputs import check_out_dir
+
+        check_out_dir(out)
+
+
 def parse_list(text: str | None, option: str) -> tuple[str, ...] | None:
     """``"a,b"`` -> ``("a", "b")``; ``None`` (option not given) -> ``None``.
 

@@ -20,6 +20,7 @@ from facebridge.cli._common import (
     add_seed_option,
     add_store_option,
     add_threads_option,
+    check_out,
     check_threads,
     parse_ints,
     parse_models,
@@ -83,10 +84,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.out is not None:  # checked before the analysis: a bad --out costs no work
-        from facebridge.app.outputs import check_out_dir
-
-        check_out_dir(args.out)
+    check_out(args.out)
     from facebridge.app import open_store
     from facebridge.app.audit import run_audit, write_audit
 

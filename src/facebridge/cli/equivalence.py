@@ -21,6 +21,7 @@ from facebridge.cli._common import (
     add_seed_option,
     add_store_option,
     add_threads_option,
+    check_out,
     check_threads,
     parse_models,
     print_json,
@@ -59,10 +60,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.out is not None:  # checked before the analysis: a bad --out costs no work
-        from facebridge.app.outputs import check_out_dir
-
-        check_out_dir(args.out)
+    check_out(args.out)
     from facebridge.app import LineProgress, load_protocol, open_store
     from facebridge.app.recipes import run_equivalence
     from facebridge.experiments.compare import Recipe

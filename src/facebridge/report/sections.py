@@ -188,8 +188,7 @@ def pairs_section(results: Mapping[str, Any], context: ReportContext) -> Section
         return None
     s = summarize(results)
     rows: list[list[Cell | str]] = []
-    for (a, b), p in _needed_first(s.pairs_needed):
-        entry = results["pairs_sweep"][map_key(a, b)]
+    for (a, b), p, entry in _sweep_entries(results, "pairs_sweep", s.pairs_needed):
         rows.append(
             [
                 Cell(_arrow((a, b))),
@@ -231,8 +230,7 @@ def rank_section(results: Mapping[str, Any], context: ReportContext) -> Section 
         return None
     s = summarize(results)
     rows: list[list[Cell | str]] = []
-    for (a, b), r in _needed_first(s.rank_needed):
-        entry = results["rank_sweep"][map_key(a, b)]
+    for (a, b), r, entry in _sweep_entries(results, "rank_sweep", s.rank_needed):
         acc = dict(zip([float(x) for x in entry["rank"]], entry["accuracy"], strict=True))
         rows.append(
             [
@@ -253,11 +251,13 @@ def rank_section(results: Mapping[str, Any], context: ReportContext) -> Section 
     return _figure_table_section("Rank needed", intro, "rank_sweep.png", fig, caption, header, rows)
 
 
-def _needed_first(
-    needed: Mapping[tuple[str, str], float | None],
-) -> list[tuple[tuple[str, str], float | None]]:
-    """The maps by the pairs / rank they need, smallest first; maps that never get there last."""
-    return sorted(needed.items(), key=lambda kv: (kv[1] is None, kv[1] or 0))
+def _sweep_entries(
+    results: Mapping[str, Any], sweep: str, needed: Mapping[tuple[str, str], float | None]
+) -> list[tuple[tuple[str, str], float | None, Mapping[str, Any]]]:
+    """Each map, what it needs (pairs / rank) and its ``results[sweep]`` entry, by what it needs,
+    smallest first; maps that never get there last."""
+    order = sorted(needed.items(), key=lambda kv: (kv[1] is None, kv[1] or 0))
+    return [(k, v, results[sweep][map_key(*k)]) for k, v in order]
 
 
 def _figure_table_section(
