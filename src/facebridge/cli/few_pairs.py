@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
-from facebridge.errors import InvalidInputError
+from facebridge.cli._common import check_out, parse_ints
 
 HELP = "maps from few pairs: accuracy and re-identification against k, with unpaired photos"
 
@@ -58,23 +56,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _ints(text: str, what: str) -> list[int]:
-    try:
-        return [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise InvalidInputError(
-            f"{what} must be comma-separated integers (e.g. 0,5,50), got {text!r}"
-        ) from None
-
-
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-
-
 class _Cells(dict):
     """Computed cells, one JSON line each in ``path``: read at start, appended as they come.
 
@@ -100,10 +81,7 @@ class _Cells(dict):
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.out is not None:  # checked before the analysis: a bad --out costs no work
-        from facebridge.app.outputs import check_out_dir
-
-        check_out_dir(args.out)
+    check_out(args.out)
     from facebridge.experiments.core import native_accuracy, pair_data
     from facebridge.experiments.fewpairs import few_pairs
     from facebridge.protocols import default_lfw_pairs
@@ -125,9 +103,9 @@ def run(args: argparse.Namespace) -> int:
         data,
         vectors,
         pairs=directed_pairs(models),
-        ks=_ints(args.k, "--k"),
+        ks=parse_ints(args.k, "--k"),
         settings=[s for s in args.settings.split(",") if s],
-        reid_ks=_ints(args.reid_k, "--reid-k"),
+        reid_ks=parse_ints(args.reid_k, "--reid-k"),
         k0_inits=[s for s in args.k0_inits.split(",") if s],
         seed=args.seed,
         n_iter=args.n_iter,
@@ -139,7 +117,9 @@ def run(args: argparse.Namespace) -> int:
     out = result.to_dict()
     text = fewpairs_section(out)
     if args.out is not None:
-        _write(args.out / "fewpairs.json", json.dumps(out, indent=1) + "\n")
-        _write(args.out / "fewpairs.md", text)
+        from facebridge.report.write import atomic_write
+
+        atomic_write(args.out / "fewpairs.json", json.dumps(out, indent=1) + "\n")
+        atomic_write(args.out / "fewpairs.md", text)
     print(json.dumps(out, indent=1) if args.json else text)
     return 0
