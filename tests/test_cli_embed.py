@@ -111,3 +111,34 @@ def test_empty_models_is_an_error_not_every_model(
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["facebridge: error: --models got no model key in ''"]
     assert not (tmp_path / "st").exists()
+
+
+def test_device_reaches_the_run(calls: list[dict[str, Any]], tmp_path: Path) -> None:
+    assert main(_argv(tmp_path, "--no-progress")) == 0
+    assert calls[0]["device"] == "cpu"
+    assert main(_argv(tmp_path, "--no-progress", "--device", "cuda")) == 0
+    assert calls[1]["device"] == "cuda"
+
+
+def test_detector_device(capsys: pytest.CaptureFixture[str]) -> None:
+    assert extract.detector_device("mtcnn", "cpu") == {"device": "cpu"}
+    assert extract.detector_device("mtcnn", "cuda:1", check=False) == {"device": "cuda:1"}
+    assert extract.detector_device("yunet", "cuda", check=False) == {}
+    assert "yunet runs on the CPU" in capsys.readouterr().err
+
+
+@pytest.mark.realdata
+def test_cuda_without_a_gpu_is_one_line_and_writes_nothing(
+    tiny_lfw_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import torch  # MTCNN's runtime, installed in CI
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    store = tmp_path / "s"
+    argv = ["embed", "--images", str(tiny_lfw_dir), "--store", str(store), "--device", "cuda"]
+    assert main([*argv, "--detect-only", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "cuda" in err[0].lower()
+    assert not store.exists()

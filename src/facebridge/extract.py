@@ -620,6 +620,38 @@ def _store_totals(store: Any, detector: str, models: Iterable[str], items: Seque
     return out
 
 
+def _runtimes(embedders: Mapping[str, Any]) -> str:
+    names = {getattr(getattr(e, "spec", None), "runtime", None) for e in embedders.values()}
+    return ", ".join(sorted(str(n) for n in names if n)) or "their runtimes"
+
+
+def detector_device(detector: str, device: str, check: bool = True) -> dict[str, Any]:
+    """The detector's device keyword for ``device``.
+
+    MTCNN (torch) runs on ``device``; YuNet (OpenCV's CPU build) runs on the CPU, which is said
+    on stderr when ``device`` is not the CPU.  ``check``: a CUDA device must be one torch sees
+    here (off for a Ray driver, whose GPUs are on the nodes).
+
+    Examples
+    --------
+    >>> detector_device("yunet", "cpu")
+    {}
+    """
+    if device == "cpu":
+        return {"device": "cpu"} if detector == "mtcnn" else {}
+    if check:
+        from facebridge.optional import torch_device
+
+        torch_device(device, "detection")  # a bad or absent device fails before any work
+    if detector == "mtcnn":
+        return {"device": device}
+    print(
+        f"note: {detector} runs on the CPU (OpenCV's CPU build); {device} is not used",
+        file=sys.stderr,
+    )
+    return {}
+
+
 def embed_images(
     images_root: str | Path,
     store_root: str | Path,
@@ -636,6 +668,7 @@ def embed_images(
     detect_batch_size: int = 16,
     retry_failed: bool = False,
     max_pixels: int | None = MAX_PIXELS,
+    device: str = "cpu",
 ) -> ExtractionSummary:
     """Detect once, then embed with every model, into the store at ``store_root`` (resumable).
 
@@ -653,6 +686,9 @@ def embed_images(
         alignments: ``{key: method}`` overriding the embedder spec's alignment.
         weights_dir: a folder of weight files used instead of the cache.
         threads: torch threads for MTCNN (default: torch's own setting).
+        device: the torch device MTCNN runs on (``"cpu"``, ``"cuda"``, ``"cuda:N"``); the
+            face models' runtimes (TensorFlow, TFLite, ONNX Runtime, dlib) run on the CPU, which
+            is said once on stderr when ``device`` is not the CPU.
         detect_batch_size: images per detection batch (one flush per batch).
         retry_failed: redo items whose record is a failure (detection and every model), e.g.
             after re-copying unreadable files; by default failures are kept and skipped.  Items
@@ -682,12 +718,18 @@ def embed_images(
         keys = _default_models() if models is None else tuple(models)
         embedders = _build_embedders(keys, weights_dir, threads)
     if isinstance(detector, str):
-        kw: dict[str, Any] = {"weights_dir": weights_dir}
+        kw: dict[str, Any] = {"weights_dir": weights_dir, **detector_device(detector, device)}
         if detector == "mtcnn":
             kw["num_threads"] = threads
         det = get_detector(detector, **kw)
     else:
         det = detector
+    if device != "cpu" and embedders:
+        print(
+            f"note: the face models run on the CPU ({_runtimes(embedders)}: no GPU build is "
+            f"used here); {device} serves the detection",
+            file=sys.stderr,
+        )
     if max_pixels is not None and (isinstance(max_pixels, bool) or int(max_pixels) < 1):
         raise InvalidInputError(
             f"max_pixels must be a positive integer or None, got {max_pixels!r}"

@@ -50,6 +50,7 @@ from facebridge.extract import (
     _progress,
     _store_totals,
     detect_images,
+    detector_device,
     embed_detected,
     list_images,
 )
@@ -385,6 +386,7 @@ def embed_images_ray(
     detect_batch_size: int = 16,
     retry_failed: bool = False,
     max_pixels: int | None = MAX_PIXELS,
+    device: str = "cpu",
 ) -> RayExtractionSummary:
     """Detect once, then embed with every model, into the store at ``store_root``, on Ray.
 
@@ -411,6 +413,9 @@ weights_dir, detect_batch_size, retry_failed, max_pixels
         (they must pickle; tests use fakes).
     threads : int, optional
         Runtime threads per worker (default 1: one worker per CPU).
+    device : str
+        ``"cuda"``: each detection task asks Ray for one GPU and runs MTCNN there (the nodes
+        must have CUDA torch); the face models run on the CPU.
 
     Returns
     -------
@@ -479,7 +484,7 @@ weights_dir, detect_batch_size, retry_failed, max_pixels
         placement: dict[str, dict[str, int]] = {}
         det_summary = _run_detection(
             ray, root, store, ids, detector, det_name, n, wdir, threads, detect_batch_size,
-            progress, placement, retry_failed, max_pixels,
+            progress, placement, retry_failed, max_pixels, device,
         )  # fmt: skip
         model_summaries: dict[str, StageSummary] = {}
         for key in keys:
@@ -516,7 +521,7 @@ def _collect(
 
 def _run_detection(
     ray, root, store, ids, detector, det_name, n, wdir, threads, batch_size, progress, placement,
-    retry_failed=False, max_pixels=MAX_PIXELS,
+    retry_failed=False, max_pixels=MAX_PIXELS, device="cpu",
 ) -> StageSummary:  # fmt: skip
     recs = store.detection_records(det_name)
     todo, redone = _detection_todo(
@@ -527,12 +532,13 @@ def _run_detection(
         return summary
     settings: dict[str, Any] = {}
     if isinstance(detector, str):
-        settings = {"weights_dir": wdir}
+        settings = {"weights_dir": wdir, **detector_device(detector, device, check=False)}
         if detector == "mtcnn":
             settings["num_threads"] = threads or 1
-    task = ray.remote(num_cpus=1, max_retries=MAX_RETRIES, scheduling_strategy="SPREAD")(
-        _detect_batch_task
-    )
+    gpus = 1 if settings.get("device", "cpu") != "cpu" else 0  # a detection task per GPU
+    task = ray.remote(
+        num_cpus=1, num_gpus=gpus, max_retries=MAX_RETRIES, scheduling_strategy="SPREAD"
+    )(_detect_batch_task)
     det_ref = ray.put(detector)
     writers = _Writers(store)
     where = placement.setdefault("detect", {})

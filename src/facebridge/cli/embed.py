@@ -39,6 +39,12 @@ def register(subparsers) -> None:
         "--detect-only", action="store_true", help="run the detection pass only (no models)"
     )
     p.add_argument("--detector", default="mtcnn", choices=["mtcnn", "yunet"])
+    p.add_argument(
+        "--device",
+        default="cpu",
+        help="cpu (default), cuda or cuda:N: the torch device of MTCNN detection (the face "
+        "models' runtimes run on the CPU)",
+    )
     p.add_argument("--batch-size", type=int, default=32, help="faces per embedding batch")
     p.add_argument(
         "--retry-failed",
@@ -115,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
         "threads": args.threads,
         "retry_failed": args.retry_failed,
         "max_pixels": args.max_pixels or None,
+        "device": args.device,
     }
     if args.engine == "ray":
         from facebridge.extract_ray import embed_images_ray
