@@ -25,6 +25,7 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -60,6 +61,7 @@ __all__ = [
 DEFAULT_P_VALUES: tuple[int, ...] = (10, 20, 50, 100, 200, 400, 1000, 2000)
 #: The map kinds an audit can fit (:data:`facebridge.maps.moments.MAP_KINDS`).
 MAP_NAMES = tuple(MAP_KINDS)
+_MAX_NONMATED = 200_000
 
 MapSpec = str | Callable[[np.ndarray, np.ndarray], Any]
 
@@ -752,7 +754,7 @@ def linkability(
     omega: float = 1.0,
     method: str = "hist",
     n_bins: int | None = None,
-    max_nonmated: int = 200_000,
+    max_nonmated: int = _MAX_NONMATED,
     split: IdentitySplit | None = None,
     identity_fn: Callable[[str], str] = lfw_identity,
     gallery_fraction: float = 0.5,
@@ -889,38 +891,44 @@ def _check_models(store: Any, models: Sequence[str]) -> None:
             raise UnknownModelError(str(unknown(m, have, "model")))
 
 
-def _audit_loaded(
-    a: Any,
-    b: Any,
-    *,
+def _audit_pairs(
+    store: Any,
+    tasks: Sequence[tuple[str, str]],
     pairs: int,
-    p_values: Sequence[int],
-    n_draws: int,
-    map: MapSpec,
-    alpha: float,
-    seed: int,
-    fpir: float,
-    omega: float,
-    method: str,
-    n_bins: int | None,
-    identity_fn: Callable[[str], str],
-    max_nonmated: int = 200_000,
-    names: tuple[str, str] | None = None,
-) -> AuditResult:
-    ps = tuple(sorted({*_check_common(n_draws, fpir, p_values), int(pairs)}))
-    _check_common(1, 0.5, [pairs])
-    map_name, fit = _fitter(map, alpha)
-    prep = _prepare(a, b, seed, None, identity_fn, 0.5, 0.25, names)
-    n_corr = prep.a_corr.shape[0]
-    if pairs > n_corr:
-        raise InvalidInputError(
-            f"--pairs {pairs} exceeds the {n_corr} correspondence images available; "
-            "use a smaller value"
-        )
-    # open-set rates at the headline p only: the other points search the mated probes alone
-    attack = _attack(prep, ps, n_draws, fit, map_name, alpha, seed, fpir, dir_at=(int(pairs),))
-    link = _linkage(prep, fit, map_name, pairs, seed, omega, method, n_bins, max_nonmated)
-    return AuditResult(attack.source, attack.target, int(pairs), attack, link)
+    n_jobs: int,
+    blas_threads: int | None,
+    opts: dict[str, Any],
+) -> list[AuditResult]:
+    """Audit every directed pair of ``tasks`` (each model loaded once) in ``n_jobs`` threads;
+    ``opts``: every option of :func:`audit`."""
+    o = SimpleNamespace(**opts)
+    ps = tuple(sorted({*_check_common(o.n_draws, o.fpir, o.p_values), int(pairs)}))
+    pairs = _check_common(1, 0.5, [pairs])[0]
+    map_name, fit = _fitter(o.map, o.alpha)
+    names = list(dict.fromkeys(m for task in tasks for m in task))
+    _check_models(store, names)
+    loaded = {m: store.load(m) for m in names}
+
+    def one(task: tuple[str, str]) -> AuditResult:
+        a, b = loaded[task[0]], loaded[task[1]]
+        prep = _prepare(a, b, o.seed, None, o.identity_fn, 0.5, 0.25, task)
+        n_corr = prep.a_corr.shape[0]
+        if pairs > n_corr:
+            raise InvalidInputError(
+                f"--pairs {pairs} exceeds the {n_corr} correspondence images available; "
+                "use a smaller value"
+            )
+        # open-set rates at the headline p only: the other points search the mated probes alone
+        attack = _attack(prep, ps, o.n_draws, fit, map_name, o.alpha, o.seed, o.fpir, (pairs,))
+        kw = (o.seed, o.omega, o.method, o.n_bins, _MAX_NONMATED)
+        link = _linkage(prep, fit, map_name, pairs, *kw)
+        return AuditResult(prep.source, prep.target, pairs, attack, link)
+
+    with _blas_limit(blas_threads):
+        if n_jobs == 1:
+            return [one(t) for t in tasks]
+        with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+            return list(pool.map(one, tasks))
 
 
 def audit(
@@ -985,18 +993,16 @@ def audit(
         raise InvalidInputError(
             f"source and target are both {source!r}; audit two different models (or use --all)"
         )
-    _check_models(store, [source, target])
-    opts = {k: v for k, v in locals().items() if k in _audit_options()}
-    with _blas_limit(blas_threads):
-        a, b = store.load(source), store.load(target)
-        return _audit_loaded(a, b, pairs=pairs, names=(source, target), **opts)
+    opts = {k: v for k, v in locals().items() if k in _AUDIT_OPTIONS}
+    return _audit_pairs(store, [(source, target)], pairs, 1, blas_threads, opts)[0]
 
 
-def _audit_options() -> dict[str, Any]:
-    """The options of :func:`audit` that :func:`_audit_loaded` takes, with their defaults."""
-    kw_only = inspect.Parameter.KEYWORD_ONLY
-    params = inspect.signature(audit).parameters.items()
-    return {k: v.default for k, v in params if v.kind is kw_only and k != "blas_threads"}
+#: The options of :func:`audit` that :func:`audit_all` passes on, with their defaults.
+_AUDIT_OPTIONS: dict[str, Any] = {
+    k: v.default
+    for k, v in inspect.signature(audit).parameters.items()
+    if v.kind is inspect.Parameter.KEYWORD_ONLY and k != "blas_threads"
+}
 
 
 def audit_all(
@@ -1046,21 +1052,8 @@ def audit_all(
         raise InvalidInputError(
             f"an audit needs at least two models, got {names}; add embeddings of another model"
         )
-    _check_models(store, names)
-    loaded = {m: store.load(m) for m in names}
-    opts = _audit_options()
-    unknown = sorted(set(kwargs) - set(opts))
-    if unknown:
-        raise InvalidInputError(f"unknown audit option(s) {unknown}; use {sorted(opts)}")
-    opts.update(kwargs)
+    bad = sorted(set(kwargs) - set(_AUDIT_OPTIONS))
+    if bad:
+        raise InvalidInputError(f"unknown audit option(s) {bad}; use {sorted(_AUDIT_OPTIONS)}")
     tasks = [(a, b) for a in names for b in names if a != b]
-
-    def one(task: tuple[str, str]) -> AuditResult:
-        a, b = task
-        return _audit_loaded(loaded[a], loaded[b], pairs=pairs, names=(a, b), **opts)
-
-    with _blas_limit(blas_threads):
-        if n_jobs == 1:
-            return [one(t) for t in tasks]
-        with ThreadPoolExecutor(max_workers=n_jobs) as pool:
-            return list(pool.map(one, tasks))
+    return _audit_pairs(store, tasks, pairs, n_jobs, blas_threads, {**_AUDIT_OPTIONS, **kwargs})
