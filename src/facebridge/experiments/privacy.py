@@ -98,8 +98,9 @@ class _Items:
     vectors: np.ndarray  # float32 (n, d)
 
 
-def _as_items(emb: Any, default_name: str) -> _Items:
-    """Accept :class:`facebridge.store.Embeddings`, an ``(ids, vectors)`` tuple or a mapping."""
+def _as_items(emb: Any, default_name: str, name: str | None = None) -> _Items:
+    """Accept :class:`facebridge.store.Embeddings`, an ``(ids, vectors)`` tuple or a mapping;
+    ``name`` (the store's key) names the model when given."""
     if isinstance(emb, tuple) and len(emb) == 2:
         ids, vectors, model = emb[0], emb[1], default_name
     elif isinstance(emb, Mapping):
@@ -111,6 +112,7 @@ def _as_items(emb: Any, default_name: str) -> _Items:
             f"{default_name} embeddings must be Embeddings (store.load), an (ids, vectors) tuple "
             f"or a mapping with 'ids' and 'vectors'; got {type(emb).__name__}"
         )
+    model = name or model
     v = np.asarray(vectors, dtype=np.float32)
     ids_t = tuple(str(i) for i in ids)
     if v.ndim != 2 or v.shape[0] != len(ids_t):
@@ -146,12 +148,19 @@ def _fitter(map: MapSpec, alpha: float) -> tuple[str, Callable[[np.ndarray, np.n
     return map, lambda x, y: kind.fit_rows(x, y, alpha)
 
 
+def _weights(m: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """A fitted map's float32 ``(weight, bias)``, or ``None`` when it has none."""
+    w, b = getattr(m, "weight", None), getattr(m, "bias", None)
+    if w is None or b is None:
+        return None
+    return np.asarray(w, dtype=np.float32), np.asarray(b, dtype=np.float32)
+
+
 def _apply(m: Any, x: np.ndarray) -> np.ndarray:
     """Apply a fitted map in float32 (a LinearMap's weight/bias, else its ``apply``)."""
-    w = getattr(m, "weight", None)
-    b = getattr(m, "bias", None)
-    if w is not None and b is not None:
-        return x @ np.asarray(w, dtype=np.float32) + np.asarray(b, dtype=np.float32)
+    wb = _weights(m)
+    if wb is not None:
+        return x @ wb[0] + wb[1]
     fn = getattr(m, "apply", None) or getattr(m, "predict", None)
     if fn is None:
         raise InvalidInputError(
@@ -450,11 +459,8 @@ def _prepare(
     names: tuple[str, str] | None = None,
 ) -> _Prepared:
     """The aligned, split matrices of one directed pair."""
-    a = _as_items(source_emb, "source")
-    b = _as_items(target_emb, "target")
-    if names is not None:  # the store's keys name the models
-        a = _Items(names[0], a.ids, a.vectors)
-        b = _Items(names[1], b.ids, b.vectors)
+    source, target = names or (None, None)
+    a, b = _as_items(source_emb, "source", source), _as_items(target_emb, "target", target)
     common, xa, xb = _aligned(a, b)
     if split is None:
         split = split_identities(
@@ -508,15 +514,11 @@ def _search(prep: _Prepared, probes_b: np.ndarray) -> IdentificationResult:
 
 def _search_mapped(prep: _Prepared, m: Any, open_set: bool = True) -> IdentificationResult:
     """Search ``normalise(P W + b)``; with ``d_a < d_b`` the map is folded into the gallery."""
-    w = getattr(m, "weight", None)
-    b = getattr(m, "bias", None)
+    wb = _weights(m)
     p = prep.a_probe if open_set else prep.a_probe[: prep.n_probes]
-    d_a = p.shape[1]
-    d_b = prep.gallery.shape[1]
-    if w is None or b is None or d_a >= d_b:
+    if wb is None or p.shape[1] >= prep.gallery.shape[1]:
         return _search(prep, _apply(m, p))
-    w32 = np.asarray(w, dtype=np.float32)
-    b32 = np.asarray(b, dtype=np.float32)
+    w32, b32 = wb
     h = w32 @ prep.gallery.T  # (d_a, N)
     raw = p @ h + b32 @ prep.gallery.T  # (n, N): (P W + b) G^T
     sq = np.einsum("ij,ij->i", p @ (w32 @ w32.T), p) + 2.0 * (p @ (w32 @ b32)) + float(b32 @ b32)
@@ -1022,14 +1024,14 @@ def audit_all(
 
     Parameters
     ----------
-    store : EmbeddingStore
-    models : sequence of str, optional
-        Default: every model of the store.
-    pairs : int
+    store, pairs, blas_threads
         As :func:`audit`.
-    n_jobs, blas_threads : int
+    models : sequence of str, optional
+        The models audited pairwise (default: the store's).
+    n_jobs : int
+        Directed pairs audited at once.
     **kwargs
-        Passed on to :func:`audit`.
+        The keyword-only options of :func:`audit`.
 
     Returns
     -------
