@@ -57,6 +57,12 @@ def roc_summary(
     }
 
 
+def _timed(timings: dict[str, float], name: str, t0: float, c0: float) -> None:
+    """Record the wall and CPU seconds since ``t0`` / ``c0`` as ``name_s`` and ``name_cpu_s``."""
+    timings[f"{name}_s"] = time.perf_counter() - t0
+    timings[f"{name}_cpu_s"] = time.process_time() - c0
+
+
 def run_analysis(
     data: PairData,
     n_points: int = _DEFAULT.n_points,
@@ -147,37 +153,19 @@ def run_analysis(
     )
     timings: dict[str, float] = {}
     t0, c0 = time.perf_counter(), time.process_time()
-    matrix, rank = matrix_and_ranks(
-        data,
-        ranks=ranks,
-        alpha=alpha,
-        correspondence=correspondence,
-        progress=progress,
-        n_jobs=n_jobs,
-        device=device,
-    )
-    timings["matrix_and_ranks_s"] = time.perf_counter() - t0
-    timings["matrix_and_ranks_cpu_s"] = time.process_time() - c0
+    kw: dict[str, Any] = {"alpha": alpha, "correspondence": correspondence, "n_jobs": n_jobs}
+    matrix, rank = matrix_and_ranks(data, ranks=ranks, progress=progress, device=device, **kw)
+    _timed(timings, "matrix_and_ranks", t0, c0)
     sweep: dict[str, Any] | None = None
     stats: dict[str, Any] = {}
     if pairs:
         t1, c1 = time.perf_counter(), time.process_time()
         full = {key: fa.mean for key, fa in matrix.mapped.items()}
         res = pairs_sweep(
-            data,
-            n_points=n_points,
-            n_draws=n_draws,
-            seed=seed,
-            alpha=alpha,
-            correspondence=correspondence,
-            full_accuracy=full,
-            n_jobs=n_jobs,
-            progress=progress,
-            stats=stats,
+            data, n_points, n_draws, seed, full_accuracy=full, progress=progress, stats=stats, **kw
         )
         sweep = {k: v.to_dict() for k, v in res.items()}
-        timings["pairs_sweep_s"] = time.perf_counter() - t1
-        timings["pairs_sweep_cpu_s"] = time.process_time() - c1
+        _timed(timings, "pairs_sweep", t1, c1)
     roc_out: dict[str, Any] = {}
     if roc_curves:
         t2 = time.perf_counter()
@@ -186,17 +174,14 @@ def run_analysis(
         keys = [(a, b) for a in data.models for b in data.models]
         for i, (a, b) in enumerate(keys):
             if a == b:
-                s = _row_cosine(
-                    data.left[a][v].astype(np.float64), data.right[a][v].astype(np.float64)
-                )
+                s = _row_cosine(data.left[a][v].astype(float), data.right[a][v].astype(float))
             else:
                 s = matrix.oof_scores[(a, b)][v]
             roc_out[map_key(a, b)] = roc_summary(s, g)
             if progress is not None:
                 progress("roc", i + 1, len(keys))
         timings["roc_s"] = time.perf_counter() - t2
-    timings["total_s"] = time.perf_counter() - t0
-    timings["total_cpu_s"] = time.process_time() - c0
+    _timed(timings, "total", t0, c0)
     settings: dict[str, Any] = {
         "protocol": data.name,
         "n_pairs": data.n_pairs,

@@ -74,13 +74,10 @@ class CrossfitAccuracy:
 
 
 def _check(data: PairData, alpha: float, correspondence: str, score: str, thresholds) -> None:
-    if correspondence not in CORRESPONDENCES:
-        raise unknown(correspondence, CORRESPONDENCES, "correspondence")
-    if score not in SCORES:
-        raise unknown(score, SCORES, "score")
-    for t in thresholds:
-        if t not in THRESHOLDS:
-            raise unknown(t, THRESHOLDS, "threshold")
+    named = [(correspondence, CORRESPONDENCES, "correspondence"), (score, SCORES, "score")]
+    for name, choices, what in named + [(t, THRESHOLDS, "threshold") for t in thresholds]:
+        if name not in choices:
+            raise unknown(name, choices, what)
     if not np.isfinite(alpha) or alpha < 0:
         raise InvalidInputError(f"alpha must be a finite number >= 0, got {alpha!r}")
     if data.n_folds < 3 and "crossfit" in thresholds:
@@ -162,8 +159,7 @@ def _scores(
         mom = BlockMoments(rows.source(s), Y, rows.bits)
         cols = np.cumsum([0] + [data.dim(t) for t in targets])
         for t in targets:
-            fwd[(s, t)] = (np.full((k, n), np.nan), np.full((k, n), np.nan))
-            rev[(s, t)] = (np.full((k, n), np.nan), np.full((k, n), np.nan))
+            fwd[(s, t)], rev[(s, t)] = np.full((2, 2, k, n), np.nan)
         for f in range(k):
             W, b = _fit(mom, [f], alpha)
             idx = all_idx if want_train else fold_idx[f]
@@ -175,16 +171,9 @@ def _scores(
                 nf = fold_idx[f].size
                 # fold f's pairs are out-of-sample for outer fold h and vice versa
                 project(s, targets, cols, W, b, idx, [(h, slice(0, nf)), (f, slice(nf, None))], 1)
-    outer: dict = {}
-    oos: dict = {}
-    for s, t in dirs:
-        if need_rev:  # cos(a_left, M_ba b_right) comes from the t -> s maps
-            outer[(s, t)] = 0.5 * (fwd[(s, t)][0] + rev[(t, s)][0])
-            oos[(s, t)] = 0.5 * (fwd[(s, t)][1] + rev[(t, s)][1])
-        else:
-            outer[(s, t)] = fwd[(s, t)][0]
-            oos[(s, t)] = fwd[(s, t)][1]
-    return outer, oos
+    # symmetric: cos(a_left, M_ba b_right) comes from the t -> s maps
+    both = {d: 0.5 * (fwd[d] + rev[d[::-1]]) if need_rev else fwd[d] for d in dirs}
+    return {d: b[0] for d, b in both.items()}, {d: b[1] for d, b in both.items()}
 
 
 def _accuracy(

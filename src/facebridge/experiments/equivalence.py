@@ -83,7 +83,7 @@ class DirectionReport:
     rank_curve: dict[str, list[float]] = field(default_factory=dict, repr=False)
 
     def text(self) -> str:
-        p = "n/a" if self.pairs_needed is None else str(self.pairs_needed)
+        p = _opt(self.pairs_needed)
         r = "n/a" if self.rank_needed is None else f"{self.rank_needed}/{self.full_rank}"
         return (
             f"{self.source}->{self.target} {100 * self.accuracy:.2f}% "
@@ -185,16 +185,13 @@ class EquivalenceResult:
             "Procrustes",
         ]
 
-        def opt(x: int | None) -> str:
-            return "n/a" if x is None else str(x)
-
         rows = [
             [
                 f"{p.new} / {p.other}",
                 f"{100 * p.forward.accuracy:.2f}% ({p.forward.drop:+.2f})",
                 f"{100 * p.backward.accuracy:.2f}% ({p.backward.drop:+.2f})",
-                f"{opt(p.forward.pairs_needed)} / {opt(p.backward.pairs_needed)}",
-                f"{opt(p.forward.rank_needed)} / {opt(p.backward.rank_needed)}",
+                f"{_opt(p.forward.pairs_needed)} / {_opt(p.backward.pairs_needed)}",
+                f"{_opt(p.forward.rank_needed)} / {_opt(p.backward.rank_needed)}",
                 f"{p.cka:.3f}",
                 f"{p.svcca:.3f}",
                 f"{p.procrustes:.3f}",
@@ -215,6 +212,10 @@ class EquivalenceResult:
             + _markdown_table(head, rows)
             + "\n"
         )
+
+
+def _opt(x: int | None) -> str:
+    return "n/a" if x is None else str(x)
 
 
 def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -311,68 +312,62 @@ def equivalence(
     >>> [(p.new, p.other) for p in res.pairs], 0.0 <= res.pairs[0].cka <= 1.0
     ([('a', 'b')], True)
     """
-    if blas_threads is not None:
-        with blas_limit(blas_threads):
-            kw: dict[str, Any] = {
-                "recipe": recipe,
-                "others": others,
-                "sweep": sweep,
-                "ranks": ranks,
-            }
-            return equivalence(data, model, settings=settings, progress=progress, **kw)
-    rec = Recipe.parse(recipe) if isinstance(recipe, str) else recipe
-    new = data.check_model(model)
-    rest = [data.check_model(m) for m in (others or [m for m in data.models if m != new])]
-    rest = [m for m in dict.fromkeys(rest) if m != new]
-    if not rest:
-        raise InvalidInputError(
-            f"no other model to compare {new!r} with; embed at least one more model into the store"
-        )
-    if ranks is not None:
-        rk = [int(r) for r in ranks]
-        if not rk or any(r < 1 for r in rk) or rk != sorted(set(rk)):
-            raise InvalidInputError(f"ranks must be increasing integers >= 1, got {list(ranks)}")
-    say = progress or (lambda _m: None)
-    sub = data.select([new, *rest])
-    st = settings or CompareSettings(sweep=sweep)
-    eng = _Engine(sub, st)
-    names = sub.models
-    native = {m: native_accuracy(sub, m).mean for m in names}
-    dirs = [(0, j) for j in range(1, len(names))] + [(j, 0) for j in range(1, len(names))]
-    K = sub.n_folds
-    per_fold = {d: np.empty(K) for d in dirs}
-    for f in range(K):
-        say(f"{rec}: fold {f + 1}/{K}")
-        rows, _ = eng.fold_scores(rec.correspondence, f, (rec.map,), (rec.score,), dirs)
-        for (_, _, d), a in eng.fold_accuracy(rows, f).items():
-            per_fold[d][f] = a
-    full = {d: float(per_fold[d].mean()) for d in dirs}
-    pairs_needed: dict[str, int | None] = {}
-    pair_curves: dict[str, dict[str, list[float]]] = {}
-    rank_needed: dict[tuple[int, int], int | None] = {d: None for d in dirs}
-    rank_curves: dict[tuple[int, int], dict[str, list[float]]] = {d: {} for d in dirs}
-    if sweep:
-        say("pairs-needed sweep")
-        pairs_needed, pair_curves = pairs_needed_sweep(eng, rec, full)
-        say("rank-needed sweep")
-        rank_needed, rank_curves = _rank_needed(sub, rec, dirs, full, ranks, st.alpha)
-    it = eng.it
-    reports = []
-    for j in range(1, len(names)):
-        A = it.Z[:, eng._sl(0)]
-        B = it.Z[:, eng._sl(j)]
-        say(f"similarity indices {new} / {names[j]}")
+    with blas_limit(blas_threads):
+        rec = Recipe.parse(recipe) if isinstance(recipe, str) else recipe
+        new = data.check_model(model)
+        rest = [data.check_model(m) for m in (others or [m for m in data.models if m != new])]
+        rest = [m for m in dict.fromkeys(rest) if m != new]
+        if not rest:
+            raise InvalidInputError(
+                f"no other model to compare {new!r} with; embed at least one more model into the store"
+            )
+        if ranks is not None:
+            rk = [int(r) for r in ranks]
+            if not rk or any(r < 1 for r in rk) or rk != sorted(set(rk)):
+                raise InvalidInputError(
+                    f"ranks must be increasing integers >= 1, got {list(ranks)}"
+                )
+        say = progress or (lambda _m: None)
+        sub = data.select([new, *rest])
+        st = settings or CompareSettings(sweep=sweep)
+        eng = _Engine(sub, st)
+        names = sub.models
+        native = {m: native_accuracy(sub, m).mean for m in names}
+        dirs = [(0, j) for j in range(1, len(names))] + [(j, 0) for j in range(1, len(names))]
+        K = sub.n_folds
+        per_fold = {d: np.empty(K) for d in dirs}
+        for f in range(K):
+            say(f"{rec}: fold {f + 1}/{K}")
+            rows, _ = eng.fold_scores(rec.correspondence, f, (rec.map,), (rec.score,), dirs)
+            for (_, _, d), a in eng.fold_accuracy(rows, f).items():
+                per_fold[d][f] = a
+        full = {d: float(per_fold[d].mean()) for d in dirs}
+        pairs_needed: dict[str, int | None] = {}
+        pair_curves: dict[str, dict[str, list[float]]] = {}
+        rank_needed: dict[tuple[int, int], int | None] = {d: None for d in dirs}
+        rank_curves: dict[tuple[int, int], dict[str, list[float]]] = {d: {} for d in dirs}
+        if sweep:
+            say("pairs-needed sweep")
+            pairs_needed, pair_curves = pairs_needed_sweep(eng, rec, full)
+            say("rank-needed sweep")
+            rank_needed, rank_curves = _rank_needed(sub, rec, dirs, full, ranks, st.alpha)
+        it = eng.it
+        reports = []
+        for j in range(1, len(names)):
+            A = it.Z[:, eng._sl(0)]
+            B = it.Z[:, eng._sl(j)]
+            say(f"similarity indices {new} / {names[j]}")
 
-        def direction(d: tuple[int, int]) -> DirectionReport:
-            s, t = names[d[0]], names[d[1]]
-            key = map_key(s, t)
-            acc = (full[d], float(per_fold[d].std()), 100.0 * (native[t] - full[d]))
-            needed = (pairs_needed.get(key), rank_needed.get(d), min(sub.dim(s), sub.dim(t)))
-            curves = (pair_curves.get(key, {}), rank_curves.get(d, {}))
-            return DirectionReport(s, t, *acc, *needed, *curves)
+            def direction(d: tuple[int, int]) -> DirectionReport:
+                s, t = names[d[0]], names[d[1]]
+                key = map_key(s, t)
+                acc = (full[d], float(per_fold[d].std()), 100.0 * (native[t] - full[d]))
+                needed = (pairs_needed.get(key), rank_needed.get(d), min(sub.dim(s), sub.dim(t)))
+                curves = (pair_curves.get(key, {}), rank_curves.get(d, {}))
+                return DirectionReport(s, t, *acc, *needed, *curves)
 
-        sims = (linear_cka(A, B), svcca(A, B, keep=0.99), procrustes_distance(A, B), A.shape[0])
-        both = (native[new], native[names[j]], direction((0, j)), direction((j, 0)))
-        reports.append(PairReport(new, names[j], *both, *sims))
-    counts = (sub.n_pairs, K, sub.n_missing, sub.name)
-    return EquivalenceResult(new, rec, tuple(reports), native, *counts)
+            sims = (linear_cka(A, B), svcca(A, B, keep=0.99), procrustes_distance(A, B), A.shape[0])
+            both = (native[new], native[names[j]], direction((0, j)), direction((j, 0)))
+            reports.append(PairReport(new, names[j], *both, *sims))
+        counts = (sub.n_pairs, K, sub.n_missing, sub.name)
+        return EquivalenceResult(new, rec, tuple(reports), native, *counts)

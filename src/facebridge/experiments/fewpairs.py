@@ -50,7 +50,6 @@ from facebridge.experiments.core import (
 )
 from facebridge.experiments.privacy import lfw_identity, split_identities
 from facebridge.maps.linear import LinearMap, fit_ridge
-from facebridge.maps.semisupervised import INITS, fit_self_learning
 from facebridge.metrics.identification import normalize_rows, search
 from facebridge.metrics.linkability import unlinkability
 from facebridge.vocabulary import STRONG_NATIVE, DirectedPair, Progress, directed_pairs, unknown
@@ -212,6 +211,8 @@ class _Fit:
     ) -> LinearMap | None:
         if A.shape[0] == 0 or B.shape[0] == 0:  # setting (c): the seed map alone
             return fit_ridge(X, Y, alpha=self.alpha) if X.shape[0] >= 1 else None
+        from facebridge.maps.semisupervised import fit_self_learning  # imports scikit-learn
+
         return fit_self_learning(
             X,
             Y,
@@ -705,6 +706,8 @@ def few_pairs(
     ks_ = _check_k(ks, "ks")
     rk = _check_k(reid_ks, "reid_ks") if len(reid_ks) else ()
     sts = _check_settings(settings)
+    from facebridge.maps.semisupervised import INITS
+
     for init in (*k0_inits, k0_init):
         if init not in INITS or init == "seeds":
             raise unknown(init, INITS[1:], "unsupervised start")

@@ -25,6 +25,7 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -60,6 +61,7 @@ __all__ = [
 DEFAULT_P_VALUES: tuple[int, ...] = (10, 20, 50, 100, 200, 400, 1000, 2000)
 #: The map kinds an audit can fit (:data:`facebridge.maps.moments.MAP_KINDS`).
 MAP_NAMES = tuple(MAP_KINDS)
+_MAX_NONMATED = 200_000
 
 MapSpec = str | Callable[[np.ndarray, np.ndarray], Any]
 
@@ -96,8 +98,9 @@ class _Items:
     vectors: np.ndarray  # float32 (n, d)
 
 
-def _as_items(emb: Any, default_name: str) -> _Items:
-    """Accept :class:`facebridge.store.Embeddings`, an ``(ids, vectors)`` tuple or a mapping."""
+def _as_items(emb: Any, default_name: str, name: str | None = None) -> _Items:
+    """Accept :class:`facebridge.store.Embeddings`, an ``(ids, vectors)`` tuple or a mapping;
+    ``name`` (the store's key) names the model when given."""
     if isinstance(emb, tuple) and len(emb) == 2:
         ids, vectors, model = emb[0], emb[1], default_name
     elif isinstance(emb, Mapping):
@@ -109,6 +112,7 @@ def _as_items(emb: Any, default_name: str) -> _Items:
             f"{default_name} embeddings must be Embeddings (store.load), an (ids, vectors) tuple "
             f"or a mapping with 'ids' and 'vectors'; got {type(emb).__name__}"
         )
+    model = name or model
     v = np.asarray(vectors, dtype=np.float32)
     ids_t = tuple(str(i) for i in ids)
     if v.ndim != 2 or v.shape[0] != len(ids_t):
@@ -144,12 +148,19 @@ def _fitter(map: MapSpec, alpha: float) -> tuple[str, Callable[[np.ndarray, np.n
     return map, lambda x, y: kind.fit_rows(x, y, alpha)
 
 
+def _weights(m: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """A fitted map's float32 ``(weight, bias)``, or ``None`` when it has none."""
+    w, b = getattr(m, "weight", None), getattr(m, "bias", None)
+    if w is None or b is None:
+        return None
+    return np.asarray(w, dtype=np.float32), np.asarray(b, dtype=np.float32)
+
+
 def _apply(m: Any, x: np.ndarray) -> np.ndarray:
     """Apply a fitted map in float32 (a LinearMap's weight/bias, else its ``apply``)."""
-    w = getattr(m, "weight", None)
-    b = getattr(m, "bias", None)
-    if w is not None and b is not None:
-        return x @ np.asarray(w, dtype=np.float32) + np.asarray(b, dtype=np.float32)
+    wb = _weights(m)
+    if wb is not None:
+        return x @ wb[0] + wb[1]
     fn = getattr(m, "apply", None) or getattr(m, "predict", None)
     if fn is None:
         raise InvalidInputError(
@@ -448,11 +459,8 @@ def _prepare(
     names: tuple[str, str] | None = None,
 ) -> _Prepared:
     """The aligned, split matrices of one directed pair."""
-    a = _as_items(source_emb, "source")
-    b = _as_items(target_emb, "target")
-    if names is not None:  # the store's keys name the models
-        a = _Items(names[0], a.ids, a.vectors)
-        b = _Items(names[1], b.ids, b.vectors)
+    source, target = names or (None, None)
+    a, b = _as_items(source_emb, "source", source), _as_items(target_emb, "target", target)
     common, xa, xb = _aligned(a, b)
     if split is None:
         split = split_identities(
@@ -506,15 +514,11 @@ def _search(prep: _Prepared, probes_b: np.ndarray) -> IdentificationResult:
 
 def _search_mapped(prep: _Prepared, m: Any, open_set: bool = True) -> IdentificationResult:
     """Search ``normalise(P W + b)``; with ``d_a < d_b`` the map is folded into the gallery."""
-    w = getattr(m, "weight", None)
-    b = getattr(m, "bias", None)
+    wb = _weights(m)
     p = prep.a_probe if open_set else prep.a_probe[: prep.n_probes]
-    d_a = p.shape[1]
-    d_b = prep.gallery.shape[1]
-    if w is None or b is None or d_a >= d_b:
+    if wb is None or p.shape[1] >= prep.gallery.shape[1]:
         return _search(prep, _apply(m, p))
-    w32 = np.asarray(w, dtype=np.float32)
-    b32 = np.asarray(b, dtype=np.float32)
+    w32, b32 = wb
     h = w32 @ prep.gallery.T  # (d_a, N)
     raw = p @ h + b32 @ prep.gallery.T  # (n, N): (P W + b) G^T
     sq = np.einsum("ij,ij->i", p @ (w32 @ w32.T), p) + 2.0 * (p @ (w32 @ b32)) + float(b32 @ b32)
@@ -752,7 +756,7 @@ def linkability(
     omega: float = 1.0,
     method: str = "hist",
     n_bins: int | None = None,
-    max_nonmated: int = 200_000,
+    max_nonmated: int = _MAX_NONMATED,
     split: IdentitySplit | None = None,
     identity_fn: Callable[[str], str] = lfw_identity,
     gallery_fraction: float = 0.5,
@@ -889,38 +893,44 @@ def _check_models(store: Any, models: Sequence[str]) -> None:
             raise UnknownModelError(str(unknown(m, have, "model")))
 
 
-def _audit_loaded(
-    a: Any,
-    b: Any,
-    *,
+def _audit_pairs(
+    store: Any,
+    tasks: Sequence[tuple[str, str]],
     pairs: int,
-    p_values: Sequence[int],
-    n_draws: int,
-    map: MapSpec,
-    alpha: float,
-    seed: int,
-    fpir: float,
-    omega: float,
-    method: str,
-    n_bins: int | None,
-    identity_fn: Callable[[str], str],
-    max_nonmated: int = 200_000,
-    names: tuple[str, str] | None = None,
-) -> AuditResult:
-    ps = tuple(sorted({*_check_common(n_draws, fpir, p_values), int(pairs)}))
-    _check_common(1, 0.5, [pairs])
-    map_name, fit = _fitter(map, alpha)
-    prep = _prepare(a, b, seed, None, identity_fn, 0.5, 0.25, names)
-    n_corr = prep.a_corr.shape[0]
-    if pairs > n_corr:
-        raise InvalidInputError(
-            f"--pairs {pairs} exceeds the {n_corr} correspondence images available; "
-            "use a smaller value"
-        )
-    # open-set rates at the headline p only: the other points search the mated probes alone
-    attack = _attack(prep, ps, n_draws, fit, map_name, alpha, seed, fpir, dir_at=(int(pairs),))
-    link = _linkage(prep, fit, map_name, pairs, seed, omega, method, n_bins, max_nonmated)
-    return AuditResult(attack.source, attack.target, int(pairs), attack, link)
+    n_jobs: int,
+    blas_threads: int | None,
+    opts: dict[str, Any],
+) -> list[AuditResult]:
+    """Audit every directed pair of ``tasks`` (each model loaded once) in ``n_jobs`` threads;
+    ``opts``: every option of :func:`audit`."""
+    o = SimpleNamespace(**opts)
+    ps = tuple(sorted({*_check_common(o.n_draws, o.fpir, o.p_values), int(pairs)}))
+    pairs = _check_common(1, 0.5, [pairs])[0]
+    map_name, fit = _fitter(o.map, o.alpha)
+    names = list(dict.fromkeys(m for task in tasks for m in task))
+    _check_models(store, names)
+    loaded = {m: store.load(m) for m in names}
+
+    def one(task: tuple[str, str]) -> AuditResult:
+        a, b = loaded[task[0]], loaded[task[1]]
+        prep = _prepare(a, b, o.seed, None, o.identity_fn, 0.5, 0.25, task)
+        n_corr = prep.a_corr.shape[0]
+        if pairs > n_corr:
+            raise InvalidInputError(
+                f"--pairs {pairs} exceeds the {n_corr} correspondence images available; "
+                "use a smaller value"
+            )
+        # open-set rates at the headline p only: the other points search the mated probes alone
+        attack = _attack(prep, ps, o.n_draws, fit, map_name, o.alpha, o.seed, o.fpir, (pairs,))
+        kw = (o.seed, o.omega, o.method, o.n_bins, _MAX_NONMATED)
+        link = _linkage(prep, fit, map_name, pairs, *kw)
+        return AuditResult(prep.source, prep.target, pairs, attack, link)
+
+    with _blas_limit(blas_threads):
+        if n_jobs == 1:
+            return [one(t) for t in tasks]
+        with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+            return list(pool.map(one, tasks))
 
 
 def audit(
@@ -985,18 +995,16 @@ def audit(
         raise InvalidInputError(
             f"source and target are both {source!r}; audit two different models (or use --all)"
         )
-    _check_models(store, [source, target])
-    opts = {k: v for k, v in locals().items() if k in _audit_options()}
-    with _blas_limit(blas_threads):
-        a, b = store.load(source), store.load(target)
-        return _audit_loaded(a, b, pairs=pairs, names=(source, target), **opts)
+    opts = {k: v for k, v in locals().items() if k in _AUDIT_OPTIONS}
+    return _audit_pairs(store, [(source, target)], pairs, 1, blas_threads, opts)[0]
 
 
-def _audit_options() -> dict[str, Any]:
-    """The options of :func:`audit` that :func:`_audit_loaded` takes, with their defaults."""
-    kw_only = inspect.Parameter.KEYWORD_ONLY
-    params = inspect.signature(audit).parameters.items()
-    return {k: v.default for k, v in params if v.kind is kw_only and k != "blas_threads"}
+#: The options of :func:`audit` that :func:`audit_all` passes on, with their defaults.
+_AUDIT_OPTIONS: dict[str, Any] = {
+    k: v.default
+    for k, v in inspect.signature(audit).parameters.items()
+    if v.kind is inspect.Parameter.KEYWORD_ONLY and k != "blas_threads"
+}
 
 
 def audit_all(
@@ -1016,14 +1024,14 @@ def audit_all(
 
     Parameters
     ----------
-    store : EmbeddingStore
-    models : sequence of str, optional
-        Default: every model of the store.
-    pairs : int
+    store, pairs, blas_threads
         As :func:`audit`.
-    n_jobs, blas_threads : int
+    models : sequence of str, optional
+        The models audited pairwise (default: the store's).
+    n_jobs : int
+        Directed pairs audited at once.
     **kwargs
-        Passed on to :func:`audit`.
+        The keyword-only options of :func:`audit`.
 
     Returns
     -------
@@ -1046,21 +1054,8 @@ def audit_all(
         raise InvalidInputError(
             f"an audit needs at least two models, got {names}; add embeddings of another model"
         )
-    _check_models(store, names)
-    loaded = {m: store.load(m) for m in names}
-    opts = _audit_options()
-    unknown = sorted(set(kwargs) - set(opts))
-    if unknown:
-        raise InvalidInputError(f"unknown audit option(s) {unknown}; use {sorted(opts)}")
-    opts.update(kwargs)
+    bad = sorted(set(kwargs) - set(_AUDIT_OPTIONS))
+    if bad:
+        raise InvalidInputError(f"unknown audit option(s) {bad}; use {sorted(_AUDIT_OPTIONS)}")
     tasks = [(a, b) for a in names for b in names if a != b]
-
-    def one(task: tuple[str, str]) -> AuditResult:
-        a, b = task
-        return _audit_loaded(loaded[a], loaded[b], pairs=pairs, names=(a, b), **opts)
-
-    with _blas_limit(blas_threads):
-        if n_jobs == 1:
-            return [one(t) for t in tasks]
-        with ThreadPoolExecutor(max_workers=n_jobs) as pool:
-            return list(pool.map(one, tasks))
+    return _audit_pairs(store, tasks, pairs, n_jobs, blas_threads, {**_AUDIT_OPTIONS, **kwargs})
