@@ -27,7 +27,7 @@ from facebridge.metrics import FoldAccuracy
 from facebridge.optional import require, torch_device
 from facebridge.vocabulary import Progress
 
-__all__ = ["run_matrix"]
+__all__ = ["PathScorer", "run_matrix", "torch_threads"]
 
 
 def run_matrix(
@@ -54,19 +54,9 @@ def run_matrix(
     MissingDependencyError
         torch is not installed.
     """
-    dev = torch_device(device, "the analysis")
-    torch = require("torch")
-    threads = torch.get_num_threads()
-    if n_jobs is not None:
-        torch.set_num_threads(int(n_jobs))
-    elif dev.type == "cpu":
-        # the per-fold algebra is small: one thread, as the numpy path's single-threaded BLAS
-        # per worker (on 2 busy cores, torch's 2 OpenMP threads ran the quick matrix 17x slower)
-        torch.set_num_threads(1)
-    try:
+    with torch_threads(device, n_jobs) as dev:
+        torch = require("torch")
         return _run(torch, dev, data, alpha, correspondence, kind, symmetric_pairs, ranks, progress)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run(
@@ -273,3 +263,92 @@ def _rank_scores(
     num = torch.cumsum((P - beta)[inv] * (R @ V), dim=1)[:, cols] + (R @ bias)[:, None]
     out = torch.where(nrm > 0, num / torch.where(nrm > 0, nrm, 1.0), 0.0).clamp_(-1.0, 1.0)
     return s.cpu().numpy(), list(out.T)
+
+
+class PathScorer:
+    """The pairs sweep's scores along an update path on ``device``: the drop-in for
+    :class:`facebridge.experiments.sweeps._BlockScorer` (same call, same scores to rounding).
+
+    The path itself (:func:`facebridge.experiments.sweeps._woodbury_path`, ``(d_a + 1)``-sized
+    updates) stays in numpy; the mapped distinct left items ``u x sum d_b``, their updates
+    ``M <- M + (L~ F) E`` and the cosines of every pair at every step -- most of the flops --
+    run in torch, float64.
+
+    Parameters
+    ----------
+    parts : RightParts
+        The right embeddings of the pairs, split by their left item's first use.
+    device : str
+        ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    """
+
+    def __init__(self, parts: Any, device: str) -> None:
+        self.torch = require("torch")
+        self.dev = torch_device(device, "the pairs sweep")
+        self.first = parts.first
+        n = parts.n_pairs
+        inv = np.empty(n, dtype=np.int64)
+        inv[parts.first] = np.arange(parts.u)
+        inv[parts.extra] = parts.extra_row
+        self.inv = self.torch.as_tensor(inv, device=self.dev)
+        self.parts = parts
+        self._right: dict[tuple[str, ...], tuple[Any, Any, Any]] = {}
+
+    def _right_side(self, targets: Sequence[str]) -> tuple[Any, Any, Any]:
+        """``(R (n, sum d_b), norms (n, T), segment indicator (sum d_b, T))`` on the device."""
+        key = tuple(targets)
+        if key not in self._right:
+            torch, p = self.torch, self.parts
+            n, T = p.n_pairs, len(targets)
+            dims = [p.R_first[b].shape[1] for b in targets]
+            R = np.empty((n, sum(dims)))
+            yn = np.empty((n, T))
+            seg = np.zeros((sum(dims), T))
+            c = 0
+            for j, (b, d) in enumerate(zip(targets, dims, strict=True)):
+                R[p.first, c : c + d], R[p.extra, c : c + d] = p.R_first[b], p.R_extra[b]
+                yn[p.first, j], yn[p.extra, j] = p.yn_first[b], p.yn_extra[b]
+                seg[c : c + d, j] = 1.0
+                c += d
+            self._right[key] = tuple(torch.as_tensor(a, device=self.dev) for a in (R, yn, seg))
+        return self._right[key]
+
+    def __call__(self, L1u: np.ndarray, upd: Any, targets: Sequence[str]) -> np.ndarray:
+        """Scores ``(n_steps, T, n_pairs)`` after ``W0`` and after each update step."""
+        torch, dev = self.torch, self.dev
+        R, yn, seg = self._right_side(targets)
+        L = torch.as_tensor(L1u, device=dev)
+        M = L @ torch.as_tensor(upd.W0, device=dev)
+        G = L @ torch.as_tensor(upd.F, device=dev)  # (u, sum c): every step's L~ F
+        E = torch.as_tensor(upd.E, device=dev)
+        cols = [int(c) for c in upd.cols]
+        out = torch.empty((len(cols), len(targets), self.inv.numel()), dtype=M.dtype, device=dev)
+        for s in range(len(cols)):
+            if s:
+                M.addmm_(G[:, cols[s - 1] : cols[s]], E[cols[s - 1] : cols[s]])
+            nrm = torch.sqrt((M * M) @ seg)[self.inv]  # (n, T)
+            num = (M[self.inv] * R) @ seg
+            den = nrm * yn
+            out[s] = torch.where(den > 0, num / torch.where(den > 0, den, 1.0), 0.0).T
+        return out.clamp_(-1.0, 1.0).cpu().numpy()
+
+
+class torch_threads:
+    """Context: torch's CPU threads ``n_jobs`` (default 1 on the CPU, the numpy path's single-
+    threaded BLAS per worker) while the block runs; restored after."""
+
+    def __init__(self, device: str, n_jobs: int | None = None) -> None:
+        self.device, self.n_jobs = device, n_jobs
+
+    def __enter__(self) -> Any:
+        dev = torch_device(self.device, "the analysis")
+        self.torch = require("torch")
+        self.saved = self.torch.get_num_threads()
+        if self.n_jobs is not None:
+            self.torch.set_num_threads(int(self.n_jobs))
+        elif dev.type == "cpu":
+            self.torch.set_num_threads(1)
+        return dev
+
+    def __exit__(self, *exc: object) -> None:
+        self.torch.set_num_threads(self.saved)

@@ -174,6 +174,7 @@ def run_analysis(
             n_jobs=n_jobs,
             progress=progress,
             stats=stats,
+            device=device,
         )
         sweep = {k: v.to_dict() for k, v in res.items()}
         timings["pairs_sweep_s"] = time.perf_counter() - t1
