@@ -352,3 +352,72 @@ class torch_threads:
 
     def __exit__(self, *exc: object) -> None:
         self.torch.set_num_threads(self.saved)
+
+
+def compare_engine(data: PairData, settings: Any, device: str) -> Any:
+    """The engine of :func:`facebridge.experiments.compare.compare_maps` with its heavy algebra
+    on ``device``: the fold moments (the joint Gram matrices of every model, total minus the
+    test fold's rows), the projection of every image through each fitted map and the pair
+    cosines, in torch float64.  The maps are solved from those moments by the numpy code
+    (``d x d`` systems).  The numpy engine scores in float32, so the scores agree to about 1e-7
+    and an accuracy moves only where a score lies that close to its threshold.
+
+    Raises
+    ------
+    InvalidInputError
+        A bad device.
+    MissingDependencyError
+        torch is not installed.
+    """
+    from facebridge.experiments.compare import _Engine
+
+    torch = require("torch")
+    dev = torch_device(device, "compare-maps")
+
+    class _TorchEngine(_Engine):
+        def __init__(self) -> None:
+            super().__init__(data, settings)
+            Z = [torch.as_tensor(z, dtype=torch.float64, device=dev) for z in self.it.Z32]
+            self.Zt = Z
+            self.it.Z32n = [
+                z / torch.linalg.vector_norm(z, dim=1, keepdim=True).clamp(1e-30) for z in Z
+            ]
+            v = np.flatnonzero(self.it.left >= 0)
+            self.pv = v
+            self.lv = torch.as_tensor(self.it.left[v], device=dev)
+            self.rv = torch.as_tensor(self.it.right[v], device=dev)
+            self._tm: dict[str, tuple[Any, Any, Any, Moments]] = {}
+
+        def fold_moments(self, mode: str, fold: int, hub: bool = False) -> Moments:
+            key = f"{mode}|{hub and mode == 'matched-pairs'}"
+            if key not in self._tm:
+                S, T, bits = self._rows(mode, hub)
+                X = torch.as_tensor(S, device=dev)
+                Y = None if T is None else torch.as_tensor(T, device=dev)
+                self._tm[key] = (X, Y, np.asarray(bits, dtype=np.int64), _moments(X, Y))
+            X, Y, bits, total = self._tm[key]
+            rows = np.flatnonzero((bits & ~(1 << fold)) == 0)
+            r = torch.as_tensor(rows, device=dev)
+            return total - _moments(X[r], None if Y is None else Y[r])
+
+        def _project(self, j: int, m: Any) -> Any:
+            P = self.Zt[j] @ torch.tensor(m.weight, device=dev)
+            P += torch.tensor(m.bias, device=dev)
+            return P / torch.linalg.vector_norm(P, dim=1, keepdim=True).clamp(1e-30)
+
+        def _pair_cos(self, A: Any, B: Any) -> np.ndarray:
+            out = np.zeros(self.data.n_pairs)
+            out[self.pv] = torch.sum(A[self.lv] * B[self.rv], dim=1).cpu().numpy()
+            return out
+
+    return _TorchEngine()
+
+
+def _moments(X: Any, Y: Any) -> Moments:
+    """:meth:`Moments.of` (with ``Y^T Y``) of torch rows, as numpy arrays."""
+    G = (X.T @ X).cpu().numpy()
+    sx = X.sum(0).cpu().numpy()
+    if Y is None:
+        return Moments(X.shape[0], sx, sx, G, G, G)
+    xy, yy, sy = (a.cpu().numpy() for a in (X.T @ Y, Y.T @ Y, Y.sum(0)))
+    return Moments(X.shape[0], sx, sy, G, xy, yy)
