@@ -65,6 +65,7 @@ def run_compare_maps(
     *,
     threads: int | None = 1,
     progress: Progress | None = None,
+    device: str | None = None,
 ) -> RecipeRun:
     """Compare every (map, correspondence, score) recipe and write ``compare.json``,
     ``compare.md`` and the drops figure into ``out_dir``.
@@ -80,6 +81,8 @@ def run_compare_maps(
     threads : int or None
         BLAS threads.
     progress : Progress, optional
+    device : str, optional
+        Torch device of the heavy algebra (see :func:`~facebridge.experiments.compare.compare_maps`).
 
     Returns
     -------
@@ -100,7 +103,7 @@ def run_compare_maps(
 
     chosen = resolve_models(store, models)
     data = pair_data(store, protocol, chosen)
-    res = compare_maps(data, settings, progress=progress, blas_threads=threads)
+    res = compare_maps(data, settings, progress=progress, blas_threads=threads, device=device)
     payload = res.to_dict()
     files = write_payload(
         out_dir,
