@@ -21,9 +21,8 @@ import numpy as np
 from facebridge.errors import InvalidInputError
 from facebridge.experiments._fast import FoldScorer, LeftIndex
 from facebridge.experiments.core import PairData, correspondences
-from facebridge.experiments.matrix import RankResult, _check_ranks, fold_maps
+from facebridge.experiments.matrix import _Tally, fold_maps
 from facebridge.maps.moments import Moments, ridge_from_moments
-from facebridge.metrics import FoldAccuracy
 from facebridge.optional import require, torch_device
 from facebridge.vocabulary import Progress
 
@@ -80,29 +79,12 @@ def _run(
     Rn = {m: torch.linalg.vector_norm(r, dim=1) for m, r in R.items()}
     bits = torch.as_tensor(corr.bits.astype(np.int64), device=dev)
     keys = np.unique(corr.bits.astype(np.int64))
-    mapped_pf: dict[tuple[str, str], np.ndarray] = {}
-    mapped_thr: dict[tuple[str, str], np.ndarray] = {}
-    oof: dict[tuple[str, str], np.ndarray] = {}
-    rank_pf: dict[tuple[str, str], np.ndarray] = {}
-    rank_list: dict[tuple[str, str], tuple[int, ...]] = {}
-    spectra: dict[tuple[str, str], np.ndarray] = {}
+    tally = _Tally(data, ranks)
     n_src = len(data.models)
     done = 0
     for a in data.models:
         targets = [b for b in data.models if b != a]
         offs = np.concatenate(([0], np.cumsum([data.dim(b) for b in targets])))
-        d_a = data.dim(a)
-        for b in targets:
-            key = (a, b)
-            mapped_pf[key] = np.empty(k)
-            mapped_thr[key] = np.empty(k)
-            oof[key] = np.zeros(data.n_pairs)
-            if ranks is not False:
-                full = min(d_a, data.dim(b))
-                rl = _check_ranks(None if ranks is True else ranks, full)  # type: ignore[arg-type]
-                rank_list[key] = rl
-                rank_pf[key] = np.empty((len(rl), k))
-                spectra[key] = np.zeros(full)
         L = torch.as_tensor(data.left[a][left.rows].astype(np.float64), device=dev)
         maps = _fold_maps(torch, dev, data, corr, bits, keys, a, targets, alpha, kind)
         for f in range(k):
@@ -117,46 +99,20 @@ def _run(
                 Mb = M[:, sl]
                 start = len(rows)
                 rows.append(_cosine(torch, Mb, inv, R[b], Rn[b]))
-                if ranks is not False:
+                if tally.sweep:
                     s, extra = _rank_scores(
-                        torch, L, Mb, W[:, sl], bias[sl], R[b], Rn[b], inv, rank_list[(a, b)]
+                        torch, L, Mb, W[:, sl], bias[sl], R[b], Rn[b], inv, tally.ranks[(a, b)]
                     )
                     rows.extend(extra)
                     svals.append(s)
                 spans.append((start, len(rows)))
             S = torch.stack(rows).cpu().numpy()
             acc, thr = scorers[f](S)
-            te = data.folds == f
-            for j, b in enumerate(targets):
-                key = (a, b)
-                s0, s1 = spans[j]
-                oof[key][te] = S[s0, te]
-                mapped_pf[key][f] = acc[s0]
-                mapped_thr[key][f] = thr[s0]
-                if ranks is not False:
-                    spectra[key] += svals[j]
-                    full = min(d_a, data.dim(b))
-                    r_i = s0 + 1  # rows s0+1..s1-1: the ranks below full, in order
-                    for i, r in enumerate(rank_list[key]):
-                        if r == full:
-                            rank_pf[key][i, f] = acc[s0]
-                        else:
-                            rank_pf[key][i, f] = acc[r_i]
-                            r_i += 1
-                    if r_i != s1:  # pragma: no cover - internal consistency
-                        raise RuntimeError("rank rows out of step")
+            tally.add(a, targets, f, acc, thr, spans, [S[s0] for s0, _ in spans], svals)
             done += 1
             if progress is not None:
                 progress("matrix", done, n_src * k)
-    mapped = {
-        key: FoldAccuracy(float(pf.mean()), float(pf.std()), pf, mapped_thr[key])
-        for key, pf in mapped_pf.items()
-    }
-    ranks_out = {
-        key: RankResult(rank_list[key], pf.mean(axis=1), pf.std(axis=1), pf, spectra[key] / k)
-        for key, pf in rank_pf.items()
-    }
-    return oof, mapped, ranks_out
+    return tally.results()
 
 
 def _fold_maps(
