@@ -72,15 +72,20 @@ def test_bad_device_is_one_line_error(device: str) -> None:
     assert "device" in str(exc.value)
 
 
-def test_cli_device_cpu_gives_the_numpy_results(tmp_path: Path) -> None:
-    from facebridge.cli import main
-
+def _synthetic_store_and_pairs(tmp_path: Path) -> list[str]:
+    """``--store DIR --pairs CSV`` of a synthetic 10-fold store written under ``tmp_path``."""
     protocol = make_synthetic_protocol(n_folds=10, n_genuine=30, n_impostor=30, seed=1)
     make_synthetic_store(tmp_path / "store", protocol, seed=1)
     csv = tmp_path / "pairs.csv"
     rows = [f"{p.left},{p.right},{int(p.genuine)},{p.fold}" for p in protocol.pairs]
     csv.write_text("\n".join(["left,right,genuine,fold", *rows]) + "\n")
-    argv = ["evaluate", "--store", str(tmp_path / "store"), "--pairs", str(csv), "--quick"]
+    return ["--store", str(tmp_path / "store"), "--pairs", str(csv)]
+
+
+def test_cli_device_cpu_gives_the_numpy_results(tmp_path: Path) -> None:
+    from facebridge.cli import main
+
+    argv = ["evaluate", *_synthetic_store_and_pairs(tmp_path), "--quick"]
     got = {}
     for name, extra in (("numpy", []), ("cpu", ["--device", "cpu"])):
         out = tmp_path / name
@@ -203,12 +208,7 @@ def test_synthetic_compare_maps_torch_cpu_equals_numpy() -> None:
 def test_cli_compare_maps_device_cpu_gives_the_numpy_results(tmp_path: Path) -> None:
     from facebridge.cli import main
 
-    protocol = make_synthetic_protocol(n_folds=10, n_genuine=30, n_impostor=30, seed=1)
-    make_synthetic_store(tmp_path / "store", protocol, seed=1)
-    csv = tmp_path / "pairs.csv"
-    rows = [f"{p.left},{p.right},{int(p.genuine)},{p.fold}" for p in protocol.pairs]
-    csv.write_text("\n".join(["left,right,genuine,fold", *rows]) + "\n")
-    argv = ["compare-maps", "--store", str(tmp_path / "store"), "--pairs", str(csv)]
+    argv = ["compare-maps", *_synthetic_store_and_pairs(tmp_path)]
     got = {}
     for name, extra in (("numpy", []), ("cpu", ["--device", "cpu"])):
         out = tmp_path / name

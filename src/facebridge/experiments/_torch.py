@@ -55,64 +55,49 @@ def run_matrix(
     """
     with torch_threads(device, n_jobs) as dev:
         torch = require("torch")
-        return _run(torch, dev, data, alpha, correspondence, kind, symmetric_pairs, ranks, progress)
-
-
-def _run(
-    torch: Any,
-    dev: Any,
-    data: PairData,
-    alpha: float,
-    correspondence: str,
-    kind: str,
-    symmetric_pairs: bool,
-    ranks: Sequence[int] | bool | None,
-    progress: Progress | None,
-) -> tuple[dict[tuple[str, str], np.ndarray], dict, dict]:
-    """:func:`run_matrix` on the torch device ``dev``."""
-    k = data.n_folds
-    corr = correspondences(data, correspondence, symmetric=symmetric_pairs)
-    left = LeftIndex.of(data)
-    inv = torch.as_tensor(left.inverse, device=dev)
-    scorers = [FoldScorer(data.genuine, data.folds, data.valid, f) for f in range(k)]
-    R = {m: torch.as_tensor(data.right[m].astype(np.float64), device=dev) for m in data.models}
-    Rn = {m: torch.linalg.vector_norm(r, dim=1) for m, r in R.items()}
-    bits = torch.as_tensor(corr.bits.astype(np.int64), device=dev)
-    keys = np.unique(corr.bits.astype(np.int64))
-    tally = _Tally(data, ranks)
-    n_src = len(data.models)
-    done = 0
-    for a in data.models:
-        targets = [b for b in data.models if b != a]
-        offs = np.concatenate(([0], np.cumsum([data.dim(b) for b in targets])))
-        L = torch.as_tensor(data.left[a][left.rows].astype(np.float64), device=dev)
-        maps = _fold_maps(torch, dev, data, corr, bits, keys, a, targets, alpha, kind)
-        for f in range(k):
-            W, bias = maps[f]
-            M = L @ W
-            M += bias
-            rows: list[Any] = []
-            spans: list[tuple[int, int]] = []
-            svals: list[np.ndarray] = []
-            for j, b in enumerate(targets):
-                sl = slice(int(offs[j]), int(offs[j + 1]))
-                Mb = M[:, sl]
-                start = len(rows)
-                rows.append(_cosine(torch, Mb, inv, R[b], Rn[b]))
-                if tally.sweep:
-                    s, extra = _rank_scores(
-                        torch, L, Mb, W[:, sl], bias[sl], R[b], Rn[b], inv, tally.ranks[(a, b)]
-                    )
-                    rows.extend(extra)
-                    svals.append(s)
-                spans.append((start, len(rows)))
-            S = torch.stack(rows).cpu().numpy()
-            acc, thr = scorers[f](S)
-            tally.add(a, targets, f, acc, thr, spans, [S[s0] for s0, _ in spans], svals)
-            done += 1
-            if progress is not None:
-                progress("matrix", done, n_src * k)
-    return tally.results()
+        k = data.n_folds
+        corr = correspondences(data, correspondence, symmetric=symmetric_pairs)
+        left = LeftIndex.of(data)
+        inv = torch.as_tensor(left.inverse, device=dev)
+        scorers = [FoldScorer(data.genuine, data.folds, data.valid, f) for f in range(k)]
+        R = {m: torch.as_tensor(data.right[m].astype(np.float64), device=dev) for m in data.models}
+        Rn = {m: torch.linalg.vector_norm(r, dim=1) for m, r in R.items()}
+        bits = torch.as_tensor(corr.bits.astype(np.int64), device=dev)
+        keys = np.unique(corr.bits.astype(np.int64))
+        tally = _Tally(data, ranks)
+        n_src = len(data.models)
+        done = 0
+        for a in data.models:
+            targets = [b for b in data.models if b != a]
+            offs = np.concatenate(([0], np.cumsum([data.dim(b) for b in targets])))
+            L = torch.as_tensor(data.left[a][left.rows].astype(np.float64), device=dev)
+            maps = _fold_maps(torch, dev, data, corr, bits, keys, a, targets, alpha, kind)
+            for f in range(k):
+                W, bias = maps[f]
+                M = L @ W
+                M += bias
+                rows: list[Any] = []
+                spans: list[tuple[int, int]] = []
+                svals: list[np.ndarray] = []
+                for j, b in enumerate(targets):
+                    sl = slice(int(offs[j]), int(offs[j + 1]))
+                    Mb = M[:, sl]
+                    start = len(rows)
+                    rows.append(_cosine(torch, Mb, inv, R[b], Rn[b]))
+                    if tally.sweep:
+                        s, extra = _rank_scores(
+                            torch, L, Mb, W[:, sl], bias[sl], R[b], Rn[b], inv, tally.ranks[(a, b)]
+                        )
+                        rows.extend(extra)
+                        svals.append(s)
+                    spans.append((start, len(rows)))
+                S = torch.stack(rows).cpu().numpy()
+                acc, thr = scorers[f](S)
+                tally.add(a, targets, f, acc, thr, spans, [S[s0] for s0, _ in spans], svals)
+                done += 1
+                if progress is not None:
+                    progress("matrix", done, n_src * k)
+        return tally.results()
 
 
 def _fold_maps(
