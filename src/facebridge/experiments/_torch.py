@@ -1,14 +1,16 @@
-"""The cross-model matrix and the rank sweep on a torch device (CPU or CUDA), float64.
+"""The analysis on a torch device (CPU or CUDA), float64.
 
-The same fold maps as :mod:`facebridge.experiments.matrix` (ridge from the per-fold-block
-moments, one solve per source and fold for every target), the same mapped items, cosine scores
-and rank truncations (leading right singular vectors from the eigen-decomposition of the smaller
-Gram matrix of the weight), computed with torch on ``device``; the decision thresholds, the
-accuracies and the result objects come from the numpy code (:class:`FoldScorer`), on the CPU.
-The numbers equal the numpy path's to rounding (tested to 1e-9).
+* :func:`run_matrix`: the cross-model matrix and the rank sweep -- the same fold maps as
+  :mod:`facebridge.experiments.matrix` (ridge from the per-fold-block moments, one solve per
+  source and fold for every target), the same mapped items, cosine scores and rank truncations
+  (leading right singular vectors from the eigen-decomposition of the smaller Gram matrix of the
+  weight).  Map kinds other than ridge (and ridge with ``alpha = 0``) are fitted by the numpy
+  code; their mapping and scoring still run on the device.
+* :class:`PathScorer`: the pairs sweep's mapped items and scores along each update path.
+* :func:`compare_engine`: compare-maps' fold moments, projections and pair scores.
 
-Map kinds other than ridge (and ridge with ``alpha = 0``) are fitted by the numpy code; their
-mapping and scoring still run on the device.
+Thresholds, accuracies and result objects come from the numpy code (:class:`FoldScorer`,
+``_Tally``), on the CPU.  The numbers equal the numpy path's to rounding (tested to 1e-9).
 """
 
 from __future__ import annotations
