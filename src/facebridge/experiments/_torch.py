@@ -300,10 +300,9 @@ class torch_threads:
 def compare_engine(data: PairData, settings: Any, device: str) -> Any:
     """The engine of :func:`facebridge.experiments.compare.compare_maps` with the projection of
     every image through each fitted map and the pair cosines on ``device``, in torch float64.
-    The fold moments and the maps stay in numpy: the lstsq maps of the near-singular models
-    (dlib-resnet) move with the last bit of the Gram matrices, so moments formed in torch changed
-    30 lstsq accuracies on LFW (by up to 0.012) and the best recipe.  The numpy engine scores in float32, so the scores agree to about 1e-7
-    and an accuracy moves only where a score lies that close to its threshold.
+    The fold moments and the maps stay in numpy.  The numpy engine scores in float32: the
+    lstsq maps of near-singular models (dlib-resnet on LFW) lose digits there, so their
+    accuracies differ from these float64 ones (by up to 0.012 on LFW); the other recipes agree.
 
     Raises
     ------
