@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # The analysis on a GPU: `facebridge reproduce` on the shipped store with --device cuda, then with
 # --device cpu (the same torch code path) and with the default numpy path, their wall times, and
-# the largest |difference| between the results.json files (goal: 1e-9).
+# the largest |difference| between the results.json files (goal: 1e-9); then `facebridge
+# compare-maps` with --device cuda and with numpy, their wall times and the compare.json difference.
 #
 # Needs only what src/ holds and Python with torch (CUDA build), numpy, scipy, scikit-learn,
 # matplotlib, tqdm: no TensorFlow, dlib or onnx is imported (checked first), nothing is fetched.
 #
 #   OUT=gpu-out bash benchmarks/gpu_reproduce.sh            # full runs
-#   OUT=gpu-out bash benchmarks/gpu_reproduce.sh --quick    # matrix, rank sweep and ROC only
+#   OUT=gpu-out bash benchmarks/gpu_reproduce.sh --quick    # 12-point pairs sweep
 #
-# Extra arguments go to every `reproduce` run.  PYTHON (default python3) picks the interpreter.
+# Extra arguments go to every `reproduce` run; COMPARE_ARGS (default: the full grid) to both
+# `compare-maps` runs, e.g. COMPARE_ARGS="--no-sweep".  PYTHON (default python3) picks the
+# interpreter.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-gpu-out}  # relative to the repository root unless absolute
@@ -57,7 +60,7 @@ run numpy --threads 1 "$@"
 for a in torch-cpu numpy; do
     echo "results.json cuda vs $a:"
     "$PY" benchmarks/json_diff.py --ignore timings,command,device \
-        "$OUT/repro-$a/results.json" "$OUT/repro-cuda/results.json" | head -8
+        "$OUT/repro-$a/results.json" "$OUT/repro-cuda/results.json" | head -8 || true
 done
 "$PY" - "$OUT" <<'EOF'
 import json, sys
@@ -65,3 +68,18 @@ for name in ("cuda", "cuda-again", "torch-cpu", "numpy"):
     t = json.load(open(f"{sys.argv[1]}/repro-{name}/results.json"))["settings"]["timings"]
     print(name, {k: round(v, 2) for k, v in t.items() if k.endswith("_s")})
 EOF
+
+cmp_run() {  # cmp_run NAME [compare-maps options...]: wall time of one compare-maps
+    local name=$1
+    shift
+    local TIMEFORMAT="compare-maps $name: %R s wall"
+    # shellcheck disable=SC2086  # COMPARE_ARGS is a list of options
+    time "$PY" -m facebridge compare-maps --no-progress --out "$OUT/compare-$name" \
+        ${COMPARE_ARGS:-} "$@" > "$OUT/compare-$name.log" 2>&1
+}
+
+cmp_run cuda --device cuda
+cmp_run numpy
+echo "compare.json cuda vs numpy:"
+"$PY" benchmarks/json_diff.py --ignore seconds,device \
+    "$OUT/compare-numpy/compare.json" "$OUT/compare-cuda/compare.json" | head -8 || true

@@ -1,4 +1,4 @@
-"""The torch backend of the cross-model matrix and rank sweep equals the numpy path."""
+"""The torch backend (matrix, rank sweep, pairs sweep, compare-maps) equals the numpy path."""
 
 from __future__ import annotations
 
@@ -72,15 +72,20 @@ def test_bad_device_is_one_line_error(device: str) -> None:
     assert "device" in str(exc.value)
 
 
-def test_cli_device_cpu_gives_the_numpy_results(tmp_path: Path) -> None:
-    from facebridge.cli import main
-
+def _synthetic_store_and_pairs(tmp_path: Path) -> list[str]:
+    """``--store DIR --pairs CSV`` of a synthetic 10-fold store written under ``tmp_path``."""
     protocol = make_synthetic_protocol(n_folds=10, n_genuine=30, n_impostor=30, seed=1)
     make_synthetic_store(tmp_path / "store", protocol, seed=1)
     csv = tmp_path / "pairs.csv"
     rows = [f"{p.left},{p.right},{int(p.genuine)},{p.fold}" for p in protocol.pairs]
     csv.write_text("\n".join(["left,right,genuine,fold", *rows]) + "\n")
-    argv = ["evaluate", "--store", str(tmp_path / "store"), "--pairs", str(csv), "--quick"]
+    return ["--store", str(tmp_path / "store"), "--pairs", str(csv)]
+
+
+def test_cli_device_cpu_gives_the_numpy_results(tmp_path: Path) -> None:
+    from facebridge.cli import main
+
+    argv = ["evaluate", *_synthetic_store_and_pairs(tmp_path), "--quick"]
     got = {}
     for name, extra in (("numpy", []), ("cpu", ["--device", "cpu"])):
         out = tmp_path / name
@@ -146,3 +151,95 @@ def test_real_lfw_all_six_models_torch_cpu_equals_numpy(real_store) -> None:
         pytest.skip("the shipped LFW store holds fewer than six models")
     data = pair_data(real_store, default_lfw_pairs(), real_store.models())
     _assert_equal_runs(data, "cpu")
+
+
+def _assert_equal_sweeps(data, **kw) -> None:
+    from facebridge.experiments.sweeps import pairs_sweep
+
+    s0, s1 = {}, {}
+    a = pairs_sweep(data, stats=s0, **kw)
+    b = pairs_sweep(data, device="cpu", stats=s1, **kw)
+    assert a.keys() == b.keys()
+    for key, x in a.items():
+        y = b[key]
+        np.testing.assert_array_equal(y.p, x.p)
+        np.testing.assert_allclose(y.per_fold, x.per_fold, rtol=0, atol=TOL)
+        assert y.full_accuracy == pytest.approx(x.full_accuracy, abs=TOL)
+        assert y.p_within_1pt == x.p_within_1pt
+    assert s1["exact_reruns"] == s0["exact_reruns"]
+
+
+@pytest.mark.parametrize("correspondence", ["matched-pairs", "same-image"])
+def test_synthetic_pairs_sweep_torch_cpu_equals_numpy(correspondence: str) -> None:
+    data = make_synthetic_pair_data({"a": 8, "b": 6, "c": 12})
+    _assert_equal_sweeps(data, n_points=7, n_draws=2, correspondence=correspondence)
+
+
+def test_synthetic_pairs_sweep_wide_steps_torch_cpu_equals_numpy() -> None:
+    """Steps wider than the system (solved afresh) and ``alpha = 0``."""
+    data = make_synthetic_pair_data({"a": 4, "b": 3})
+    _assert_equal_sweeps(data, n_points=3, n_draws=1, alpha=0.0)
+
+
+def _assert_equal_comparisons(data, settings) -> None:
+    from facebridge.experiments.compare import compare_maps
+
+    a = compare_maps(data, settings).to_dict()
+    b = compare_maps(data, settings, device="cpu").to_dict()
+    assert [r["name"] for r in b["recipes"]] == [r["name"] for r in a["recipes"]]
+    for ra, rb in zip(a["recipes"], b["recipes"], strict=True):
+        for x, y in zip(ra["maps"], rb["maps"], strict=True):
+            np.testing.assert_allclose(y["per_fold"], x["per_fold"], rtol=0, atol=TOL)
+        assert rb.get("alphas") == ra.get("alphas")
+    assert b["best"] == a["best"]
+    assert b["pairs_needed"] == a["pairs_needed"]
+    for key, c in a["sweep"].items():
+        np.testing.assert_allclose(b["sweep"][key]["accuracy"], c["accuracy"], rtol=0, atol=TOL)
+
+
+def test_synthetic_compare_maps_torch_cpu_equals_numpy() -> None:
+    from facebridge.experiments.compare import CompareSettings
+
+    data = make_synthetic_pair_data({"a": 8, "b": 6, "c": 12})
+    st = CompareSettings(high_native=0.0, sweep_points=(5, 10, 20))
+    _assert_equal_comparisons(data, st)
+
+
+def test_cli_compare_maps_device_cpu_gives_the_numpy_results(tmp_path: Path) -> None:
+    from facebridge.cli import main
+
+    argv = ["compare-maps", *_synthetic_store_and_pairs(tmp_path)]
+    got = {}
+    for name, extra in (("numpy", []), ("cpu", ["--device", "cpu"])):
+        out = tmp_path / name
+        assert (
+            main([*argv, "--maps", "ridge,shared", "--no-progress", "--out", str(out), *extra]) == 0
+        )
+        got[name] = json.loads((out / "compare.json").read_text())
+    for ra, rb in zip(got["numpy"]["recipes"], got["cpu"]["recipes"], strict=True):
+        for x, y in zip(ra["maps"], rb["maps"], strict=True):
+            np.testing.assert_allclose(y["per_fold"], x["per_fold"], rtol=0, atol=TOL)
+
+
+@pytest.mark.realdata
+def test_real_lfw_pairs_sweep_torch_cpu_equals_numpy(real_store) -> None:
+    from facebridge.protocols import default_lfw_pairs
+
+    chosen = ["facenet-ms1m", "sface"]
+    if not set(chosen) <= set(real_store.models()):
+        pytest.skip(f"the shipped LFW store lacks one of {chosen}")
+    data = pair_data(real_store, default_lfw_pairs(), chosen)
+    _assert_equal_sweeps(data, n_points=5, n_draws=1)
+
+
+@pytest.mark.realdata
+def test_real_lfw_compare_maps_torch_cpu_equals_numpy(real_store) -> None:
+    """Every map kind of the default grid, both correspondences and scores, and the sweep."""
+    from facebridge.experiments.compare import CompareSettings
+    from facebridge.protocols import default_lfw_pairs
+
+    chosen = ["facenet-ms1m", "sface"]
+    if not set(chosen) <= set(real_store.models()):
+        pytest.skip(f"the shipped LFW store lacks one of {chosen}")
+    data = pair_data(real_store, default_lfw_pairs(), chosen)
+    _assert_equal_comparisons(data, CompareSettings(high_native=0.0, sweep_points=(25, 100)))

@@ -66,6 +66,7 @@ def run_compare_maps(
     threads: int | None = 1,
     progress: Progress | None = None,
     semi_supervised: int | None = None,
+    device: str | None = None,
 ) -> RecipeRun:
     """Compare every (map, correspondence, score) recipe and write ``compare.json``,
     ``compare.md`` and the drops figure into ``out_dir``.
@@ -85,6 +86,8 @@ def run_compare_maps(
         Add the semi-supervised recipe with this many matched pairs per fold plus unpaired
         photos of the training folds (:func:`facebridge.experiments.fewpairs.semi_supervised_recipe`;
         about a minute per directed pair on one core).
+    device : str, optional
+        Torch device of the heavy algebra (see :func:`~facebridge.experiments.compare.compare_maps`).
 
     Returns
     -------
@@ -105,7 +108,7 @@ def run_compare_maps(
 
     chosen = resolve_models(store, models)
     data = pair_data(store, protocol, chosen)
-    res = compare_maps(data, settings, progress=progress, blas_threads=threads)
+    res = compare_maps(data, settings, progress=progress, blas_threads=threads, device=device)
     payload = res.to_dict()
     if semi_supervised is not None:
         from facebridge.experiments.fewpairs import semi_supervised_recipe

@@ -195,13 +195,7 @@ def add_analysis_options(p: argparse.ArgumentParser) -> None:
     )
     add_seed_option(p, default=None)
     add_threads_option(p, default=None)
-    p.add_argument(
-        "--device",
-        default=None,
-        metavar="DEVICE",
-        help="cpu, cuda or cuda:N: the matrix and rank sweep in torch (float64) on that device, "
-        "numbers equal to the default numpy path's to rounding (needs torch; default: numpy)",
-    )
+    add_device_option(p, "the matrix, rank sweep and pairs sweep")
     p.add_argument(
         "--allow-missing",
         type=float,
@@ -222,6 +216,17 @@ def add_analysis_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also compare map recipes (ridge, lstsq, Procrustes, shared spaces; correspondences; "
         "scores) on the same folds and add that section",
+    )
+
+
+def add_device_option(p: argparse.ArgumentParser, what: str) -> None:
+    """``--device``: ``what`` in torch (float64) on a CPU or CUDA device."""
+    p.add_argument(
+        "--device",
+        default=None,
+        metavar="DEVICE",
+        help=f"cpu, cuda or cuda:N: {what} in torch (float64) on that device, numbers equal to "
+        "the default numpy path's to rounding (needs torch; default: numpy)",
     )
 
 

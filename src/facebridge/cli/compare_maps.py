@@ -3,6 +3,7 @@
     facebridge compare-maps [--store DIR] [--pairs FILE] [--protocol KIND] [--models a,b,c]
                             [--out DIR] [--maps m1,m2] [--correspondences c1,c2]
                             [--scores s1,s2] [--high-native 98.5] [--no-sweep] [--threads N]
+                            [--device cpu|cuda]
 
 Writes ``compare.json``, ``compare.md`` and ``compare_drops.png`` to ``--out`` and prints one line
 per recipe (worst / median drop) plus the best recipe next to the paper's.
@@ -14,6 +15,7 @@ import argparse
 from typing import Any
 
 from facebridge.cli._common import (
+    add_device_option,
     add_json_option,
     add_models_option,
     add_out_option,
@@ -76,6 +78,7 @@ def register(subparsers: Any) -> None:
         help="directed maps swept for pairs needed (default: between high-native models)",
     )
     add_threads_option(p, default=1)
+    add_device_option(p, "the fold moments, projections and pair scores")
     add_seed_option(p)
     add_json_option(p)
     add_progress_option(p)
@@ -89,6 +92,10 @@ def run(args: argparse.Namespace) -> int:
     from facebridge.experiments.compare import PAPER_RECIPE, CompareSettings
 
     check_threads(args.threads)
+    if args.device is not None:  # a CUDA device torch does not see fails before the data
+        from facebridge.optional import torch_device
+
+        torch_device(args.device, "compare-maps")
     if not 0.0 <= args.high_native <= 100.0:
         raise InvalidInputError(
             f"--high-native is a percentage in [0, 100], got {args.high_native}; e.g. 98.5"
@@ -119,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         settings,
         args.out,
         threads=args.threads,
+        device=args.device,
         progress=LineProgress("compare-maps", enabled=not args.no_progress),
         semi_supervised=args.semi_supervised,
     )

@@ -1,14 +1,16 @@
-"""The cross-model matrix and the rank sweep on a torch device (CPU or CUDA), float64.
+"""The analysis on a torch device (CPU or CUDA), float64.
 
-The same fold maps as :mod:`facebridge.experiments.matrix` (ridge from the per-fold-block
-moments, one solve per source and fold for every target), the same mapped items, cosine scores
-and rank truncations (leading right singular vectors from the eigen-decomposition of the smaller
-Gram matrix of the weight), computed with torch on ``device``; the decision thresholds, the
-accuracies and the result objects come from the numpy code (:class:`FoldScorer`), on the CPU.
-The numbers equal the numpy path's to rounding (tested to 1e-9).
+* :func:`run_matrix`: the cross-model matrix and the rank sweep -- the same fold maps as
+  :mod:`facebridge.experiments.matrix` (ridge from the per-fold-block moments, one solve per
+  source and fold for every target), the same mapped items, cosine scores and rank truncations
+  (leading right singular vectors from the eigen-decomposition of the smaller Gram matrix of the
+  weight).  Map kinds other than ridge (and ridge with ``alpha = 0``) are fitted by the numpy
+  code; their mapping and scoring still run on the device.
+* :class:`PathScorer`: the pairs sweep's mapped items and scores along each update path.
+* :func:`compare_engine`: compare-maps' fold moments, projections and pair scores.
 
-Map kinds other than ridge (and ridge with ``alpha = 0``) are fitted by the numpy code; their
-mapping and scoring still run on the device.
+Thresholds, accuracies and result objects come from the numpy code (:class:`FoldScorer`,
+``_Tally``), on the CPU.  The numbers equal the numpy path's to rounding (tested to 1e-9).
 """
 
 from __future__ import annotations
@@ -21,13 +23,12 @@ import numpy as np
 from facebridge.errors import InvalidInputError
 from facebridge.experiments._fast import FoldScorer, LeftIndex
 from facebridge.experiments.core import PairData, correspondences
-from facebridge.experiments.matrix import RankResult, _check_ranks, fold_maps
+from facebridge.experiments.matrix import _Tally, fold_maps
 from facebridge.maps.moments import Moments, ridge_from_moments
-from facebridge.metrics import FoldAccuracy
 from facebridge.optional import require, torch_device
 from facebridge.vocabulary import Progress
 
-__all__ = ["run_matrix"]
+__all__ = ["PathScorer", "run_matrix", "torch_threads"]
 
 
 def run_matrix(
@@ -54,119 +55,51 @@ def run_matrix(
     MissingDependencyError
         torch is not installed.
     """
-    dev = torch_device(device, "the analysis")
-    torch = require("torch")
-    threads = torch.get_num_threads()
-    if n_jobs is not None:
-        torch.set_num_threads(int(n_jobs))
-    elif dev.type == "cpu":
-        # the per-fold algebra is small: one thread, as the numpy path's single-threaded BLAS
-        # per worker (on 2 busy cores, torch's 2 OpenMP threads ran the quick matrix 17x slower)
-        torch.set_num_threads(1)
-    try:
-        return _run(torch, dev, data, alpha, correspondence, kind, symmetric_pairs, ranks, progress)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _run(
-    torch: Any,
-    dev: Any,
-    data: PairData,
-    alpha: float,
-    correspondence: str,
-    kind: str,
-    symmetric_pairs: bool,
-    ranks: Sequence[int] | bool | None,
-    progress: Progress | None,
-) -> tuple[dict[tuple[str, str], np.ndarray], dict, dict]:
-    """:func:`run_matrix` on the torch device ``dev``."""
-    k = data.n_folds
-    corr = correspondences(data, correspondence, symmetric=symmetric_pairs)
-    left = LeftIndex.of(data)
-    inv = torch.as_tensor(left.inverse, device=dev)
-    scorers = [FoldScorer(data.genuine, data.folds, data.valid, f) for f in range(k)]
-    R = {m: torch.as_tensor(data.right[m].astype(np.float64), device=dev) for m in data.models}
-    Rn = {m: torch.linalg.vector_norm(r, dim=1) for m, r in R.items()}
-    bits = torch.as_tensor(corr.bits.astype(np.int64), device=dev)
-    keys = np.unique(corr.bits.astype(np.int64))
-    mapped_pf: dict[tuple[str, str], np.ndarray] = {}
-    mapped_thr: dict[tuple[str, str], np.ndarray] = {}
-    oof: dict[tuple[str, str], np.ndarray] = {}
-    rank_pf: dict[tuple[str, str], np.ndarray] = {}
-    rank_list: dict[tuple[str, str], tuple[int, ...]] = {}
-    spectra: dict[tuple[str, str], np.ndarray] = {}
-    n_src = len(data.models)
-    done = 0
-    for a in data.models:
-        targets = [b for b in data.models if b != a]
-        offs = np.concatenate(([0], np.cumsum([data.dim(b) for b in targets])))
-        d_a = data.dim(a)
-        for b in targets:
-            key = (a, b)
-            mapped_pf[key] = np.empty(k)
-            mapped_thr[key] = np.empty(k)
-            oof[key] = np.zeros(data.n_pairs)
-            if ranks is not False:
-                full = min(d_a, data.dim(b))
-                rl = _check_ranks(None if ranks is True else ranks, full)  # type: ignore[arg-type]
-                rank_list[key] = rl
-                rank_pf[key] = np.empty((len(rl), k))
-                spectra[key] = np.zeros(full)
-        L = torch.as_tensor(data.left[a][left.rows].astype(np.float64), device=dev)
-        maps = _fold_maps(torch, dev, data, corr, bits, keys, a, targets, alpha, kind)
-        for f in range(k):
-            W, bias = maps[f]
-            M = L @ W
-            M += bias
-            rows: list[Any] = []
-            spans: list[tuple[int, int]] = []
-            svals: list[np.ndarray] = []
-            for j, b in enumerate(targets):
-                sl = slice(int(offs[j]), int(offs[j + 1]))
-                Mb = M[:, sl]
-                start = len(rows)
-                rows.append(_cosine(torch, Mb, inv, R[b], Rn[b]))
-                if ranks is not False:
-                    s, extra = _rank_scores(
-                        torch, L, Mb, W[:, sl], bias[sl], R[b], Rn[b], inv, rank_list[(a, b)]
-                    )
-                    rows.extend(extra)
-                    svals.append(s)
-                spans.append((start, len(rows)))
-            S = torch.stack(rows).cpu().numpy()
-            acc, thr = scorers[f](S)
-            te = data.folds == f
-            for j, b in enumerate(targets):
-                key = (a, b)
-                s0, s1 = spans[j]
-                oof[key][te] = S[s0, te]
-                mapped_pf[key][f] = acc[s0]
-                mapped_thr[key][f] = thr[s0]
-                if ranks is not False:
-                    spectra[key] += svals[j]
-                    full = min(d_a, data.dim(b))
-                    r_i = s0 + 1  # rows s0+1..s1-1: the ranks below full, in order
-                    for i, r in enumerate(rank_list[key]):
-                        if r == full:
-                            rank_pf[key][i, f] = acc[s0]
-                        else:
-                            rank_pf[key][i, f] = acc[r_i]
-                            r_i += 1
-                    if r_i != s1:  # pragma: no cover - internal consistency
-                        raise RuntimeError("rank rows out of step")
-            done += 1
-            if progress is not None:
-                progress("matrix", done, n_src * k)
-    mapped = {
-        key: FoldAccuracy(float(pf.mean()), float(pf.std()), pf, mapped_thr[key])
-        for key, pf in mapped_pf.items()
-    }
-    ranks_out = {
-        key: RankResult(rank_list[key], pf.mean(axis=1), pf.std(axis=1), pf, spectra[key] / k)
-        for key, pf in rank_pf.items()
-    }
-    return oof, mapped, ranks_out
+    with torch_threads(device, n_jobs) as dev:
+        torch = require("torch")
+        k = data.n_folds
+        corr = correspondences(data, correspondence, symmetric=symmetric_pairs)
+        left = LeftIndex.of(data)
+        inv = torch.as_tensor(left.inverse, device=dev)
+        scorers = [FoldScorer(data.genuine, data.folds, data.valid, f) for f in range(k)]
+        R = {m: torch.as_tensor(data.right[m].astype(np.float64), device=dev) for m in data.models}
+        Rn = {m: torch.linalg.vector_norm(r, dim=1) for m, r in R.items()}
+        bits = torch.as_tensor(corr.bits.astype(np.int64), device=dev)
+        keys = np.unique(corr.bits.astype(np.int64))
+        tally = _Tally(data, ranks)
+        n_src = len(data.models)
+        done = 0
+        for a in data.models:
+            targets = [b for b in data.models if b != a]
+            offs = np.concatenate(([0], np.cumsum([data.dim(b) for b in targets])))
+            L = torch.as_tensor(data.left[a][left.rows].astype(np.float64), device=dev)
+            maps = _fold_maps(torch, dev, data, corr, bits, keys, a, targets, alpha, kind)
+            for f in range(k):
+                W, bias = maps[f]
+                M = L @ W
+                M += bias
+                rows: list[Any] = []
+                spans: list[tuple[int, int]] = []
+                svals: list[np.ndarray] = []
+                for j, b in enumerate(targets):
+                    sl = slice(int(offs[j]), int(offs[j + 1]))
+                    Mb = M[:, sl]
+                    start = len(rows)
+                    rows.append(_cosine(torch, Mb, inv, R[b], Rn[b]))
+                    if tally.sweep:
+                        s, extra = _rank_scores(
+                            torch, L, Mb, W[:, sl], bias[sl], R[b], Rn[b], inv, tally.ranks[(a, b)]
+                        )
+                        rows.extend(extra)
+                        svals.append(s)
+                    spans.append((start, len(rows)))
+                S = torch.stack(rows).cpu().numpy()
+                acc, thr = scorers[f](S)
+                tally.add(a, targets, f, acc, thr, spans, [S[s0] for s0, _ in spans], svals)
+                done += 1
+                if progress is not None:
+                    progress("matrix", done, n_src * k)
+        return tally.results()
 
 
 def _fold_maps(
@@ -273,3 +206,137 @@ def _rank_scores(
     num = torch.cumsum((P - beta)[inv] * (R @ V), dim=1)[:, cols] + (R @ bias)[:, None]
     out = torch.where(nrm > 0, num / torch.where(nrm > 0, nrm, 1.0), 0.0).clamp_(-1.0, 1.0)
     return s.cpu().numpy(), list(out.T)
+
+
+class PathScorer:
+    """The pairs sweep's scores along an update path on ``device``: the drop-in for
+    :class:`facebridge.experiments.sweeps._BlockScorer` (same call, same scores to rounding).
+
+    The path itself (:func:`facebridge.experiments.sweeps._woodbury_path`, ``(d_a + 1)``-sized
+    updates) stays in numpy; the mapped distinct left items ``u x sum d_b``, their updates
+    ``M <- M + (L~ F) E`` and the cosines of every pair at every step -- most of the flops --
+    run in torch, float64.
+
+    Parameters
+    ----------
+    parts : RightParts
+        The right embeddings of the pairs, split by their left item's first use.
+    device : str
+        ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    """
+
+    def __init__(self, parts: Any, device: str) -> None:
+        self.torch = require("torch")
+        self.dev = torch_device(device, "the pairs sweep")
+        self.first = parts.first
+        n = parts.n_pairs
+        inv = np.empty(n, dtype=np.int64)
+        inv[parts.first] = np.arange(parts.u)
+        inv[parts.extra] = parts.extra_row
+        self.inv = self.torch.as_tensor(inv, device=self.dev)
+        self.parts = parts
+        self._right: dict[tuple[str, ...], tuple[Any, Any, Any]] = {}
+
+    def _right_side(self, targets: Sequence[str]) -> tuple[Any, Any, Any]:
+        """``(R (n, sum d_b), norms (n, T), segment indicator (sum d_b, T))`` on the device."""
+        key = tuple(targets)
+        if key not in self._right:
+            torch, p = self.torch, self.parts
+            n, T = p.n_pairs, len(targets)
+            dims = [p.R_first[b].shape[1] for b in targets]
+            R = np.empty((n, sum(dims)))
+            yn = np.empty((n, T))
+            seg = np.zeros((sum(dims), T))
+            c = 0
+            for j, (b, d) in enumerate(zip(targets, dims, strict=True)):
+                R[p.first, c : c + d], R[p.extra, c : c + d] = p.R_first[b], p.R_extra[b]
+                yn[p.first, j], yn[p.extra, j] = p.yn_first[b], p.yn_extra[b]
+                seg[c : c + d, j] = 1.0
+                c += d
+            self._right[key] = tuple(torch.as_tensor(a, device=self.dev) for a in (R, yn, seg))
+        return self._right[key]
+
+    def __call__(self, L1u: np.ndarray, upd: Any, targets: Sequence[str]) -> np.ndarray:
+        """Scores ``(n_steps, T, n_pairs)`` after ``W0`` and after each update step."""
+        torch, dev = self.torch, self.dev
+        R, yn, seg = self._right_side(targets)
+        L = torch.as_tensor(L1u, device=dev)
+        M = L @ torch.as_tensor(upd.W0, device=dev)
+        G = L @ torch.as_tensor(upd.F, device=dev)  # (u, sum c): every step's L~ F
+        E = torch.as_tensor(upd.E, device=dev)
+        cols = [int(c) for c in upd.cols]
+        out = torch.empty((len(cols), len(targets), self.inv.numel()), dtype=M.dtype, device=dev)
+        for s in range(len(cols)):
+            if s:
+                M.addmm_(G[:, cols[s - 1] : cols[s]], E[cols[s - 1] : cols[s]])
+            nrm = torch.sqrt((M * M) @ seg)[self.inv]  # (n, T)
+            num = (M[self.inv] * R) @ seg
+            den = nrm * yn
+            out[s] = torch.where(den > 0, num / torch.where(den > 0, den, 1.0), 0.0).T
+        return out.clamp_(-1.0, 1.0).cpu().numpy()
+
+
+class torch_threads:
+    """Context: torch's CPU threads ``n_jobs`` (default 1 on the CPU, the numpy path's single-
+    threaded BLAS per worker) while the block runs; restored after."""
+
+    def __init__(self, device: str, n_jobs: int | None = None) -> None:
+        self.device, self.n_jobs = device, n_jobs
+
+    def __enter__(self) -> Any:
+        dev = torch_device(self.device, "the analysis")
+        self.torch = require("torch")
+        self.saved = self.torch.get_num_threads()
+        if self.n_jobs is not None:
+            self.torch.set_num_threads(int(self.n_jobs))
+        elif dev.type == "cpu":
+            self.torch.set_num_threads(1)
+        return dev
+
+    def __exit__(self, *exc: object) -> None:
+        self.torch.set_num_threads(self.saved)
+
+
+def compare_engine(data: PairData, settings: Any, device: str) -> Any:
+    """The engine of :func:`facebridge.experiments.compare.compare_maps` with the projection of
+    every image through each fitted map and the pair cosines on ``device``, in torch float64.
+    The fold moments and the maps stay in numpy.  The numpy engine scores in float32: the
+    lstsq maps of near-singular models (dlib-resnet on LFW) lose digits there, so their
+    accuracies differ from these float64 ones (by up to 0.012 on LFW); the other recipes agree.
+
+    Raises
+    ------
+    InvalidInputError
+        A bad device.
+    MissingDependencyError
+        torch is not installed.
+    """
+    from facebridge.experiments.compare import _Engine
+
+    torch = require("torch")
+    dev = torch_device(device, "compare-maps")
+
+    class _TorchEngine(_Engine):
+        def __init__(self) -> None:
+            super().__init__(data, settings)
+            Z = [torch.as_tensor(z, dtype=torch.float64, device=dev) for z in self.it.Z32]
+            self.Zt = Z
+            self.it.Z32n = [
+                z / torch.linalg.vector_norm(z, dim=1, keepdim=True).clamp(1e-30) for z in Z
+            ]
+            v = np.flatnonzero(self.it.left >= 0)
+            self.pv = v
+            self.lv = torch.as_tensor(self.it.left[v], device=dev)
+            self.rv = torch.as_tensor(self.it.right[v], device=dev)
+
+        def _project(self, j: int, m: Any) -> Any:
+            P = self.Zt[j] @ torch.tensor(m.weight, device=dev)
+            P += torch.tensor(m.bias, device=dev)
+            return P / torch.linalg.vector_norm(P, dim=1, keepdim=True).clamp(1e-30)
+
+        def _pair_cos(self, A: Any, B: Any) -> np.ndarray:
+            out = np.zeros(self.data.n_pairs)
+            out[self.pv] = torch.sum(A[self.lv] * B[self.rv], dim=1).cpu().numpy()
+            return out
+
+    return _TorchEngine()

@@ -162,7 +162,15 @@ def run_analysis(
         t1, c1 = time.perf_counter(), time.process_time()
         full = {key: fa.mean for key, fa in matrix.mapped.items()}
         res = pairs_sweep(
-            data, n_points, n_draws, seed, full_accuracy=full, progress=progress, stats=stats, **kw
+            data,
+            n_points,
+            n_draws,
+            seed,
+            full_accuracy=full,
+            progress=progress,
+            stats=stats,
+            device=device,
+            **kw,
         )
         sweep = {k: v.to_dict() for k, v in res.items()}
         _timed(timings, "pairs_sweep", t1, c1)

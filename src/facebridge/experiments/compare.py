@@ -702,6 +702,7 @@ def compare_maps(
     *,
     progress: Any = None,
     blas_threads: int | None = None,
+    device: str | None = None,
 ) -> CompareResult:
     """Run every (map, correspondence, score) recipe on every directed map, on the same folds.
 
@@ -716,6 +717,9 @@ def compare_maps(
     blas_threads : int, optional
         Limit BLAS/LAPACK threads while running (``threadpoolctl``); on a busy machine 1 is
         often several times faster than oversubscribed threads.  Default: leave as is.
+    device : str, optional
+        ``"cpu"``, ``"cuda"`` or ``"cuda:N"``: the fold moments, projections and pair scores in
+        torch (float64) on that device (:func:`facebridge.experiments._torch.compare_engine`).
 
     Returns
     -------
@@ -745,10 +749,15 @@ def compare_maps(
         )
     if blas_threads is not None:
         with _blas_limit(blas_threads):
-            return compare_maps(data, st, progress=progress)
+            return compare_maps(data, st, progress=progress, device=device)
     t0 = time.perf_counter()
     say = progress or (lambda _msg: None)
-    eng = _Engine(data, st)
+    if device is None:
+        eng = _Engine(data, st)
+    else:
+        from facebridge.experiments._torch import compare_engine
+
+        eng = compare_engine(data, st, device)
     names = data.models
     native = {m: native_accuracy(data, m) for m in names}
     high = tuple(m for m in names if native[m].mean >= st.high_native)

@@ -311,6 +311,81 @@ def _check_ranks(ranks: Sequence[int] | None, full: int) -> tuple[int, ...]:
     return tuple(out)
 
 
+class _Tally:
+    """The matrix's and the rank sweep's per-fold results, filled one (source, fold) at a time
+    by either engine (numpy or torch)."""
+
+    def __init__(self, data: PairData, ranks: Sequence[int] | bool | None) -> None:
+        self.data, self.sweep = data, ranks is not False
+        k = data.n_folds
+        self.pf: dict[tuple[str, str], np.ndarray] = {}
+        self.thr: dict[tuple[str, str], np.ndarray] = {}
+        self.oof: dict[tuple[str, str], np.ndarray] = {}
+        self.rank_pf: dict[tuple[str, str], np.ndarray] = {}
+        self.ranks: dict[tuple[str, str], tuple[int, ...]] = {}
+        self.spectra: dict[tuple[str, str], np.ndarray] = {}
+        for a in data.models:
+            for b in (b for b in data.models if b != a):
+                key = (a, b)
+                self.pf[key], self.thr[key] = np.empty(k), np.empty(k)
+                self.oof[key] = np.zeros(data.n_pairs)
+                if self.sweep:
+                    full = min(data.dim(a), data.dim(b))
+                    rl = _check_ranks(None if ranks is True else ranks, full)  # type: ignore[arg-type]
+                    self.ranks[key] = rl
+                    self.rank_pf[key] = np.empty((len(rl), k))
+                    self.spectra[key] = np.zeros(full)
+
+    def add(
+        self,
+        a: str,
+        targets: Sequence[str],
+        f: int,
+        acc: np.ndarray,
+        thr: np.ndarray,
+        spans: Sequence[tuple[int, int]],
+        full: Sequence[np.ndarray],
+        svals: Sequence[np.ndarray],
+    ) -> None:
+        """Source ``a``'s fold ``f``: accuracies and thresholds of the scored rows (target
+        ``j``'s full map in row ``spans[j][0]``, its ranks below full in the rows after it, in
+        order), ``full[j]`` its pair scores and ``svals[j]`` its singular values."""
+        te = self.data.folds == f
+        for j, b in enumerate(targets):
+            key = (a, b)
+            s0, s1 = spans[j]
+            self.oof[key][te] = full[j][te]
+            self.pf[key][f] = acc[s0]
+            self.thr[key][f] = thr[s0]
+            if self.sweep:
+                self.spectra[key] += svals[j]
+                top = min(self.data.dim(a), self.data.dim(b))
+                r_i = s0 + 1
+                for i, r in enumerate(self.ranks[key]):
+                    if r == top:
+                        self.rank_pf[key][i, f] = acc[s0]
+                    else:
+                        self.rank_pf[key][i, f] = acc[r_i]
+                        r_i += 1
+                if r_i != s1:  # pragma: no cover - internal consistency
+                    raise RuntimeError("rank rows out of step")
+
+    def results(self) -> tuple[dict[tuple[str, str], np.ndarray], dict, dict]:
+        """``(oof_scores, mapped, rank results)``."""
+        k = self.data.n_folds
+        mapped = {
+            key: FoldAccuracy(float(pf.mean()), float(pf.std()), pf, self.thr[key])
+            for key, pf in self.pf.items()
+        }
+        ranks_out = {
+            key: RankResult(
+                self.ranks[key], pf.mean(axis=1), pf.std(axis=1), pf, self.spectra[key] / k
+            )
+            for key, pf in self.rank_pf.items()
+        }
+        return self.oof, mapped, ranks_out
+
+
 @dataclass
 class _Engine:
     """Shared computation of the matrix and the rank sweep."""
@@ -333,12 +408,7 @@ class _Engine:
         left = LeftIndex.of(data)
         rights = LeftIndex.of(data, "right")
         scorers = [FoldScorer(data.genuine, data.folds, data.valid, f) for f in range(k)]
-        mapped_pf: dict[tuple[str, str], np.ndarray] = {}
-        mapped_thr: dict[tuple[str, str], np.ndarray] = {}
-        oof: dict[tuple[str, str], np.ndarray] = {}
-        rank_pf: dict[tuple[str, str], np.ndarray] = {}
-        rank_list: dict[tuple[str, str], tuple[int, ...]] = {}
-        spectra: dict[tuple[str, str], np.ndarray] = {}
+        tally = _Tally(data, self.ranks)
         n_src = len(data.models)
         done = 0
 
@@ -358,21 +428,8 @@ class _Engine:
         plan: dict[str, tuple[list[str], np.ndarray, list[tuple[int, ...]] | None]] = {}
         for a in data.models:
             targets = [b for b in data.models if b != a]
-            dims = [data.dim(b) for b in targets]
-            offs = np.concatenate(([0], np.cumsum(dims)))
-            d_a = data.dim(a)
-            for b in targets:
-                key = (a, b)
-                mapped_pf[key] = np.empty(k)
-                mapped_thr[key] = np.empty(k)
-                oof[key] = np.zeros(data.n_pairs)
-                if self.ranks is not False:
-                    full = min(d_a, data.dim(b))
-                    rl = _check_ranks(None if self.ranks is True else self.ranks, full)  # type: ignore[arg-type]
-                    rank_list[key] = rl
-                    rank_pf[key] = np.empty((len(rl), k))
-                    spectra[key] = np.zeros(full)
-            rls = [rank_list[(a, b)] for b in targets] if self.ranks is not False else None
+            offs = np.concatenate(([0], np.cumsum([data.dim(b) for b in targets])))
+            rls = [tally.ranks[(a, b)] for b in targets] if tally.sweep else None
             plan[a] = (targets, offs, rls)
 
         def prepare(a: str) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray, Any]:
@@ -450,39 +507,11 @@ class _Engine:
                 acc, thr, spans, full_scores, svals = fut.result()
                 if f == k - 1:
                     del preps[a]  # its fold maps are no longer needed (jobs run in order)
-                targets = plan[a][0]
-                te = data.folds == f
-                for j, b in enumerate(targets):
-                    key = (a, b)
-                    s0, s1 = spans[j]
-                    oof[key][te] = full_scores[j, te]
-                    mapped_pf[key][f] = acc[s0]
-                    mapped_thr[key][f] = thr[s0]
-                    if self.ranks is not False:
-                        spectra[key] += svals[j]
-                        # row s0 is the full map, rows s0+1..s1-1 the ranks below full
-                        full = min(data.dim(a), data.dim(b))
-                        r_i = s0 + 1
-                        for i, r in enumerate(rank_list[key]):
-                            if r == full:
-                                rank_pf[key][i, f] = acc[s0]
-                            else:
-                                rank_pf[key][i, f] = acc[r_i]
-                                r_i += 1
-                        if r_i != s1:  # pragma: no cover - internal consistency
-                            raise RuntimeError("rank rows out of step")
+                tally.add(a, plan[a][0], f, acc, thr, spans, full_scores, svals)
                 done += 1
                 if self.progress is not None:
                     self.progress("matrix", done, n_src * k)
-        mapped = {
-            key: FoldAccuracy(float(pf.mean()), float(pf.std()), pf, mapped_thr[key])
-            for key, pf in mapped_pf.items()
-        }
-        ranks_out = {
-            key: RankResult(rank_list[key], pf.mean(axis=1), pf.std(axis=1), pf, spectra[key] / k)
-            for key, pf in rank_pf.items()
-        }
-        return oof, mapped, ranks_out
+        return tally.results()
 
     @staticmethod
     def _rank_scores(

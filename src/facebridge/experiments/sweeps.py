@@ -36,6 +36,7 @@ Drift guard: after the last step the incremental weights are compared with the e
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -489,6 +490,7 @@ def pairs_sweep(
     progress: Progress | None = None,
     stats: dict[str, Any] | None = None,
     block_rows: int = 128,
+    device: str | None = None,
 ) -> dict[str, SweepResult]:
     """Accuracy of every directed ridge map fitted on ``p`` random training correspondences.
 
@@ -526,6 +528,10 @@ def pairs_sweep(
     block_rows : int
         Distinct left items scored together along the whole path (a cache-size knob; results
         do not depend on it).
+    device : str, optional
+        ``"cpu"``, ``"cuda"`` or ``"cuda:N"``: the path's mapped items and scores in torch
+        (float64) on that device (:class:`facebridge.experiments._torch.PathScorer`); the
+        numbers equal numpy's to rounding.
 
     Returns
     -------
@@ -551,7 +557,13 @@ def pairs_sweep(
     ps = _p_values(corr, n_points, p_values, n_draws)
     scorers = [FoldScorer(data.genuine, data.folds, data.valid, f) for f in range(k)]
     right = {mm: data.right[mm].astype(np.float64) for mm in data.models}
-    scorer = _BlockScorer(RightParts(LeftIndex.of(data), right), block_rows)
+    parts = RightParts(LeftIndex.of(data), right)
+    scorer: Any = _BlockScorer(parts, block_rows)
+    torch_limits: Any = contextlib.nullcontext()
+    if device is not None:
+        from facebridge.experiments._torch import PathScorer, torch_threads
+
+        scorer, torch_limits = PathScorer(parts, device), torch_threads(device)
     left_rows = scorer.first
     orders = {(f, d): sweep_order(corr, f, d, seed) for f in range(k) for d in range(int(n_draws))}
     dirs = [(a, b) for a in data.models for b in data.models if a != b]
@@ -571,7 +583,7 @@ def pairs_sweep(
 
     workers = n_workers(n_jobs)
     limits = threadpool_limits(limits=1)  # small BLAS calls: threads only add contention
-    with limits, ThreadPoolExecutor(workers) as pool:
+    with limits, torch_limits, ThreadPoolExecutor(workers) as pool:
         # every run is submitted at once (no idle worker between sources); a source's shared
         # arrays are built by the first of its runs to need them and dropped after its last
         def run(sf: Any, f: int, d: int) -> tuple[np.ndarray, np.ndarray, float, bool]:
