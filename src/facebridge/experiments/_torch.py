@@ -324,12 +324,15 @@ def compare_engine(data: PairData, settings: Any, device: str) -> Any:
             self.it.Z32n = [
                 z / torch.linalg.vector_norm(z, dim=1, keepdim=True).clamp(1e-30) for z in Z
             ]
-            v = np.flatnonzero(self.it.left >= 0)
+            L, R = self.it.items.left, self.it.items.right
+            v = np.flatnonzero(L >= 0)
             self.pv = v
-            self.lv = torch.as_tensor(self.it.left[v], device=dev)
-            self.rv = torch.as_tensor(self.it.right[v], device=dev)
+            self.lv = torch.as_tensor(L[v], device=dev)
+            self.rv = torch.as_tensor(R[v], device=dev)
 
         def _project(self, j: int, m: Any) -> Any:
+            if m is None:
+                return self.it.Z32n[j]
             P = self.Zt[j] @ torch.tensor(m.weight, device=dev)
             P += torch.tensor(m.bias, device=dev)
             return P / torch.linalg.vector_norm(P, dim=1, keepdim=True).clamp(1e-30)
