@@ -3,6 +3,7 @@
 Run by hand (not a test):
 
     python benchmarks/bench_extract.py [--n 64] [--models sface,dlib-resnet] [--threads 2]
+    python benchmarks/bench_extract.py --device cuda --images DIR --n 2000   # MTCNN on a GPU
 
 Prints images/s for: reading (decode only); detection per detector (batched as the run does);
 and per model "align + embed" and "end to end" (read + detect with MTCNN + align + embed),
@@ -20,12 +21,13 @@ from pathlib import Path
 import numpy as np
 
 
-def _images(n: int) -> tuple[Path, list[str]]:
+def _images(n: int, folder: str | None) -> tuple[Path, list[str]]:
     from facebridge.config import data_dir
     from facebridge.extract import list_images
 
     base = data_dir()
-    for root in (base / "lfw" / "lfw-deepfunneled", base / "fixtures" / "lfw-tiny" / "images"):
+    roots = [Path(folder)] if folder else [base / "lfw" / "lfw-deepfunneled"]
+    for root in (*roots, base / "fixtures" / "lfw-tiny" / "images"):
         if root.is_dir():
             ids = list_images(root)
             step = max(1, len(ids) // n)
@@ -43,13 +45,17 @@ def main() -> None:
     ap.add_argument("--models", default="", help="comma-separated model keys (default: none)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--images", help="image folder (default: LFW under FACEBRIDGE_DATA)")
+    ap.add_argument(
+        "--device", default="cpu", help="torch device of MTCNN: cpu (default), cuda, cuda:N"
+    )
     args = ap.parse_args()
 
     from facebridge.detect import align, get_detector, read_image
 
-    root, ids = _images(args.n)
+    root, ids = _images(args.n, args.images)
     n = len(ids)
-    print(f"{n} images from {root}, {args.threads} threads")
+    print(f"{n} images from {root}, {args.threads} threads, MTCNN on {args.device}")
     t = time.perf_counter()
     images = [read_image(root / i) for i in ids]
     print(f"{'read (decode)':<28}{_rate(n, time.perf_counter() - t)}")
@@ -58,7 +64,7 @@ def main() -> None:
     det_seconds: dict[str, float] = {}
     per_model: dict[str, float] = {}
     for name in ("mtcnn", "yunet"):
-        kw = {"num_threads": args.threads} if name == "mtcnn" else {}
+        kw = {"num_threads": args.threads, "device": args.device} if name == "mtcnn" else {}
         det = get_detector(name, **kw)
         det.detect_batch(images[:2])  # warm-up
         t = time.perf_counter()
