@@ -270,3 +270,15 @@ def test_compare_maps_gains_the_semi_supervised_recipe(tmp_path, capsys):
     assert sorted(semi["drop"]) == ["facenet-ms1m->sface", "sface->facenet-ms1m"]
     assert 0.0 < semi["median_drop"] < 6.0  # 50 pairs + unpaired photos: a few points at most
     assert "self-learning (50 pairs + unpaired, b)" in (tmp_path / "compare.md").read_text()
+
+
+def test_cached_only_computes_nothing_and_says_so(tmp_path, capsys):
+    out = tmp_path / "new"  # not created yet: --cached-only still writes the (empty) tables
+    argv = ["few-pairs", "--models", "facenet-ms1m,sface", "--k", "50", "--settings", "b",
+            "--reid-k", "", "--cached-only", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "2 cells not computed yet" in captured.err
+    assert "**2 cells are not computed yet**" in (out / "fewpairs.md").read_text()
+    assert not (out / "fewpairs-cells.jsonl").exists()
+    assert main([*argv[:-3], "--cached-only"]) == 2  # nothing to read the cells from

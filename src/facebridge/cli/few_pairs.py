@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from facebridge.cli._common import check_out, parse_ints
+from facebridge.errors import InvalidInputError
 
 HELP = "maps from few pairs: accuracy and re-identification against k, with unpaired photos"
 
@@ -52,6 +53,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="write fewpairs.json and fewpairs.md; cells computed are kept in "
         "fewpairs-cells.jsonl there, and a rerun with the same --out reuses them",
     )
+    p.add_argument(
+        "--cached-only",
+        action="store_true",
+        help="compute nothing: the tables from the cells already in --out (the rest shown as —)",
+    )
     p.add_argument("--json", action="store_true", help="print the JSON result")
     p.set_defaults(func=run)
 
@@ -82,6 +88,8 @@ class _Cells(dict):
 
 def run(args: argparse.Namespace) -> int:
     check_out(args.out)
+    if args.cached_only and args.out is None:
+        raise InvalidInputError("--cached-only reads the cells of --out DIR; give --out")
     from facebridge.experiments.core import native_accuracy, pair_data
     from facebridge.experiments.fewpairs import few_pairs
     from facebridge.protocols import default_lfw_pairs
@@ -112,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
         max_pool=args.max_pool,
         progress=progress,
         cache=None if args.out is None else _Cells(args.out / "fewpairs-cells.jsonl"),
+        cached_only=args.cached_only,
     )
     print(file=sys.stderr)
     out = result.to_dict()
@@ -119,7 +128,14 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None:
         from facebridge.report.write import atomic_write
 
+        args.out.mkdir(parents=True, exist_ok=True)
         atomic_write(args.out / "fewpairs.json", json.dumps(out, indent=1) + "\n")
         atomic_write(args.out / "fewpairs.md", text)
     print(json.dumps(out, indent=1) if args.json else text)
+    if result.n_missing:
+        print(
+            f"{result.n_missing} cells not computed yet, shown as —; rerun without --cached-only "
+            "(same --out) to compute them",
+            file=sys.stderr,
+        )
     return 0

@@ -74,7 +74,7 @@ K_VALUES: tuple[int, ...] = (0, 1, 5, 10, 25, 50, 100, 400)
 REID_K: tuple[int, ...] = (0, 10, 50)
 SETTINGS: tuple[str, ...] = ("a", "b", "c")
 SETTING_NAMES = {
-    "a": "same people as the test, other templates (transductive)",
+    "a": "other people + the test's people, other templates (transductive)",
     "b": "other people only",
     "c": "no unpaired pool (ridge on the k pairs)",
 }
@@ -588,6 +588,8 @@ class FewPairsResult:
     fit : dict
         The self-learning settings.
     seconds : float
+    n_missing : int
+        Cells not computed (``cached_only``), NaN in the tables.
     """
 
     models: tuple[str, ...]
@@ -601,6 +603,7 @@ class FewPairsResult:
     k0_inits: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     fit: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    n_missing: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form (NaN -> None); what :func:`facebridge.report.fewpairs.fewpairs_section`
@@ -629,6 +632,7 @@ class FewPairsResult:
                 "k0_inits": self.k0_inits,
                 "fit": self.fit,
                 "seconds": self.seconds,
+                "cells_missing": self.n_missing,
             }
         )
 
@@ -649,6 +653,7 @@ def few_pairs(
     max_pool: int = 4000,
     progress: Progress | None = None,
     cache: MutableMapping[str, float] | None = None,
+    cached_only: bool = False,
 ) -> FewPairsResult:
     """Mapped LFW accuracy and re-identification rank-1 against ``k`` in the pool settings.
 
@@ -681,6 +686,9 @@ def few_pairs(
         cache filled by an earlier call with other ``ks`` or ``pairs`` is reused, never mixed
         with another fit.  The CLI keeps it in ``--out``/``fewpairs-cells.jsonl``, which makes a
         long run resumable and extendable.
+    cached_only : bool
+        Compute nothing: the cells missing from ``cache`` are NaN and counted in
+        ``FewPairsResult.n_missing`` (a report of a run still under way).
 
     Returns
     -------
@@ -718,11 +726,14 @@ def few_pairs(
     vec = {m: _as_vectors(vectors, m) for m in {x for p in prs for x in p} if m in vectors}
     cells = {} if cache is None else cache
     total = len(prs) * len(sts) * (len(ks_) + len(rk))
-    done = 0
+    done = missing = 0
 
     def cell(key: str, f: _Fit, compute: Callable[[], float]) -> float:
-        nonlocal done
+        nonlocal done, missing
         key = f"{key}|{f.signature(seed)}"
+        if key not in cells and cached_only:
+            missing += 1
+            return float("nan")
         if key not in cells:
             cells[key] = compute()
         done += 1
@@ -746,10 +757,16 @@ def few_pairs(
             for k in rk:
                 key = f"{s}|{p.key}|{k}|{fit.signature(seed)}"
                 if f"rank1|{key}" not in cells or f"dsys|{key}" not in cells:
-                    r = reid_attack(vec[p.source], vec[p.target], k, s, seed=seed, fitter=fit)
-                    cells[f"rank1|{key}"], cells[f"dsys|{key}"] = r.rank1, r.d_sys
-                reid[s].setdefault(p.key, []).append(cells[f"rank1|{key}"])
-                link[s].setdefault(p.key, []).append(cells[f"dsys|{key}"])
+                    if cached_only:
+                        r = ReidResult(float("nan"), float("nan"))
+                        missing += 1
+                    else:
+                        r = reid_attack(vec[p.source], vec[p.target], k, s, seed=seed, fitter=fit)
+                        cells[f"rank1|{key}"], cells[f"dsys|{key}"] = r.rank1, r.d_sys
+                else:
+                    r = ReidResult(cells[f"rank1|{key}"], cells[f"dsys|{key}"])
+                reid[s].setdefault(p.key, []).append(r.rank1)
+                link[s].setdefault(p.key, []).append(r.d_sys)
                 done += 1
                 if progress is not None:
                     progress("few pairs", done, total)
@@ -791,4 +808,5 @@ def few_pairs(
             "seed": seed,
         },
         seconds=time.perf_counter() - t0,
+        n_missing=missing,
     )

@@ -162,6 +162,12 @@ def fewpairs_section(result: Mapping[str, Any]) -> str:
         "Pools: " + "; ".join(f"({s}) {text}" for s, text in settings.items()) + ".",
         "",
     ]
+    if result.get("cells_missing"):
+        lines += [
+            f"**{result['cells_missing']} cells are not computed yet** (shown as —): the medians "
+            "below are over the pairs computed, counted in brackets per setting.",
+            "",
+        ]
     rows = []
     for s, text in settings.items():
         n = max((r["n"] for r in summary["accuracy"].get(s, [])), default=0)
