@@ -121,6 +121,11 @@ def _pct(x: float) -> str:
     return "—" if x is None or math.isnan(x) else f"{100 * x:.1f}"
 
 
+def _of(row: Mapping[str, Any], n: int) -> str:
+    """`` (15 of 20)`` when a cell summarises fewer pairs than its row (cells not computed)."""
+    return f" ({row['n']} of {n})" if 0 < row["n"] < n else ""
+
+
 def _dsys(x: float) -> str:
     return "—" if x is None or math.isnan(x) else f"{x:.2f}"
 
@@ -173,7 +178,7 @@ def fewpairs_section(result: Mapping[str, Any]) -> str:
         n = max((r["n"] for r in summary["accuracy"].get(s, [])), default=0)
         cells = [f"{s}: {text} [{n} pairs]"]
         for r in summary["accuracy"].get(s, []):
-            cells.append(f"{_pct(r['median'])} / {_pct(r['worst'])}")
+            cells.append(f"{_pct(r['median'])} / {_pct(r['worst'])}{_of(r, n)}")
         rows.append(cells)
     lines.append(markdown_table(["setting", *[f"k={k}" for k in ks]], rows))
     lines.append("")
@@ -217,7 +222,7 @@ def fewpairs_section(result: Mapping[str, Any]) -> str:
                 rrows.append(
                     [
                         f"{s}: {text} [{n} pairs]",
-                        *[f"{fmt(r['median'])} / {fmt(r['highest'])}" for r in table[s]],
+                        *[f"{fmt(r['median'])} / {fmt(r['highest'])}{_of(r, n)}" for r in table[s]],
                     ]
                 )
         lines.append(markdown_table(["setting", *[f"k={k}" for k in rk]], rrows))
