@@ -3,8 +3,8 @@
 # source trees, back to back on this machine (run it idle), and the largest differences of their
 # JSON outputs.
 #
-#   git worktree add /tmp/before <rev>
-#   bash benchmarks/time_commands.sh /tmp/before/src src [OUT]
+#   git worktree add ../facebridge-before <rev>
+#   bash benchmarks/time_commands.sh ../facebridge-before/src src [OUT]
 #
 # OUT (default time-commands) gets times.txt (one line per run) and each run's output folder.
 set -euo pipefail

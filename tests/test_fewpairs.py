@@ -282,3 +282,8 @@ def test_cached_only_computes_nothing_and_says_so(tmp_path, capsys):
     assert "**2 cells are not computed yet**" in (out / "fewpairs.md").read_text()
     assert not (out / "fewpairs-cells.jsonl").exists()
     assert main([*argv[:-3], "--cached-only"]) == 2  # nothing to read the cells from
+
+
+def test_audit_rejects_bad_few_pairs_before_any_work(capsys):
+    assert main(["audit", "--source", "sface", "--target", "faceres", "--few-pairs", "-3"]) == 2
+    assert "--few-pairs takes numbers of pairs >= 0" in capsys.readouterr().err

@@ -99,6 +99,9 @@ def run(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise InvalidInputError(f"--jobs must be >= 1, got {args.jobs}")
     check_threads(args.threads)
+    few = parse_ints(args.few_pairs, "--few-pairs") if args.few_pairs else []
+    if any(k < 0 for k in few):  # checked before the audit: a bad value costs no work
+        raise InvalidInputError(f"--few-pairs takes numbers of pairs >= 0, got {args.few_pairs!r}")
     models = parse_models(args.models)
     store = open_store(args.store, hint="give an existing --store directory")
     options = {
@@ -117,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         pairs=args.pairs,
         jobs=args.jobs,
         threads=args.threads,
-        few_pairs=parse_ints(args.few_pairs, "--few-pairs") if args.few_pairs else (),
+        few_pairs=few,
         **options,
     )
     if args.out is not None:
