@@ -611,6 +611,30 @@ class _Engine:
             out = {k: v for k, v in out.items() if k[0] in want}
         return out, chosen
 
+    def per_fold(
+        self,
+        mode: str,
+        maps: Sequence[str],
+        scores: Sequence[str],
+        dirs: Sequence[tuple[int, int]],
+        say: Any,
+        label: str = "",
+    ) -> tuple[dict[tuple[str, str, tuple[int, int]], np.ndarray], dict[tuple[int, int], list]]:
+        """Per-fold accuracies ``(K,)`` of every (map, score, direction), fold ``f`` scored by
+        the fits without it (:meth:`fold_scores`); and the alphas ``ridge-gcv`` chose per fold.
+        ``say`` is called with ``"label: fold f/K"`` (``label`` default: ``mode``)."""
+        K = self.data.n_folds
+        out: dict[tuple[str, str, tuple[int, int]], np.ndarray] = {}
+        alphas: dict[tuple[int, int], list[float]] = {}
+        for f in range(K):
+            say(f"{label or mode}: fold {f + 1}/{K}")
+            rows, chosen = self.fold_scores(mode, f, maps, scores, dirs)
+            for d, a in chosen.items():
+                alphas.setdefault(d, []).append(a)
+            for key, a in self.fold_accuracy(rows, f).items():
+                out.setdefault(key, np.empty(K))[f] = a
+        return out, alphas
+
     def fold_accuracy(self, rows: dict[Any, np.ndarray], fold: int) -> dict[Any, float]:
         """Accuracy on ``fold`` of each score vector (threshold from the other folds)."""
         if not rows:
@@ -825,19 +849,12 @@ def compare_maps(
     dirs = [(s, t) for s in range(eng.N) for t in range(eng.N) if s != t]
     recipes = st.recipes()
     K = data.n_folds
-    per_fold: dict[tuple[Recipe, tuple[int, int]], np.ndarray] = {
-        (r, d): np.empty(K) for r in recipes for d in dirs
-    }
+    per_fold: dict[tuple[Recipe, tuple[int, int]], np.ndarray] = {}
     alphas: dict[tuple[str, tuple[int, int]], list[float]] = {}
     for mode in st.correspondences:
-        for f in range(K):
-            say(f"{mode}: fold {f + 1}/{K}")
-            rows, chosen = eng.fold_scores(mode, f, st.maps, st.scores, dirs)
-            for d, a in chosen.items():
-                alphas.setdefault((mode, d), []).append(a)
-            acc = eng.fold_accuracy(rows, f)
-            for (m, sc, d), a in acc.items():
-                per_fold[(Recipe(m, mode, sc), d)][f] = a
+        acc, chosen = eng.per_fold(mode, st.maps, st.scores, dirs, say)
+        alphas |= {(mode, d): a for d, a in chosen.items()}
+        per_fold |= {(Recipe(m, mode, sc), d): pf for (m, sc, d), pf in acc.items()}
     summaries = _summaries(data, recipes, per_fold, native, st.high_native, dirs, alphas)
     best = _pick_best(summaries, use_high=len(high) >= 2)
     pairs_needed: dict[str, int | None] = {}
