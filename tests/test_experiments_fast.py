@@ -167,10 +167,10 @@ def test_factored_fold_maps_equal_direct_solves(
 
     corr = correspondences(holey, correspondence)
     targets = ["a", "b", "u"]
-    direct, none = mx._fold_maps(holey, corr, "c", targets, 0.3)
+    direct, none = mx.fold_maps(holey, corr, "c", targets, 0.3)
     ref_m, ref_r = matrix_and_ranks(holey, alpha=0.3, correspondence=correspondence)
     monkeypatch.setattr(mx, "_factored_pays", lambda *args: True)
-    maps, fac = mx._fold_maps(holey, corr, "c", targets, 0.3, n_left=10)
+    maps, fac = mx.fold_maps(holey, corr, "c", targets, 0.3, n_left=10)
     assert none is None
     assert fac is not None
     assert len(fac.parts) == holey.n_folds

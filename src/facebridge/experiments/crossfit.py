@@ -27,7 +27,7 @@ import numpy as np
 from facebridge.errors import InvalidInputError
 from facebridge.experiments._fast import FoldScorer
 from facebridge.experiments.compare import CompareSettings, _Engine, summarize_drops
-from facebridge.experiments.core import CORRESPONDENCES, SCORES, PairData, native_accuracy
+from facebridge.experiments.core import PairData, native_accuracy
 from facebridge.maps import LinearMap
 from facebridge.vocabulary import STRONG_NATIVE, unknown
 
@@ -66,69 +66,13 @@ class CrossfitAccuracy:
         return int(self.per_fold.size)
 
 
-def _check(data: PairData, alpha: float, correspondence: str, score: str, thresholds) -> None:
-    named = [(correspondence, CORRESPONDENCES, "correspondence"), (score, SCORES, "score")]
-    for name, choices, what in named + [(t, THRESHOLDS, "threshold") for t in thresholds]:
-        if name not in choices:
-            raise unknown(name, choices, what)
-    if not np.isfinite(alpha) or alpha < 0:
-        raise InvalidInputError(f"alpha must be a finite number >= 0, got {alpha!r}")
-    if data.n_folds < 3 and "crossfit" in thresholds:
-        raise InvalidInputError(
-            f"a cross-fitted threshold needs at least 3 folds, the data has {data.n_folds}"
-        )
-
-
 def _engine(
     data: PairData, models: Sequence[str], alpha: float, correspondence: str, score: str
 ) -> _Engine:
-    """The ``compare-maps`` engine of ``models`` with the ridge map alone."""
+    """The ``compare-maps`` engine of ``models`` with the ridge map alone (its settings check
+    ``alpha``, ``correspondence`` and ``score``)."""
     kw = {"correspondences": (correspondence,), "scores": (score,), "alpha": alpha}
     return _Engine(data.select(models), CompareSettings(maps=("ridge",), sweep=False, **kw))
-
-
-def _scores(
-    data: PairData,
-    dirs: Sequence[tuple[str, str]],
-    alpha: float,
-    correspondence: str,
-    score: str,
-    thresholds: Sequence[str],
-) -> tuple[dict, dict]:
-    """Outer scores ``(K, n)`` (row f: map without fold f) and out-of-sample scores ``(K, n)``
-    (row f, fold h's pairs: map without folds f and h) for every direction in ``dirs``."""
-    models = list(dict.fromkeys(m for d in dirs for m in d))
-    eng = _engine(data, models, alpha, correspondence, score)
-    pos = [(models.index(s), models.index(t)) for s, t in dirs]
-
-    def scores(excluded: list[int]) -> np.ndarray:
-        mom = eng.fold_moments(correspondence, excluded)
-        got, _ = eng.fold_scores(correspondence, excluded[0], ("ridge",), (score,), pos, mom=mom)
-        return np.stack([got[("ridge", score, d)] for d in pos])
-
-    outer = np.stack([scores([f]) for f in range(data.n_folds)], axis=1)  # (dirs, K, n)
-    oos = np.full_like(outer, np.nan)
-    if "crossfit" in thresholds:
-        for f, h in itertools.combinations(range(data.n_folds), 2):
-            inner = scores([f, h])
-            for a, b in ((f, h), (h, f)):  # fold a's pairs are out-of-sample for outer fold b
-                oos[:, b, data.folds == a] = inner[:, data.folds == a]
-    return dict(zip(dirs, outer, strict=True)), dict(zip(dirs, oos, strict=True))
-
-
-def _accuracy(
-    data: PairData, outer: np.ndarray, thr_scores: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per fold ``f``: the threshold chosen on ``thr_scores[f]`` of the training folds, the
-    accuracy of ``outer[f]`` on fold ``f``."""
-    k = data.n_folds
-    per_fold = np.empty(k)
-    thresholds = np.empty(k)
-    for f in range(k):
-        row = np.where(data.folds == f, outer[f], thr_scores[f])
-        acc, thr = FoldScorer(data.genuine, data.folds, data.valid, f)(row)
-        per_fold[f], thresholds[f] = acc[0], thr[0]
-    return per_fold, thresholds
 
 
 def _results(
@@ -139,16 +83,46 @@ def _results(
     score: str,
     thresholds: Sequence[str],
 ) -> dict[str, dict[tuple[str, str], CrossfitAccuracy]]:
-    _check(data, alpha, correspondence, score, thresholds)
-    outer, oos = _scores(data, dirs, alpha, correspondence, score, thresholds)
-    out: dict[str, dict[tuple[str, str], CrossfitAccuracy]] = {t: {} for t in thresholds}
+    """Every direction of ``dirs`` under every threshold rule.  Outer scores: fold ``f`` by
+    the map without fold ``f``; out-of-sample scores (``crossfit``): fold ``h``'s pairs, for
+    outer fold ``f``, by the map without folds ``f`` and ``h``."""
+    for t in thresholds:
+        if t not in THRESHOLDS:
+            raise unknown(t, THRESHOLDS, "threshold")
+    k = data.n_folds
+    if k < 3 and "crossfit" in thresholds:
+        raise InvalidInputError(
+            f"a cross-fitted threshold needs at least 3 folds, the data has {k}"
+        )
+    models = list(dict.fromkeys(m for d in dirs for m in d))
+    eng = _engine(data, models, alpha, correspondence, score)
+    pos = [(models.index(s), models.index(t)) for s, t in dirs]
+
+    def scores(excluded: list[int]) -> np.ndarray:
+        mom = eng.fold_moments(correspondence, excluded)
+        got, _ = eng.fold_scores(correspondence, excluded[0], ("ridge",), (score,), pos, mom=mom)
+        return np.stack([got[("ridge", score, d)] for d in pos])
+
+    outer = np.stack([scores([f]) for f in range(k)], axis=1)  # (dirs, K, n)
+    oos = np.full_like(outer, np.nan)
+    if "crossfit" in thresholds:
+        for f, h in itertools.combinations(range(k), 2):
+            inner = scores([f, h])
+            for a, b in ((f, h), (h, f)):  # fold a's pairs are out-of-sample for outer fold b
+                oos[:, b, data.folds == a] = inner[:, data.folds == a]
+    out: dict[str, dict[tuple[str, str], CrossfitAccuracy]] = {}
     for th in thresholds:
-        for d in dirs:
-            src = outer[d] if th == "training" else oos[d]
-            pf, thr = _accuracy(data, outer[d], src)
-            out[th][d] = CrossfitAccuracy(
-                d[0], d[1], float(pf.mean()), float(pf.std()), pf, thr, th, correspondence, score
+        src = outer if th == "training" else oos
+        acc, thr = np.empty((2, len(dirs), k))
+        for f in range(k):  # the threshold from src's training folds, the accuracy on fold f
+            rows = np.where(data.folds == f, outer[:, f], src[:, f])
+            acc[:, f], thr[:, f] = FoldScorer(data.genuine, data.folds, data.valid, f)(rows)
+        out[th] = {
+            d: CrossfitAccuracy(
+                *d, float(a.mean()), float(a.std()), a, t, th, correspondence, score
             )
+            for d, a, t in zip(dirs, acc, thr, strict=True)
+        }
     return out
 
 
@@ -232,7 +206,6 @@ def crossfit_maps(
     ((8, 6), [1, 2])
     """
     s, t = data.check_model(source), data.check_model(target)
-    _check(data, alpha, correspondence, "cosine", ())
     eng = _engine(data, [s, t], alpha, correspondence, "cosine")
 
     def fit(excluded: list[int]) -> LinearMap:

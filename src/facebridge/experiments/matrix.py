@@ -212,26 +212,15 @@ def fold_maps(
     targets: Sequence[str],
     alpha: float = 1.0,
     kind: str = "ridge",
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``source -> targets`` maps for every test fold: ``[(W (d_a, sum d_b), bias), ...]``.
+    n_left: int = 0,
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], FoldFactors | None]:
+    """``source -> targets`` maps for every test fold: ``[(W (d_a, sum d_b), bias), ...]``, and
+    :class:`FoldFactors` when ``kind == "ridge"``, ``alpha > 0`` and mapping ``n_left`` items
+    with them costs clearly less than with each fold's weight.
 
     Target columns are stacked in the order of ``targets``.  Fold ``f``'s map sees only the
     training rows of fold ``f`` (:meth:`Correspondences.training`).
     """
-    return _fold_maps(data, corr, source, targets, alpha, kind)[0]
-
-
-def _fold_maps(
-    data: PairData,
-    corr: Correspondences,
-    source: str,
-    targets: Sequence[str],
-    alpha: float = 1.0,
-    kind: str = "ridge",
-    n_left: int = 0,
-) -> tuple[list[tuple[np.ndarray, np.ndarray]], FoldFactors | None]:
-    """:func:`fold_maps`, and :class:`FoldFactors` when ``kind == "ridge"``, ``alpha > 0`` and
-    mapping ``n_left`` items with them costs clearly less than with each fold's weight."""
     X = corr.source(source)
     Y = np.concatenate([corr.target(t) for t in targets], axis=1)
     k = data.n_folds
@@ -435,7 +424,7 @@ class _Engine:
         def prepare(a: str) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray, Any]:
             L = data.left[a][left.rows].astype(np.float64)
             u = L.shape[0]
-            maps, fac = _fold_maps(data, corr, a, plan[a][0], self.alpha, self.kind, n_left=u)
+            maps, fac = fold_maps(data, corr, a, plan[a][0], self.alpha, self.kind, n_left=u)
             if fac is None:
                 return maps, L, None
             M_all = L @ fac.weight
