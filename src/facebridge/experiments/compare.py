@@ -648,17 +648,19 @@ class _Engine:
 def fold_maps(
     data: PairData,
     mode: str,
-    fold: int,
+    fold: int | Sequence[int],
     settings: CompareSettings | None = None,
 ) -> dict[str, dict[tuple[str, str], Any]]:
-    """The maps :func:`compare_maps` fits for test fold ``fold`` (for inspection and tests).
+    """The maps :func:`compare_maps` fits for test fold ``fold`` (for inspection and tests);
+    with several folds, the maps fitted without any of them (the inner maps of
+    :mod:`facebridge.experiments.crossfit`).
 
     Parameters
     ----------
     data : PairData
     mode : {"matched-pairs", "same-image"}
-    fold : int
-        The test fold: nothing of it is fitted on.
+    fold : int or sequence of int
+        The test fold (or folds): nothing of it is fitted on.
     settings : CompareSettings, optional
         Which maps, and their settings.
 

@@ -28,14 +28,12 @@ from facebridge.errors import InvalidInputError
 from facebridge.experiments._fast import FoldScorer
 from facebridge.experiments.compare import CompareSettings, _Engine, summarize_drops
 from facebridge.experiments.core import PairData, native_accuracy
-from facebridge.maps import LinearMap
 from facebridge.vocabulary import STRONG_NATIVE, unknown
 
 __all__ = [
     "THRESHOLDS",
     "CrossfitAccuracy",
     "crossfit_accuracy",
-    "crossfit_maps",
     "crossfit_matrices",
     "crossfit_matrix",
     "summarize_drops",
@@ -168,51 +166,6 @@ def crossfit_accuracy(
     """
     s, t = data.check_model(source), data.check_model(target)
     return _results(data, [(s, t)], alpha, correspondence, score, (threshold,))[threshold][(s, t)]
-
-
-def crossfit_maps(
-    data: PairData,
-    source: str,
-    target: str,
-    fold: int,
-    *,
-    alpha: float = 1.0,
-    correspondence: str = "matched-pairs",
-) -> tuple[LinearMap, dict[int, LinearMap]]:
-    """The maps behind test fold ``fold`` (for inspection and tests).
-
-    Parameters
-    ----------
-    data : PairData
-    source, target : str
-    fold : int
-        The test fold.
-    alpha, correspondence
-        As :func:`crossfit_accuracy`.
-
-    Returns
-    -------
-    outer : LinearMap
-        Fitted without ``fold``.
-    inner : dict of int to LinearMap
-        ``{h: map fitted without folds fold and h}`` for every other fold ``h``.
-
-    Examples
-    --------
-    >>> from facebridge.testing import make_synthetic_pair_data
-    >>> data = make_synthetic_pair_data({"a": 8, "b": 6})
-    >>> outer, inner = crossfit_maps(data, "a", "b", 0)
-    >>> outer.weight.shape, sorted(inner)
-    ((8, 6), [1, 2])
-    """
-    s, t = data.check_model(source), data.check_model(target)
-    eng = _engine(data, [s, t], alpha, correspondence, "cosine")
-
-    def fit(excluded: list[int]) -> LinearMap:
-        mom = eng.fold_moments(correspondence, excluded)
-        return eng.fit(mom, None, ("ridge",), [(0, 1)])[0]["ridge"][(0, 1)][0]  # type: ignore[return-value]
-
-    return fit([fold]), {h: fit([fold, h]) for h in range(data.n_folds) if h != fold}
 
 
 def crossfit_matrices(
