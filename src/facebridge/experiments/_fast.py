@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facebridge.experiments.core import PairData
+from facebridge.experiments.core import Items, PairData
 
 __all__ = [
     "FoldScorer",
@@ -93,18 +93,18 @@ class LeftIndex:
 
     @classmethod
     def of(cls, data: PairData, side: str = "left") -> LeftIndex:
-        """Distinct items of the pairs' ``side`` ("left" or "right")."""
-        n = data.n_pairs
-        item_ids = data.left_ids if side == "left" else data.right_ids
+        """Distinct items of the pairs' ``side`` ("left" or "right"), told apart as
+        :class:`~facebridge.experiments.core.Items` does."""
+        it = Items.of(data)
+        _, rows, inv = np.unique(
+            it.left if side == "left" else it.right, return_index=True, return_inverse=True
+        )
+        inv = inv.reshape(-1)
         emb = data.left if side == "left" else data.right
-        if all(item_ids):
-            ids = np.array(item_ids)
-            _, rows, inv = np.unique(ids, return_index=True, return_inverse=True)
-            inv = inv.reshape(-1)
-            # one id must carry one vector in every model (true for pair_data); else no sharing
-            if all(np.array_equal(emb[m][rows][inv], emb[m]) for m in data.models):
-                return cls(rows, inv)
-        return cls(np.arange(n), np.arange(n))
+        # one id must carry one vector in every model (true for pair_data); else no sharing
+        if all(np.array_equal(emb[m][rows][inv], emb[m]) for m in data.models):
+            return cls(rows, inv)
+        return cls(np.arange(data.n_pairs), np.arange(data.n_pairs))
 
 
 def top_right_singular(W: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

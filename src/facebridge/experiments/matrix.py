@@ -346,18 +346,10 @@ class _Tally:
             self.oof[key][te] = full[j][te]
             self.pf[key][f] = acc[s0]
             self.thr[key][f] = thr[s0]
-            if self.sweep:
+            if self.sweep:  # the ranks below full, then the full map when it is swept
                 self.spectra[key] += svals[j]
-                top = min(self.data.dim(a), self.data.dim(b))
-                r_i = s0 + 1
-                for i, r in enumerate(self.ranks[key]):
-                    if r == top:
-                        self.rank_pf[key][i, f] = acc[s0]
-                    else:
-                        self.rank_pf[key][i, f] = acc[r_i]
-                        r_i += 1
-                if r_i != s1:  # pragma: no cover - internal consistency
-                    raise RuntimeError("rank rows out of step")
+                top = self.ranks[key][-1] == min(self.data.dim(a), self.data.dim(b))
+                self.rank_pf[key][:, f] = np.append(acc[s0 + 1 : s1], acc[s0 : s0 + top])
 
     def results(self) -> tuple[dict[tuple[str, str], np.ndarray], dict, dict]:
         """``(oof_scores, mapped, rank results)``."""
