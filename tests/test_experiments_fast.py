@@ -10,7 +10,6 @@ from threadpoolctl import threadpool_limits
 
 from facebridge.errors import InvalidInputError
 from facebridge.experiments import PairData, mapped_accuracy, pair_data, pair_data_from_arrays
-from facebridge.experiments._fast import FoldScorer
 from facebridge.experiments.core import _row_cosine as rowwise_cosine
 from facebridge.experiments.core import correspondences
 from facebridge.experiments.matrix import (
@@ -22,7 +21,7 @@ from facebridge.experiments.matrix import (
 from facebridge.experiments.sweeps import p_grid, pairs_sweep, sweep_order
 from facebridge.maps import fit_ridge
 from facebridge.maps.moments import MAP_KINDS
-from facebridge.metrics import kfold_accuracy
+from facebridge.metrics import FoldScorer, kfold_accuracy
 from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
 
 

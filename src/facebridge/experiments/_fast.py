@@ -1,6 +1,6 @@
-"""Private float64 kernels of the fast exact experiment paths: the fold scorer (the threshold
-rule of :func:`facebridge.metrics.kfold_accuracy`, tested against it), the pair scores from the
-mapped *distinct* left items, and the leading right singular vectors of a map weight."""
+"""Private float64 kernels of the fast exact experiment paths: the pair scores from the mapped
+*distinct* left items, and the leading right singular vectors of a map weight (the fold scorer
+is :class:`facebridge.metrics.verification.FoldScorer`)."""
 
 from __future__ import annotations
 
@@ -11,77 +11,11 @@ import numpy as np
 from facebridge.experiments.core import Items, PairData
 
 __all__ = [
-    "FoldScorer",
     "LeftIndex",
     "PairScorer",
     "RightParts",
     "top_right_singular",
 ]
-
-
-class FoldScorer:
-    """Accuracy on test fold ``fold`` of score rows whose threshold is chosen on the other folds.
-
-    Parameters
-    ----------
-    genuine, folds, valid : ndarray ``(n_pairs,)``
-    fold : int
-        The test fold.
-    """
-
-    def __init__(self, genuine: np.ndarray, folds: np.ndarray, valid: np.ndarray, fold: int):
-        self.train = np.flatnonzero(valid & (folds != fold))
-        self.test = np.flatnonzero(valid & (folds == fold))
-        self.g_train = genuine[self.train]
-        self.g_test = genuine[self.test]
-        self.n_fold = int((folds == fold).sum())
-        self.n_gen = int(self.g_train.sum())
-
-    def __call__(self, S: np.ndarray, block: int = 256) -> tuple[np.ndarray, np.ndarray]:
-        """Accuracy and threshold of each row of ``S`` ``(r, n_pairs)`` (or ``(r, n_train +
-        n_test)`` when already restricted, see :meth:`split`).
-
-        Returns
-        -------
-        accuracy : ndarray ``(r,)``
-        threshold : ndarray ``(r,)``
-        """
-        S = np.atleast_2d(S)
-        r = S.shape[0]
-        acc = np.empty(r)
-        thr = np.empty(r)
-        for r0 in range(0, r, block):
-            rows = S[r0 : r0 + block]
-            acc[r0 : r0 + block], thr[r0 : r0 + block] = self._block(
-                rows[:, self.train], rows[:, self.test]
-            )
-        return acc, thr
-
-    def _block(self, tr: np.ndarray, te: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        b, n = tr.shape
-        if n == 0:  # no valid training pair: everything genuine
-            t = np.full(b, -np.inf)
-        else:
-            order = np.argsort(tr, axis=1)
-            s = np.take_along_axis(tr, order, axis=1)
-            cum_g = np.zeros((b, n + 1), dtype=np.int32)
-            np.cumsum(self.g_train[order], axis=1, dtype=np.int32, out=cum_g[:, 1:])
-            # correct(j) = impostors below j + genuine from j on = j - cum_g[j] + G - cum_g[j]
-            correct = np.arange(n + 1, dtype=np.int32) - 2 * cum_g + self.n_gen
-            inner = np.ones((b, n + 1), dtype=bool)
-            inner[:, 1:n] = s[:, 1:] > s[:, :-1]  # boundaries between distinct values only
-            correct[~inner] = -1
-            j = np.argmax(correct, axis=1)  # first maximum: the lowest threshold
-            rows = np.arange(b)
-            lo = s[rows, np.maximum(j - 1, 0)]
-            hi = s[rows, np.minimum(j, n - 1)]
-            mid = lo + (hi - lo) / 2
-            t = np.where(mid > lo, mid, hi)
-            t = np.where(j == 0, s[:, 0], t)
-            t = np.where(j == n, np.nextafter(s[:, -1], np.inf), t)
-        above = te >= t[:, None]
-        ok = np.count_nonzero(above == self.g_test[None, :], axis=1)
-        return ok / self.n_fold, t
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,11 @@ from typing import Any
 import numpy as np
 
 from facebridge.errors import InvalidInputError
-from facebridge.experiments._fast import FoldScorer, LeftIndex
+from facebridge.experiments._fast import LeftIndex
 from facebridge.experiments.core import PairData, correspondences
 from facebridge.experiments.matrix import _Tally, fold_maps
 from facebridge.maps.moments import Moments, ridge_from_moments
+from facebridge.metrics import FoldScorer
 from facebridge.optional import require, torch_device
 from facebridge.vocabulary import Progress
 

@@ -32,7 +32,6 @@ from typing import Any
 import numpy as np
 
 from facebridge.errors import InvalidInputError
-from facebridge.experiments._fast import FoldScorer
 from facebridge.experiments.core import (
     CORRESPONDENCES,
     SCORES,
@@ -51,7 +50,7 @@ from facebridge.maps.shared import (
     hub_from_covariances,
     shared_space_from_covariances,
 )
-from facebridge.metrics import FoldAccuracy
+from facebridge.metrics import FoldAccuracy, FoldScorer
 from facebridge.vocabulary import STRONG_NATIVE, map_key, unknown
 from facebridge.vocabulary import blas_threads as _blas_limit
 
@@ -76,6 +75,8 @@ DEFAULT_MAPS: tuple[str, ...] = tuple(
     m for m in MAPS if m not in MAP_KINDS or MAP_KINDS[m].in_default_grid
 )
 _PAIRWISE = tuple(MAP_KINDS)
+#: The three parts of a recipe and their choices.
+_CHOICES = (("map", MAPS), ("correspondence", CORRESPONDENCES), ("score", SCORES))
 
 
 @dataclass(frozen=True, order=True)
@@ -87,11 +88,7 @@ class Recipe:
     score: str
 
     def __post_init__(self) -> None:
-        for name, allowed in (
-            ("map", MAPS),
-            ("correspondence", CORRESPONDENCES),
-            ("score", SCORES),
-        ):
+        for name, allowed in _CHOICES:
             if getattr(self, name) not in allowed:
                 raise unknown(getattr(self, name), allowed, name)
 
@@ -159,11 +156,8 @@ class CompareSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name, allowed in (
-            ("maps", MAPS),
-            ("correspondences", CORRESPONDENCES),
-            ("scores", SCORES),
-        ):
+        for one, allowed in _CHOICES:
+            name = f"{one}s"
             vals = tuple(getattr(self, name))
             bad = [v for v in vals if v not in allowed]
             if bad or not vals:

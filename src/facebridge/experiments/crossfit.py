@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 
 from facebridge.errors import InvalidInputError
-from facebridge.experiments._fast import FoldScorer
 from facebridge.experiments.compare import CompareSettings, _Engine, summarize_drops
 from facebridge.experiments.core import PairData, native_accuracy
+from facebridge.metrics import FoldScorer
 from facebridge.vocabulary import STRONG_NATIVE, unknown
 
 __all__ = [

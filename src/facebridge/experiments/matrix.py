@@ -30,7 +30,6 @@ from threadpoolctl import threadpool_limits
 
 from facebridge.errors import InvalidInputError
 from facebridge.experiments._fast import (
-    FoldScorer,
     LeftIndex,
     PairScorer,
     RightParts,
@@ -52,7 +51,7 @@ from facebridge.maps.moments import (
     ridge_from_moments,
     ridge_system,
 )
-from facebridge.metrics import FoldAccuracy
+from facebridge.metrics import FoldAccuracy, FoldScorer
 from facebridge.vocabulary import Progress, map_key, unknown
 
 __all__ = [

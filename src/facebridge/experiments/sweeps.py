@@ -47,9 +47,10 @@ import scipy.linalg
 from threadpoolctl import threadpool_limits
 
 from facebridge.errors import InvalidInputError
-from facebridge.experiments._fast import FoldScorer, LeftIndex, RightParts
+from facebridge.experiments._fast import LeftIndex, RightParts
 from facebridge.experiments.core import Correspondences, PairData, correspondences
 from facebridge.experiments.matrix import _check_settings, fold_maps, n_workers
+from facebridge.metrics import FoldScorer
 from facebridge.vocabulary import Progress, map_key, within_one_point
 
 __all__ = ["SweepResult", "p_grid", "pairs_sweep", "subset_sweep", "sweep_order"]
