@@ -12,7 +12,6 @@ from facebridge.experiments.core import Items, PairData
 
 __all__ = [
     "LeftIndex",
-    "PairScorer",
     "RightParts",
     "top_right_singular",
 ]
@@ -66,7 +65,7 @@ def top_right_singular(W: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 class RightParts:
-    """Per model, the right embeddings of the pairs split as :class:`PairScorer` and the pairs
+    """Per model, the right embeddings of the pairs split as :meth:`cosines` and the pairs
     sweep read them (pairs that first use their left item / the other pairs, the latter grouped
     by left item) with their norms; built once and shared by every source."""
 
@@ -87,32 +86,15 @@ class RightParts:
         self.yn_first = {m: v[self.first] for m, v in yn.items()}
         self.yn_extra = {m: v[self.extra] for m, v in yn.items()}
 
-
-class PairScorer:
-    """Cosine scores of every pair from ``M`` ``(u, sum d_b)``: the distinct left items mapped
-    into every target of ``targets``, side by side in that order."""
-
-    def __init__(self, parts: RightParts, targets: list[str]) -> None:
-        self.p = parts
-        self.targets = list(targets)
-        dims = [parts.R_first[t].shape[1] for t in targets]
-        self.offs = np.concatenate(([0], np.cumsum(dims))).astype(np.int64)
-
-    def __call__(self, M: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """Fill ``out`` ``(T, n_pairs)`` with the scores; zero-norm rows score 0."""
-        p = self.p
-        ne = p.extra.size
-        Me = M[p.extra_row] if ne else None
-        for j, t in enumerate(self.targets):
-            sl = slice(int(self.offs[j]), int(self.offs[j + 1]))
-            Mj = M[:, sl]
-            nrm = np.sqrt(np.vecdot(Mj, Mj))
-            num = np.vecdot(Mj, p.R_first[t])
-            den = nrm * p.yn_first[t]
-            out[j, p.first] = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
-            if Me is not None:
-                num_e = np.vecdot(Me[:, sl], p.R_extra[t])
-                den_e = nrm[p.extra_row] * p.yn_extra[t]
-                out[j, p.extra] = np.divide(num_e, den_e, out=np.zeros_like(num_e), where=den_e > 0)
-        np.clip(out, -1.0, 1.0, out=out)
-        return out
+    def cosines(self, M: np.ndarray, target: str, out: np.ndarray) -> np.ndarray:
+        """Fill ``out`` ``(n_pairs,)`` with the cosine of every pair from ``M`` ``(u, d_b)``,
+        the distinct left items mapped into ``target``'s space; zero-norm rows score 0."""
+        nrm = np.sqrt(np.vecdot(M, M))
+        num = np.vecdot(M, self.R_first[target])
+        den = nrm * self.yn_first[target]
+        out[self.first] = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+        if self.extra.size:
+            num_e = np.vecdot(M[self.extra_row], self.R_extra[target])
+            den_e = nrm[self.extra_row] * self.yn_extra[target]
+            out[self.extra] = np.divide(num_e, den_e, out=np.zeros_like(num_e), where=den_e > 0)
+        return np.clip(out, -1.0, 1.0, out=out)

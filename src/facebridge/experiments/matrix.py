@@ -31,7 +31,6 @@ from threadpoolctl import threadpool_limits
 from facebridge.errors import InvalidInputError
 from facebridge.experiments._fast import (
     LeftIndex,
-    PairScorer,
     RightParts,
     top_right_singular,
 )
@@ -452,7 +451,7 @@ class _Engine:
                     np.matmul(LZ, K[:, sl], out=Mb)
                     Mb += M_all[:, sl]
                     Mb += bias[sl] - fac.bias[sl]
-                PairScorer(parts, [b])(Mb, full_scores[j : j + 1])
+                parts.cosines(Mb, b, full_scores[j])
                 start = len(rows)
                 rows.append(full_scores[j])
                 if rls is not None:
