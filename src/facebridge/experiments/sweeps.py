@@ -51,7 +51,7 @@ from facebridge.experiments._fast import LeftIndex, RightParts
 from facebridge.experiments.core import Correspondences, PairData, correspondences
 from facebridge.experiments.matrix import _check_settings, fold_maps, n_workers
 from facebridge.metrics import FoldScorer
-from facebridge.vocabulary import Progress, map_key, within_one_point
+from facebridge.vocabulary import Progress, directed_pairs, map_key, within_one_point
 
 __all__ = ["SweepResult", "p_grid", "pairs_sweep", "subset_sweep", "sweep_order"]
 
@@ -567,7 +567,7 @@ def pairs_sweep(
         scorer, torch_limits = PathScorer(parts, device), torch_threads(device)
     left_rows = scorer.first
     orders = {(f, d): sweep_order(corr, f, d, seed) for f in range(k) for d in range(int(n_draws))}
-    dirs = [(a, b) for a in data.models for b in data.models if a != b]
+    dirs = directed_pairs(data.models)
     acc = {d: np.empty((ps.size, k, int(n_draws))) for d in dirs}
     full = {key: np.empty(k) for key in acc}
     max_drift = 0.0
