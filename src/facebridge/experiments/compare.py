@@ -756,15 +756,15 @@ def _summaries(
             acc, drop = float(pf.mean()), 100.0 * (nat[names[t]] - float(pf.mean()))
             res.append(DirectedResult(names[s], names[t], acc, float(pf.std()), pf, drop))
         sm = summarize_drops({(x.source, x.target): x.drop for x in res}, nat, high_native)
-        a, h = sm["all"], sm["high"]
-        hi = (h["worst"], h["median"], h["worst_map"]) if h["n"] else (None, None, None)
+        h = sm["high"] if sm["high"]["n"] else dict.fromkeys(sm["high"])  # None: no high maps
+        a, high = sm["all"], (h["worst"], h["median"], h["worst_map"])
         al = {}
         if r.map == "ridge-gcv":
             al = {
                 map_key(names[s], names[t]): alphas.get((r.correspondence, (s, t)), [])
                 for s, t in dirs
             }
-        out.append(RecipeSummary(r, tuple(res), a["worst"], a["median"], a["worst_map"], *hi, al))
+        out.append(RecipeSummary(r, tuple(res), a["worst"], a["median"], a["worst_map"], *high, al))
     return out
 
 

@@ -69,7 +69,7 @@ def _engine(
 ) -> _Engine:
     """The ``compare-maps`` engine of ``models`` with the ridge map alone (its settings check
     ``alpha``, ``correspondence`` and ``score``)."""
-    kw = {"correspondences": (correspondence,), "scores": (score,), "alpha": alpha}
+    kw: dict[str, Any] = {"correspondences": (correspondence,), "scores": (score,), "alpha": alpha}
     return _Engine(data.select(models), CompareSettings(maps=("ridge",), sweep=False, **kw))
 
 

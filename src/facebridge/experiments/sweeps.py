@@ -568,7 +568,7 @@ def pairs_sweep(
     left_rows = scorer.first
     orders = {(f, d): sweep_order(corr, f, d, seed) for f in range(k) for d in range(int(n_draws))}
     dirs = directed_pairs(data.models)
-    acc = {d: np.empty((ps.size, k, int(n_draws))) for d in dirs}
+    acc: dict[tuple[str, str], np.ndarray] = {d: np.empty((ps.size, k, int(n_draws))) for d in dirs}
     full = {key: np.empty(k) for key in acc}
     max_drift = 0.0
     reruns = 0
