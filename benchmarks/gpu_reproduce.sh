@@ -2,7 +2,8 @@
 # The analysis on a GPU: `facebridge reproduce` on the shipped store with --device cuda, then with
 # --device cpu (the same torch code path) and with the default numpy path, their wall times, and
 # the largest |difference| between the results.json files (goal: 1e-9); then `facebridge
-# compare-maps` with --device cuda and with numpy, their wall times and the compare.json difference.
+# compare-maps --precision float64` with --device cuda and with numpy, their wall times and the
+# compare.json difference (goal: 1e-9), and the default float32 numpy run's time beside them.
 #
 # Needs only what src/ holds and Python with torch (CUDA build), numpy, scipy, scikit-learn,
 # matplotlib, tqdm: no TensorFlow, dlib or onnx is imported (checked first), nothing is fetched.
@@ -78,8 +79,9 @@ cmp_run() {  # cmp_run NAME [compare-maps options...]: wall time of one compare-
         ${COMPARE_ARGS:-} "$@" > "$OUT/compare-$name.log" 2>&1
 }
 
-cmp_run cuda --device cuda
-cmp_run numpy
-echo "compare.json cuda vs numpy:"
+cmp_run cuda --device cuda --precision float64
+cmp_run numpy --precision float64
+cmp_run numpy-float32
+echo "compare.json cuda vs numpy (float64):"
 "$PY" benchmarks/json_diff.py --ignore seconds,device \
     "$OUT/compare-numpy/compare.json" "$OUT/compare-cuda/compare.json" | head -8 || true

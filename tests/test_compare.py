@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -267,6 +269,8 @@ def test_errors(data) -> None:
         Recipe.parse("ridge")
     with pytest.raises(InvalidInputError, match="unknown correspondence 'pairs'"):
         Recipe("ridge", "pairs", "cosine")
+    with pytest.raises(InvalidInputError, match="unknown precision 'float16'"):
+        CompareSettings(precision="float16")
 
 
 def test_report_section_and_figure(result) -> None:
@@ -338,3 +342,28 @@ def test_fusion_is_the_mean_of_shared_and_ridge_gcv_scores(data, mode: str) -> N
     assert {k[0] for k in fused} == {"fusion"}
     for (_, sc, d), v in fused.items():
         np.testing.assert_allclose(v, 0.5 * (both[("shared", sc, d)] + both[("ridge-gcv", sc, d)]))
+
+
+@pytest.mark.realdata
+def test_real_lfw_float64_scores_equal_the_maps_applied_one_by_one() -> None:
+    """dlib-resnet is near-singular on LFW: its unregularised least-squares map into sface
+    cancels large terms.  float64 scores equal each fold's map applied and scored on its own;
+    float32 scores lose digits there."""
+    from facebridge.protocols import default_lfw_pairs
+    from facebridge.store import default_store
+
+    s, t = "dlib-resnet", "sface"
+    data = pair_data(default_store(), default_lfw_pairs(), [s, t])
+    st = CompareSettings(maps=("lstsq",), scores=("cosine",), sweep=False)
+    rows = np.empty((data.n_folds, data.n_pairs))
+    L, R = data.left[s].astype(float), data.right[t].astype(float)
+    for f in range(data.n_folds):
+        m = fold_maps(data, "matched-pairs", f, st)["lstsq"][(s, t)]
+        rows[f] = np.where(data.valid, _cos(m.apply(L), R), 0.0)
+    ref = fold_accuracy_from_rows(rows, data.genuine, data.folds, data.valid)
+    got = {}
+    for precision in ("float32", "float64"):
+        res = compare_maps(data, replace(st, precision=precision))
+        got[precision] = res.summary("lstsq/matched-pairs/cosine").result(s, t).per_fold
+    np.testing.assert_allclose(got["float64"], ref.per_fold, rtol=0, atol=1e-12)
+    assert np.abs(got["float32"] - ref.per_fold).max() > 0

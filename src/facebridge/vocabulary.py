@@ -17,6 +17,7 @@ from facebridge.errors import InvalidInputError
 
 __all__ = [
     "ONE_POINT",
+    "PRECISIONS",
     "STRONG_NATIVE",
     "DirectedPair",
     "Progress",
@@ -33,6 +34,9 @@ ONE_POINT = 0.01
 #: Native LFW accuracy (a fraction) from which a model counts as strong (the recipes tables,
 #: the migration goals and the few-pairs goals are stated over the pairs of strong models).
 STRONG_NATIVE = 0.985
+
+#: Floating-point precisions of the pair scores (``compare-maps --precision``).
+PRECISIONS: tuple[str, ...] = ("float32", "float64")
 
 #: Slack for comparisons of accuracies computed in floating point.
 _TOL = 1e-9

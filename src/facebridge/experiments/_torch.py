@@ -300,10 +300,9 @@ class torch_threads:
 
 def compare_engine(data: PairData, settings: Any, device: str) -> Any:
     """The engine of :func:`facebridge.experiments.compare.compare_maps` with the projection of
-    every image through each fitted map and the pair cosines on ``device``, in torch float64.
-    The fold moments and the maps stay in numpy.  The numpy engine scores in float32: the
-    lstsq maps of near-singular models (dlib-resnet on LFW) lose digits there, so their
-    accuracies differ from these float64 ones (by up to 0.012 on LFW); the other recipes agree.
+    every image through each fitted map and the pair cosines on ``device``, in the precision of
+    the settings (in float64 the numpy engine's scores to rounding).  The fold moments and the
+    maps stay in numpy.
 
     Raises
     ------
@@ -316,31 +315,32 @@ def compare_engine(data: PairData, settings: Any, device: str) -> Any:
 
     torch = require("torch")
     dev = torch_device(device, "compare-maps")
+    dtype = getattr(torch, settings.precision)
 
     class _TorchEngine(_Engine):
         def __init__(self) -> None:
             super().__init__(data, settings)
-            Z = [torch.as_tensor(z, dtype=torch.float64, device=dev) for z in self.it.Z32]
-            self.Zt = Z
-            self.it.Z32n = [
-                z / torch.linalg.vector_norm(z, dim=1, keepdim=True).clamp(1e-30) for z in Z
+            it = self.it
+            it.Z = [torch.as_tensor(z, device=dev) for z in it.Z]
+            it.Zn = [
+                z / torch.linalg.vector_norm(z, dim=1, keepdim=True).clamp(1e-30) for z in it.Z
             ]
-            L, R = self.it.items.left, self.it.items.right
-            v = np.flatnonzero(L >= 0)
-            self.pv = v
-            self.lv = torch.as_tensor(L[v], device=dev)
-            self.rv = torch.as_tensor(R[v], device=dev)
+            L, R = it.items.left, it.items.right
+            self.pv = np.flatnonzero(L >= 0)
+            self.lv = torch.as_tensor(L[self.pv], device=dev)
+            self.rv = torch.as_tensor(R[self.pv], device=dev)
 
         def _project(self, j: int, m: Any) -> Any:
             if m is None:
-                return self.it.Z32n[j]
-            P = self.Zt[j] @ torch.tensor(m.weight, device=dev)
-            P += torch.tensor(m.bias, device=dev)
+                return self.it.Zn[j]
+            W = torch.tensor(m.weight, dtype=dtype, device=dev)
+            P = self.it.Z[j] @ W + torch.tensor(m.bias, dtype=dtype, device=dev)
             return P / torch.linalg.vector_norm(P, dim=1, keepdim=True).clamp(1e-30)
 
         def _pair_cos(self, A: Any, B: Any) -> np.ndarray:
             out = np.zeros(self.data.n_pairs)
-            out[self.pv] = torch.sum(A[self.lv] * B[self.rv], dim=1).cpu().numpy()
+            cos = torch.sum(A[self.lv].double() * B[self.rv].double(), dim=1)
+            out[self.pv] = cos.cpu().numpy()
             return out
 
     return _TorchEngine()

@@ -67,10 +67,11 @@ class CrossfitAccuracy:
 def _engine(
     data: PairData, models: Sequence[str], alpha: float, correspondence: str, score: str
 ) -> _Engine:
-    """The ``compare-maps`` engine of ``models`` with the ridge map alone (its settings check
-    ``alpha``, ``correspondence`` and ``score``)."""
+    """The ``compare-maps`` engine of ``models`` with the ridge map alone, scoring in float64
+    (its settings check ``alpha``, ``correspondence`` and ``score``)."""
     kw: dict[str, Any] = {"correspondences": (correspondence,), "scores": (score,), "alpha": alpha}
-    return _Engine(data.select(models), CompareSettings(maps=("ridge",), sweep=False, **kw))
+    st = CompareSettings(maps=("ridge",), sweep=False, precision="float64", **kw)
+    return _Engine(data.select(models), st)
 
 
 def _results(

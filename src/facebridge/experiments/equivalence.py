@@ -26,6 +26,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
 from facebridge.errors import InvalidInputError
 from facebridge.experiments.compare import (
     PAPER_RECIPE,
@@ -293,8 +295,8 @@ def equivalence(
         it = eng.it
         reports = []
         for j in range(1, len(names)):
-            A = it.Z[:, eng._sl(0)]
-            B = it.Z[:, eng._sl(j)]
+            A = it.Z[0].astype(np.float64)
+            B = it.Z[j].astype(np.float64)
             say(f"similarity indices {new} / {names[j]}")
 
             def direction(d: tuple[int, int]) -> DirectionReport:
