@@ -14,12 +14,8 @@ from facebridge.experiments import (
     pair_data,
     training_correspondences,
 )
-from facebridge.experiments.crossfit import (
-    crossfit_accuracy,
-    crossfit_maps,
-    crossfit_matrices,
-    crossfit_matrix,
-)
+from facebridge.experiments.compare import CompareSettings, fold_maps
+from facebridge.experiments.crossfit import crossfit_accuracy, crossfit_matrices, crossfit_matrix
 from facebridge.maps import fit_ridge
 from facebridge.metrics import best_threshold, cosine_score
 from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
@@ -116,12 +112,13 @@ def test_crossfit_equals_generic_reference(synth, mode, score) -> None:
 def test_fitted_rows_exclude_the_test_fold(synth, mode) -> None:
     _, _, data = synth
     f = 3
-    outer, inner = crossfit_maps(data, "alpha", "beta", f, correspondence=mode)
+    st = CompareSettings(maps=("ridge",), sweep=False)
+    outer = fold_maps(data, mode, f, st)["ridge"][("alpha", "beta")]
     ref = fit_ridge(*training_correspondences(data, "alpha", "beta", data.train_mask(f), mode))
     np.testing.assert_allclose(outer.weight, ref.weight, atol=1e-8)
     np.testing.assert_allclose(outer.bias, ref.bias, atol=1e-8)
-    assert sorted(inner) == [h for h in range(data.n_folds) if h != f]
-    for h, mp in inner.items():
+    for h in (h for h in range(data.n_folds) if h != f):
+        mp = fold_maps(data, mode, [f, h], st)["ridge"][("alpha", "beta")]
         mask = data.train_mask(f) & (data.folds != h)
         ref = fit_ridge(*training_correspondences(data, "alpha", "beta", mask, mode))
         np.testing.assert_allclose(mp.weight, ref.weight, atol=1e-8)

@@ -15,6 +15,7 @@ from facebridge.experiments.equivalence import equivalence
 from facebridge.maps import fit_ridge
 from facebridge.metrics.similarity import linear_cka
 from facebridge.protocols import PairProtocol
+from facebridge.report.equivalence import equivalence_markdown
 from facebridge.testing import (
     make_synthetic_embeddings,
     make_synthetic_protocol,
@@ -95,7 +96,7 @@ def test_outputs_and_recipe(data, result) -> None:
     d = json.loads(json.dumps(result.to_dict()))
     assert d["recipe"] == str(PAPER_RECIPE)
     assert len(d["pairs"]) == 2
-    md = result.to_markdown()
+    md = equivalence_markdown(result)
     assert "| alpha / beta |" in md
     other = equivalence(data, "beta", recipe="hub/same-image/cosine", sweep=False)
     assert other.recipe.map == "hub"

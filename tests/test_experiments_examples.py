@@ -15,6 +15,7 @@ MODULES = [
     "facebridge.experiments.compare",
     "facebridge.experiments.equivalence",
     "facebridge.experiments.privacy",
+    "facebridge.report.equivalence",
     "facebridge.maps.moments",
 ]
 

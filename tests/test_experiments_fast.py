@@ -10,7 +10,6 @@ from threadpoolctl import threadpool_limits
 
 from facebridge.errors import InvalidInputError
 from facebridge.experiments import PairData, mapped_accuracy, pair_data, pair_data_from_arrays
-from facebridge.experiments._fast import FoldScorer
 from facebridge.experiments.core import _row_cosine as rowwise_cosine
 from facebridge.experiments.core import correspondences
 from facebridge.experiments.matrix import (
@@ -22,7 +21,7 @@ from facebridge.experiments.matrix import (
 from facebridge.experiments.sweeps import p_grid, pairs_sweep, sweep_order
 from facebridge.maps import fit_ridge
 from facebridge.maps.moments import MAP_KINDS
-from facebridge.metrics import kfold_accuracy
+from facebridge.metrics import FoldScorer, kfold_accuracy
 from facebridge.testing import make_synthetic_embeddings, make_synthetic_protocol
 
 
@@ -167,10 +166,10 @@ def test_factored_fold_maps_equal_direct_solves(
 
     corr = correspondences(holey, correspondence)
     targets = ["a", "b", "u"]
-    direct, none = mx._fold_maps(holey, corr, "c", targets, 0.3)
+    direct, none = mx.fold_maps(holey, corr, "c", targets, 0.3)
     ref_m, ref_r = matrix_and_ranks(holey, alpha=0.3, correspondence=correspondence)
     monkeypatch.setattr(mx, "_factored_pays", lambda *args: True)
-    maps, fac = mx._fold_maps(holey, corr, "c", targets, 0.3, n_left=10)
+    maps, fac = mx.fold_maps(holey, corr, "c", targets, 0.3, n_left=10)
     assert none is None
     assert fac is not None
     assert len(fac.parts) == holey.n_folds

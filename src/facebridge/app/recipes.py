@@ -180,6 +180,7 @@ def run_equivalence(
     from facebridge.experiments.compare import CompareSettings, Recipe
     from facebridge.experiments.core import pair_data
     from facebridge.experiments.equivalence import equivalence
+    from facebridge.report.equivalence import equivalence_markdown
 
     parsed = Recipe.parse(recipe)
     models = resolve_models(store, [model, *others] if others else None)
@@ -198,5 +199,5 @@ def run_equivalence(
     )
     stem = "equivalence-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", model)
     payload = res.to_dict()
-    files = write_payload(out_dir, stem, payload, res.to_markdown())
+    files = write_payload(out_dir, stem, payload, equivalence_markdown(res))
     return RecipeRun(res, payload, tuple(files))

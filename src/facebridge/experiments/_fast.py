@@ -1,6 +1,6 @@
-"""Private float64 kernels of the fast exact experiment paths: the fold scorer (the threshold
-rule of :func:`facebridge.metrics.kfold_accuracy`, tested against it), the pair scores from the
-mapped *distinct* left items, and the leading right singular vectors of a map weight."""
+"""Private float64 kernels of the fast exact experiment paths: the pair scores from the mapped
+*distinct* left items, and the leading right singular vectors of a map weight (the fold scorer
+is :class:`facebridge.metrics.verification.FoldScorer`)."""
 
 from __future__ import annotations
 
@@ -8,80 +8,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facebridge.experiments.core import PairData
+from facebridge.experiments.core import Items, PairData
 
 __all__ = [
-    "FoldScorer",
     "LeftIndex",
-    "PairScorer",
     "RightParts",
     "top_right_singular",
 ]
-
-
-class FoldScorer:
-    """Accuracy on test fold ``fold`` of score rows whose threshold is chosen on the other folds.
-
-    Parameters
-    ----------
-    genuine, folds, valid : ndarray ``(n_pairs,)``
-    fold : int
-        The test fold.
-    """
-
-    def __init__(self, genuine: np.ndarray, folds: np.ndarray, valid: np.ndarray, fold: int):
-        self.train = np.flatnonzero(valid & (folds != fold))
-        self.test = np.flatnonzero(valid & (folds == fold))
-        self.g_train = genuine[self.train]
-        self.g_test = genuine[self.test]
-        self.n_fold = int((folds == fold).sum())
-        self.n_gen = int(self.g_train.sum())
-
-    def __call__(self, S: np.ndarray, block: int = 256) -> tuple[np.ndarray, np.ndarray]:
-        """Accuracy and threshold of each row of ``S`` ``(r, n_pairs)`` (or ``(r, n_train +
-        n_test)`` when already restricted, see :meth:`split`).
-
-        Returns
-        -------
-        accuracy : ndarray ``(r,)``
-        threshold : ndarray ``(r,)``
-        """
-        S = np.atleast_2d(S)
-        r = S.shape[0]
-        acc = np.empty(r)
-        thr = np.empty(r)
-        for r0 in range(0, r, block):
-            rows = S[r0 : r0 + block]
-            acc[r0 : r0 + block], thr[r0 : r0 + block] = self._block(
-                rows[:, self.train], rows[:, self.test]
-            )
-        return acc, thr
-
-    def _block(self, tr: np.ndarray, te: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        b, n = tr.shape
-        if n == 0:  # no valid training pair: everything genuine
-            t = np.full(b, -np.inf)
-        else:
-            order = np.argsort(tr, axis=1)
-            s = np.take_along_axis(tr, order, axis=1)
-            cum_g = np.zeros((b, n + 1), dtype=np.int32)
-            np.cumsum(self.g_train[order], axis=1, dtype=np.int32, out=cum_g[:, 1:])
-            # correct(j) = impostors below j + genuine from j on = j - cum_g[j] + G - cum_g[j]
-            correct = np.arange(n + 1, dtype=np.int32) - 2 * cum_g + self.n_gen
-            inner = np.ones((b, n + 1), dtype=bool)
-            inner[:, 1:n] = s[:, 1:] > s[:, :-1]  # boundaries between distinct values only
-            correct[~inner] = -1
-            j = np.argmax(correct, axis=1)  # first maximum: the lowest threshold
-            rows = np.arange(b)
-            lo = s[rows, np.maximum(j - 1, 0)]
-            hi = s[rows, np.minimum(j, n - 1)]
-            mid = lo + (hi - lo) / 2
-            t = np.where(mid > lo, mid, hi)
-            t = np.where(j == 0, s[:, 0], t)
-            t = np.where(j == n, np.nextafter(s[:, -1], np.inf), t)
-        above = te >= t[:, None]
-        ok = np.count_nonzero(above == self.g_test[None, :], axis=1)
-        return ok / self.n_fold, t
 
 
 @dataclass(frozen=True)
@@ -93,18 +26,18 @@ class LeftIndex:
 
     @classmethod
     def of(cls, data: PairData, side: str = "left") -> LeftIndex:
-        """Distinct items of the pairs' ``side`` ("left" or "right")."""
-        n = data.n_pairs
-        item_ids = data.left_ids if side == "left" else data.right_ids
+        """Distinct items of the pairs' ``side`` ("left" or "right"), told apart as
+        :class:`~facebridge.experiments.core.Items` does."""
+        it = Items.of(data)
+        _, rows, inv = np.unique(
+            it.left if side == "left" else it.right, return_index=True, return_inverse=True
+        )
+        inv = inv.reshape(-1)
         emb = data.left if side == "left" else data.right
-        if all(item_ids):
-            ids = np.array(item_ids)
-            _, rows, inv = np.unique(ids, return_index=True, return_inverse=True)
-            inv = inv.reshape(-1)
-            # one id must carry one vector in every model (true for pair_data); else no sharing
-            if all(np.array_equal(emb[m][rows][inv], emb[m]) for m in data.models):
-                return cls(rows, inv)
-        return cls(np.arange(n), np.arange(n))
+        # one id must carry one vector in every model (true for pair_data); else no sharing
+        if all(np.array_equal(emb[m][rows][inv], emb[m]) for m in data.models):
+            return cls(rows, inv)
+        return cls(np.arange(data.n_pairs), np.arange(data.n_pairs))
 
 
 def top_right_singular(W: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -132,7 +65,7 @@ def top_right_singular(W: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 class RightParts:
-    """Per model, the right embeddings of the pairs split as :class:`PairScorer` and the pairs
+    """Per model, the right embeddings of the pairs split as :meth:`cosines` and the pairs
     sweep read them (pairs that first use their left item / the other pairs, the latter grouped
     by left item) with their norms; built once and shared by every source."""
 
@@ -153,32 +86,15 @@ class RightParts:
         self.yn_first = {m: v[self.first] for m, v in yn.items()}
         self.yn_extra = {m: v[self.extra] for m, v in yn.items()}
 
-
-class PairScorer:
-    """Cosine scores of every pair from ``M`` ``(u, sum d_b)``: the distinct left items mapped
-    into every target of ``targets``, side by side in that order."""
-
-    def __init__(self, parts: RightParts, targets: list[str]) -> None:
-        self.p = parts
-        self.targets = list(targets)
-        dims = [parts.R_first[t].shape[1] for t in targets]
-        self.offs = np.concatenate(([0], np.cumsum(dims))).astype(np.int64)
-
-    def __call__(self, M: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """Fill ``out`` ``(T, n_pairs)`` with the scores; zero-norm rows score 0."""
-        p = self.p
-        ne = p.extra.size
-        Me = M[p.extra_row] if ne else None
-        for j, t in enumerate(self.targets):
-            sl = slice(int(self.offs[j]), int(self.offs[j + 1]))
-            Mj = M[:, sl]
-            nrm = np.sqrt(np.vecdot(Mj, Mj))
-            num = np.vecdot(Mj, p.R_first[t])
-            den = nrm * p.yn_first[t]
-            out[j, p.first] = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
-            if Me is not None:
-                num_e = np.vecdot(Me[:, sl], p.R_extra[t])
-                den_e = nrm[p.extra_row] * p.yn_extra[t]
-                out[j, p.extra] = np.divide(num_e, den_e, out=np.zeros_like(num_e), where=den_e > 0)
-        np.clip(out, -1.0, 1.0, out=out)
-        return out
+    def cosines(self, M: np.ndarray, target: str, out: np.ndarray) -> np.ndarray:
+        """Fill ``out`` ``(n_pairs,)`` with the cosine of every pair from ``M`` ``(u, d_b)``,
+        the distinct left items mapped into ``target``'s space; zero-norm rows score 0."""
+        nrm = np.sqrt(np.vecdot(M, M))
+        num = np.vecdot(M, self.R_first[target])
+        den = nrm * self.yn_first[target]
+        out[self.first] = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+        if self.extra.size:
+            num_e = np.vecdot(M[self.extra_row], self.R_extra[target])
+            den_e = nrm[self.extra_row] * self.yn_extra[target]
+            out[self.extra] = np.divide(num_e, den_e, out=np.zeros_like(num_e), where=den_e > 0)
+        return np.clip(out, -1.0, 1.0, out=out)

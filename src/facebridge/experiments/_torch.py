@@ -21,10 +21,11 @@ from typing import Any
 import numpy as np
 
 from facebridge.errors import InvalidInputError
-from facebridge.experiments._fast import FoldScorer, LeftIndex
+from facebridge.experiments._fast import LeftIndex
 from facebridge.experiments.core import PairData, correspondences
 from facebridge.experiments.matrix import _Tally, fold_maps
 from facebridge.maps.moments import Moments, ridge_from_moments
+from facebridge.metrics import FoldScorer
 from facebridge.optional import require, torch_device
 from facebridge.vocabulary import Progress
 
@@ -120,7 +121,7 @@ def _fold_maps(
     if kind != "ridge" or alpha <= 0:
         return [
             (torch.as_tensor(W, device=dev), torch.as_tensor(b, device=dev))
-            for W, b in fold_maps(data, corr, source, targets, alpha, kind)
+            for W, b in fold_maps(data, corr, source, targets, alpha, kind)[0]
         ]
     f64 = torch.float64
     X = torch.as_tensor(corr.source(source), dtype=f64, device=dev)

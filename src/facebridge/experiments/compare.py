@@ -31,7 +31,6 @@ from typing import Any
 import numpy as np
 
 from facebridge.errors import InvalidInputError
-from facebridge.experiments._fast import FoldScorer
 from facebridge.experiments.core import (
     CORRESPONDENCES,
     SCORES,
@@ -50,7 +49,7 @@ from facebridge.maps.shared import (
     hub_from_covariances,
     shared_space_from_covariances,
 )
-from facebridge.metrics import FoldAccuracy
+from facebridge.metrics import FoldAccuracy, FoldScorer
 from facebridge.vocabulary import PRECISIONS, STRONG_NATIVE, map_key, unknown
 from facebridge.vocabulary import blas_threads as _blas_limit
 
@@ -65,6 +64,7 @@ __all__ = [
     "RecipeSummary",
     "compare_maps",
     "fold_maps",
+    "summarize_drops",
 ]
 
 #: The pairwise map kinds (:data:`facebridge.maps.moments.MAP_KINDS`), then the joint ones.
@@ -74,6 +74,8 @@ DEFAULT_MAPS: tuple[str, ...] = tuple(
     m for m in MAPS if m not in MAP_KINDS or MAP_KINDS[m].in_default_grid
 )
 _PAIRWISE = tuple(MAP_KINDS)
+#: The three parts of a recipe and their choices.
+_CHOICES = (("map", MAPS), ("correspondence", CORRESPONDENCES), ("score", SCORES))
 
 
 @dataclass(frozen=True, order=True)
@@ -85,11 +87,7 @@ class Recipe:
     score: str
 
     def __post_init__(self) -> None:
-        for name, allowed in (
-            ("map", MAPS),
-            ("correspondence", CORRESPONDENCES),
-            ("score", SCORES),
-        ):
+        for name, allowed in _CHOICES:
             if getattr(self, name) not in allowed:
                 raise unknown(getattr(self, name), allowed, name)
 
@@ -165,11 +163,8 @@ class CompareSettings:
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise unknown(self.precision, PRECISIONS, "precision")
-        for name, allowed in (
-            ("maps", MAPS),
-            ("correspondences", CORRESPONDENCES),
-            ("scores", SCORES),
-        ):
+        for one, allowed in _CHOICES:
+            name = f"{one}s"
             vals = tuple(getattr(self, name))
             bad = [v for v in vals if v not in allowed]
             if bad or not vals:
@@ -177,8 +172,8 @@ class CompareSettings:
                     f"{name} must be a non-empty subset of {allowed}, got {list(vals)}"
                 )
             object.__setattr__(self, name, vals)
-        if not (np.isfinite(self.alpha) and self.alpha > 0):
-            raise InvalidInputError(f"alpha must be > 0, got {self.alpha}; the paper uses 1")
+        if not (np.isfinite(self.alpha) and self.alpha >= 0):
+            raise InvalidInputError(f"alpha must be >= 0, got {self.alpha}; the paper uses 1")
         if self.sweep_scope not in ("high", "all"):
             raise InvalidInputError(
                 f"sweep_scope must be 'high' or 'all', got {self.sweep_scope!r}"
@@ -409,18 +404,31 @@ class _Engine:
             S[sides[:, j], self._sl(j)] = T[sides[:, j], self._sl(j)]
         return corr, S, None
 
-    def fold_moments(self, mode: str, fold: int, hub: bool = False) -> Moments:
-        """Moments of the training correspondences for test fold ``fold``.
+    def fold_moments(self, mode: str, fold: int | Sequence[int], hub: bool = False) -> Moments:
+        """Moments of the training correspondences for test fold ``fold`` (a sequence of
+        folds: of the rows outside all of them).
 
-        The total over all correspondences minus those that only fold ``fold`` contributes (a
-        same-image item that also appears in a training pair stays in, as in
+        The total over all correspondences minus those that only the excluded folds contribute
+        (a same-image item that also appears in a training pair stays in, as in
         :func:`facebridge.experiments.core.training_correspondences`).
+
+        Raises
+        ------
+        InvalidInputError
+            No correspondence outside the excluded folds.
         """
         key = (mode, hub and mode == "matched-pairs")
         if key not in self._moments:
             corr, S, T = self.rows(mode, hub)
             self._moments[key] = BlockMoments(S, T, corr.bits, target_gram=True, lazy=True)
-        return self._moments[key].without([fold])
+        excluded = np.atleast_1d(fold).tolist()
+        m = self._moments[key].without(excluded)
+        if m.n == 0:
+            raise InvalidInputError(
+                f"no training correspondence outside folds {[f + 1 for f in excluded]}; the "
+                f"other folds have no valid pair to fit on"
+            )
+        return m
 
     def _sl(self, j: int) -> slice:
         return slice(int(self.it.offs[j]), int(self.it.offs[j + 1]))
@@ -600,6 +608,30 @@ class _Engine:
             out = {k: v for k, v in out.items() if k[0] in want}
         return out, chosen
 
+    def per_fold(
+        self,
+        mode: str,
+        maps: Sequence[str],
+        scores: Sequence[str],
+        dirs: Sequence[tuple[int, int]],
+        say: Any,
+        label: str = "",
+    ) -> tuple[dict[tuple[str, str, tuple[int, int]], np.ndarray], dict[tuple[int, int], list]]:
+        """Per-fold accuracies ``(K,)`` of every (map, score, direction), fold ``f`` scored by
+        the fits without it (:meth:`fold_scores`); and the alphas ``ridge-gcv`` chose per fold.
+        ``say`` is called with ``"label: fold f/K"`` (``label`` default: ``mode``)."""
+        K = self.data.n_folds
+        out: dict[tuple[str, str, tuple[int, int]], np.ndarray] = {}
+        alphas: dict[tuple[int, int], list[float]] = {}
+        for f in range(K):
+            say(f"{label or mode}: fold {f + 1}/{K}")
+            rows, chosen = self.fold_scores(mode, f, maps, scores, dirs)
+            for d, a in chosen.items():
+                alphas.setdefault(d, []).append(a)
+            for key, a in self.fold_accuracy(rows, f).items():
+                out.setdefault(key, np.empty(K))[f] = a
+        return out, alphas
+
     def fold_accuracy(self, rows: dict[Any, np.ndarray], fold: int) -> dict[Any, float]:
         """Accuracy on ``fold`` of each score vector (threshold from the other folds)."""
         if not rows:
@@ -613,17 +645,19 @@ class _Engine:
 def fold_maps(
     data: PairData,
     mode: str,
-    fold: int,
+    fold: int | Sequence[int],
     settings: CompareSettings | None = None,
 ) -> dict[str, dict[tuple[str, str], Any]]:
-    """The maps :func:`compare_maps` fits for test fold ``fold`` (for inspection and tests).
+    """The maps :func:`compare_maps` fits for test fold ``fold`` (for inspection and tests);
+    with several folds, the maps fitted without any of them (the inner maps of
+    :mod:`facebridge.experiments.crossfit`).
 
     Parameters
     ----------
     data : PairData
     mode : {"matched-pairs", "same-image"}
-    fold : int
-        The test fold: nothing of it is fitted on.
+    fold : int or sequence of int
+        The test fold (or folds): nothing of it is fitted on.
     settings : CompareSettings, optional
         Which maps, and their settings.
 
@@ -656,37 +690,84 @@ def fold_maps(
     }
 
 
+def summarize_drops(
+    drops: dict[tuple[str, str], float],
+    native: dict[str, float],
+    high_native: float = STRONG_NATIVE,
+) -> dict[str, Any]:
+    """Worst / median drop (points) over all maps and over maps between high-native models.
+
+    Parameters
+    ----------
+    drops : dict of (str, str) to float
+        Drop of each directed map (points); the first of equal worst drops names the worst map.
+    native : dict of str to float
+        Native accuracy of each model (fraction).
+    high_native : float
+        Models with a native accuracy at least this form the "high" subset.
+
+    Returns
+    -------
+    dict
+        ``all`` and ``high``: ``worst``, ``median``, ``worst_map``, ``n`` (``worst`` and
+        ``median`` NaN and ``worst_map`` None without maps); ``high_models``, ``high_native``.
+
+    Examples
+    --------
+    >>> s = summarize_drops({("a", "b"): 0.5, ("b", "a"): 2.0}, {"a": 0.99, "b": 0.97})
+    >>> s["all"]["worst_map"], s["high"]["n"]
+    ('b->a', 0)
+    """
+
+    def stats(keys: list[tuple[str, str]]) -> dict[str, Any]:
+        if not keys:
+            return {"worst": float("nan"), "median": float("nan"), "worst_map": None, "n": 0}
+        vals = np.array([drops[k] for k in keys])
+        w = keys[int(np.argmax(vals))]
+        return {
+            "worst": float(vals.max()),
+            "median": float(np.median(vals)),
+            "worst_map": map_key(*w),
+            "n": len(keys),
+        }
+
+    high = {m for m, a in native.items() if a >= high_native}
+    return {
+        "all": stats(list(drops)),
+        "high": stats([k for k in drops if k[0] in high and k[1] in high]),
+        "high_models": sorted(high),
+        "high_native": high_native,
+    }
+
+
 def _summaries(
     data: PairData,
     recipes: list[Recipe],
     per_fold: dict[tuple[Recipe, tuple[int, int]], np.ndarray],
     native: dict[str, FoldAccuracy],
-    high: tuple[str, ...],
+    high_native: float,
     dirs: list[tuple[int, int]],
     alphas: dict[tuple[str, tuple[int, int]], list[float]],
 ) -> list[RecipeSummary]:
     names = data.models
+    nat = {m: a.mean for m, a in native.items()}
     out = []
     for r in recipes:
         res = []
         for s, t in dirs:
             pf = per_fold[(r, (s, t))]
-            acc, drop = float(pf.mean()), 100.0 * (native[names[t]].mean - float(pf.mean()))
+            acc, drop = float(pf.mean()), 100.0 * (nat[names[t]] - float(pf.mean()))
             res.append(DirectedResult(names[s], names[t], acc, float(pf.std()), pf, drop))
-        drops = [x.drop for x in res]
-        worst = int(np.argmax(drops))
-        hi = [x for x in res if x.source in high and x.target in high]
-        hd = [x.drop for x in hi]
-        wh, mh = (float(np.max(hd)), float(np.median(hd))) if hd else (None, None)
-        worst_hi = max(hi, key=lambda x: x.drop).key if hi else None
+        sm = summarize_drops({(x.source, x.target): x.drop for x in res}, nat, high_native)
+        h = sm["high"] if sm["high"]["n"] else dict.fromkeys(sm["high"])  # None: no high maps
+        a, high = sm["all"], (h["worst"], h["median"], h["worst_map"])
         al = {}
         if r.map == "ridge-gcv":
             al = {
                 map_key(names[s], names[t]): alphas.get((r.correspondence, (s, t)), [])
                 for s, t in dirs
             }
-        worst_all = (float(np.max(drops)), float(np.median(drops)), res[worst].key)
-        out.append(RecipeSummary(r, tuple(res), *worst_all, wh, mh, worst_hi, al))
+        out.append(RecipeSummary(r, tuple(res), a["worst"], a["median"], a["worst_map"], *high, al))
     return out
 
 
@@ -767,20 +848,13 @@ def compare_maps(
     dirs = [(s, t) for s in range(eng.N) for t in range(eng.N) if s != t]
     recipes = st.recipes()
     K = data.n_folds
-    per_fold: dict[tuple[Recipe, tuple[int, int]], np.ndarray] = {
-        (r, d): np.empty(K) for r in recipes for d in dirs
-    }
+    per_fold: dict[tuple[Recipe, tuple[int, int]], np.ndarray] = {}
     alphas: dict[tuple[str, tuple[int, int]], list[float]] = {}
     for mode in st.correspondences:
-        for f in range(K):
-            say(f"{mode}: fold {f + 1}/{K}")
-            rows, chosen = eng.fold_scores(mode, f, st.maps, st.scores, dirs)
-            for d, a in chosen.items():
-                alphas.setdefault((mode, d), []).append(a)
-            acc = eng.fold_accuracy(rows, f)
-            for (m, sc, d), a in acc.items():
-                per_fold[(Recipe(m, mode, sc), d)][f] = a
-    summaries = _summaries(data, recipes, per_fold, native, high, dirs, alphas)
+        acc, chosen = eng.per_fold(mode, st.maps, st.scores, dirs, say)
+        alphas |= {(mode, d): a for d, a in chosen.items()}
+        per_fold |= {(Recipe(m, mode, sc), d): pf for (m, sc, d), pf in acc.items()}
+    summaries = _summaries(data, recipes, per_fold, native, st.high_native, dirs, alphas)
     best = _pick_best(summaries, use_high=len(high) >= 2)
     pairs_needed: dict[str, int | None] = {}
     sweep: dict[str, dict[str, list[float]]] = {}

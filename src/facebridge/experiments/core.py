@@ -25,6 +25,7 @@ import numpy as np
 from facebridge.errors import DimensionError, InvalidInputError, UnknownModelError
 from facebridge.maps import LinearMap, fit_ridge
 from facebridge.metrics import FoldAccuracy, kfold_accuracy
+from facebridge.store import Embeddings
 from facebridge.vocabulary import unknown
 
 __all__ = [
@@ -299,16 +300,7 @@ def _lookup(
         raise DimensionError(
             f"embeddings of {model!r}: expected (len(ids), dim) vectors, got {vec.shape} for {len(ids)} ids"
         )
-    index = {i: k for k, i in enumerate(ids)}
-
-    def take(wanted: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        rows = np.array([index.get(i, -1) for i in wanted], dtype=np.int64)
-        present = rows >= 0
-        out = np.zeros((len(rows), vec.shape[1]), dtype=np.float32)
-        out[present] = vec[rows[present]]
-        return out, present
-
-    return take, {}
+    return Embeddings(str(model), tuple(ids), vec, {}, {}).take, {}
 
 
 def pair_data(source: Any, protocol: Any, models: Sequence[str] | None = None) -> PairData:

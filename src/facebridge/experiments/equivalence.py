@@ -83,7 +83,7 @@ class DirectionReport:
     rank_curve: dict[str, list[float]] = field(default_factory=dict, repr=False)
 
     def text(self) -> str:
-        p = _opt(self.pairs_needed)
+        p = "n/a" if self.pairs_needed is None else str(self.pairs_needed)
         r = "n/a" if self.rank_needed is None else f"{self.rank_needed}/{self.full_rank}"
         return (
             f"{self.source}->{self.target} {100 * self.accuracy:.2f}% "
@@ -171,60 +171,6 @@ class EquivalenceResult:
             "n_invalid": self.n_invalid,
             "pairs": [{**asdict(p), "line": p.line()} for p in self.pairs],
         }
-
-    def to_markdown(self) -> str:
-        """A Markdown report: the summary lines and one table."""
-        head = [
-            "pair",
-            "new->other acc (drop)",
-            "other->new acc (drop)",
-            "pairs needed (fwd/back)",
-            "rank needed (fwd/back)",
-            "CKA",
-            "SVCCA",
-            "Procrustes",
-        ]
-
-        rows = [
-            [
-                f"{p.new} / {p.other}",
-                f"{100 * p.forward.accuracy:.2f}% ({p.forward.drop:+.2f})",
-                f"{100 * p.backward.accuracy:.2f}% ({p.backward.drop:+.2f})",
-                f"{_opt(p.forward.pairs_needed)} / {_opt(p.backward.pairs_needed)}",
-                f"{_opt(p.forward.rank_needed)} / {_opt(p.backward.rank_needed)}",
-                f"{p.cka:.3f}",
-                f"{p.svcca:.3f}",
-                f"{p.procrustes:.3f}",
-            ]
-            for p in self.pairs
-        ]
-        native = ", ".join(f"`{m}` {100 * a:.2f}%" for m, a in self.native.items())
-        return (
-            f"# Linear equivalence of `{self.model}`\n\n"
-            f"Recipe: `{self.recipe}`; protocol `{self.protocol}`: {self.n_pairs} pairs in "
-            f"{self.n_folds} folds ({self.n_invalid} invalid, counted as errors). "
-            f"Native accuracy: {native}.\n\n"
-            "Drops are against the target's native accuracy (points); pairs / rank needed: the "
-            "fewest correspondences / the smallest rank within 1 point of the full-data, "
-            "full-rank map.\n\n"
-            + "\n".join(f"- {line}" for line in self.lines())
-            + "\n\n"
-            + _markdown_table(head, rows)
-            + "\n"
-        )
-
-
-def _opt(x: int | None) -> str:
-    return "n/a" if x is None else str(x)
-
-
-def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A GitHub-flavoured Markdown table of plain cells."""
-
-    def line(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |"
-
-    return "\n".join([line(header), "|" + "|".join("---" for _ in header) + "|", *map(line, rows)])
 
 
 def _rank_needed(
@@ -334,13 +280,8 @@ def equivalence(
         names = sub.models
         native = {m: native_accuracy(sub, m).mean for m in names}
         dirs = [(0, j) for j in range(1, len(names))] + [(j, 0) for j in range(1, len(names))]
-        K = sub.n_folds
-        per_fold = {d: np.empty(K) for d in dirs}
-        for f in range(K):
-            say(f"{rec}: fold {f + 1}/{K}")
-            rows, _ = eng.fold_scores(rec.correspondence, f, (rec.map,), (rec.score,), dirs)
-            for (_, _, d), a in eng.fold_accuracy(rows, f).items():
-                per_fold[d][f] = a
+        fit = (rec.correspondence, (rec.map,), (rec.score,), dirs, say, str(rec))
+        per_fold = {d: pf for (_, _, d), pf in eng.per_fold(*fit)[0].items()}
         full = {d: float(per_fold[d].mean()) for d in dirs}
         pairs_needed: dict[str, int | None] = {}
         pair_curves: dict[str, dict[str, list[float]]] = {}
@@ -369,5 +310,5 @@ def equivalence(
             sims = (linear_cka(A, B), svcca(A, B, keep=0.99), procrustes_distance(A, B), A.shape[0])
             both = (native[new], native[names[j]], direction((0, j)), direction((j, 0)))
             reports.append(PairReport(new, names[j], *both, *sims))
-        counts = (sub.n_pairs, K, sub.n_missing, sub.name)
+        counts = (sub.n_pairs, sub.n_folds, sub.n_missing, sub.name)
         return EquivalenceResult(new, rec, tuple(reports), native, *counts)

@@ -30,9 +30,7 @@ from threadpoolctl import threadpool_limits
 
 from facebridge.errors import InvalidInputError
 from facebridge.experiments._fast import (
-    FoldScorer,
     LeftIndex,
-    PairScorer,
     RightParts,
     top_right_singular,
 )
@@ -52,7 +50,7 @@ from facebridge.maps.moments import (
     ridge_from_moments,
     ridge_system,
 )
-from facebridge.metrics import FoldAccuracy
+from facebridge.metrics import FoldAccuracy, FoldScorer
 from facebridge.vocabulary import Progress, map_key, unknown
 
 __all__ = [
@@ -212,26 +210,15 @@ def fold_maps(
     targets: Sequence[str],
     alpha: float = 1.0,
     kind: str = "ridge",
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``source -> targets`` maps for every test fold: ``[(W (d_a, sum d_b), bias), ...]``.
+    n_left: int = 0,
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], FoldFactors | None]:
+    """``source -> targets`` maps for every test fold: ``[(W (d_a, sum d_b), bias), ...]``, and
+    :class:`FoldFactors` when ``kind == "ridge"``, ``alpha > 0`` and mapping ``n_left`` items
+    with them costs clearly less than with each fold's weight.
 
     Target columns are stacked in the order of ``targets``.  Fold ``f``'s map sees only the
     training rows of fold ``f`` (:meth:`Correspondences.training`).
     """
-    return _fold_maps(data, corr, source, targets, alpha, kind)[0]
-
-
-def _fold_maps(
-    data: PairData,
-    corr: Correspondences,
-    source: str,
-    targets: Sequence[str],
-    alpha: float = 1.0,
-    kind: str = "ridge",
-    n_left: int = 0,
-) -> tuple[list[tuple[np.ndarray, np.ndarray]], FoldFactors | None]:
-    """:func:`fold_maps`, and :class:`FoldFactors` when ``kind == "ridge"``, ``alpha > 0`` and
-    mapping ``n_left`` items with them costs clearly less than with each fold's weight."""
     X = corr.source(source)
     Y = np.concatenate([corr.target(t) for t in targets], axis=1)
     k = data.n_folds
@@ -357,18 +344,10 @@ class _Tally:
             self.oof[key][te] = full[j][te]
             self.pf[key][f] = acc[s0]
             self.thr[key][f] = thr[s0]
-            if self.sweep:
+            if self.sweep:  # the ranks below full, then the full map when it is swept
                 self.spectra[key] += svals[j]
-                top = min(self.data.dim(a), self.data.dim(b))
-                r_i = s0 + 1
-                for i, r in enumerate(self.ranks[key]):
-                    if r == top:
-                        self.rank_pf[key][i, f] = acc[s0]
-                    else:
-                        self.rank_pf[key][i, f] = acc[r_i]
-                        r_i += 1
-                if r_i != s1:  # pragma: no cover - internal consistency
-                    raise RuntimeError("rank rows out of step")
+                top = self.ranks[key][-1] == min(self.data.dim(a), self.data.dim(b))
+                self.rank_pf[key][:, f] = np.append(acc[s0 + 1 : s1], acc[s0 : s0 + top])
 
     def results(self) -> tuple[dict[tuple[str, str], np.ndarray], dict, dict]:
         """``(oof_scores, mapped, rank results)``."""
@@ -435,7 +414,7 @@ class _Engine:
         def prepare(a: str) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray, Any]:
             L = data.left[a][left.rows].astype(np.float64)
             u = L.shape[0]
-            maps, fac = _fold_maps(data, corr, a, plan[a][0], self.alpha, self.kind, n_left=u)
+            maps, fac = fold_maps(data, corr, a, plan[a][0], self.alpha, self.kind, n_left=u)
             if fac is None:
                 return maps, L, None
             M_all = L @ fac.weight
@@ -472,7 +451,7 @@ class _Engine:
                     np.matmul(LZ, K[:, sl], out=Mb)
                     Mb += M_all[:, sl]
                     Mb += bias[sl] - fac.bias[sl]
-                PairScorer(parts, [b])(Mb, full_scores[j : j + 1])
+                parts.cosines(Mb, b, full_scores[j])
                 start = len(rows)
                 rows.append(full_scores[j])
                 if rls is not None:

@@ -41,7 +41,7 @@ from facebridge.metrics.identification import (
 )
 from facebridge.metrics.linkability import LinkabilityResult, unlinkability
 from facebridge.vocabulary import blas_threads as _blas_limit
-from facebridge.vocabulary import unknown
+from facebridge.vocabulary import directed_pairs, unknown
 
 __all__ = [
     "DEFAULT_P_VALUES",
@@ -1057,5 +1057,5 @@ def audit_all(
     bad = sorted(set(kwargs) - set(_AUDIT_OPTIONS))
     if bad:
         raise InvalidInputError(f"unknown audit option(s) {bad}; use {sorted(_AUDIT_OPTIONS)}")
-    tasks = [(a, b) for a in names for b in names if a != b]
+    tasks = directed_pairs(names)
     return _audit_pairs(store, tasks, pairs, n_jobs, blas_threads, {**_AUDIT_OPTIONS, **kwargs})

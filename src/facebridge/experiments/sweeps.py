@@ -47,10 +47,11 @@ import scipy.linalg
 from threadpoolctl import threadpool_limits
 
 from facebridge.errors import InvalidInputError
-from facebridge.experiments._fast import FoldScorer, LeftIndex, RightParts
+from facebridge.experiments._fast import LeftIndex, RightParts
 from facebridge.experiments.core import Correspondences, PairData, correspondences
 from facebridge.experiments.matrix import _check_settings, fold_maps, n_workers
-from facebridge.vocabulary import Progress, map_key, within_one_point
+from facebridge.metrics import FoldScorer
+from facebridge.vocabulary import Progress, directed_pairs, map_key, within_one_point
 
 __all__ = ["SweepResult", "p_grid", "pairs_sweep", "subset_sweep", "sweep_order"]
 
@@ -566,8 +567,8 @@ def pairs_sweep(
         scorer, torch_limits = PathScorer(parts, device), torch_threads(device)
     left_rows = scorer.first
     orders = {(f, d): sweep_order(corr, f, d, seed) for f in range(k) for d in range(int(n_draws))}
-    dirs = [(a, b) for a in data.models for b in data.models if a != b]
-    acc = {d: np.empty((ps.size, k, int(n_draws))) for d in dirs}
+    dirs = directed_pairs(data.models)
+    acc: dict[tuple[str, str], np.ndarray] = {d: np.empty((ps.size, k, int(n_draws))) for d in dirs}
     full = {key: np.empty(k) for key in acc}
     max_drift = 0.0
     reruns = 0
@@ -576,7 +577,7 @@ def pairs_sweep(
 
     def source(a: str) -> _Source:
         targets = [b for b in data.models if b != a]
-        maps = fold_maps(data, corr, a, targets, a_, "ridge")
+        maps = fold_maps(data, corr, a, targets, a_, "ridge")[0]
         L1u = np.hstack((data.left[a][left_rows].astype(np.float64), np.ones((left_rows.size, 1))))
         Y = np.concatenate([corr.target(b) for b in targets], axis=1)
         return _Source(L1u, corr.source(a), Y, targets, [np.vstack((w, b)) for w, b in maps])

@@ -9,6 +9,7 @@ from __future__ import annotations
 from facebridge.metrics.curves import RocCurve, eer, roc, roc_auc, tar_at_far
 from facebridge.metrics.verification import (
     FoldAccuracy,
+    FoldScorer,
     accuracy_at,
     best_threshold,
     cosine_score,
@@ -20,6 +21,7 @@ from facebridge.metrics.verification import (
 
 __all__ = [
     "FoldAccuracy",
+    "FoldScorer",
     "RocCurve",
     "accuracy_at",
     "best_threshold",

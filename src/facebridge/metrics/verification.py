@@ -15,6 +15,7 @@ from facebridge.errors import DimensionError, InvalidInputError
 
 __all__ = [
     "FoldAccuracy",
+    "FoldScorer",
     "accuracy_at",
     "best_threshold",
     "cosine_score",
@@ -395,10 +396,8 @@ def kfold_accuracy_batch(scores: Any, genuine: Any, folds: Any, valid: Any = Non
     """Per-fold accuracies of :func:`kfold_accuracy` for many score vectors at once.
 
     Row ``r`` of the result equals ``kfold_accuracy(scores[r], genuine, folds, valid[r]).per_fold``
-    (same thresholds, same tie rule, same policy for invalid pairs).  Each row is sorted once; for
-    every fold, the training-set accuracy at every candidate threshold comes from cumulative sums
-    of genuine / impostor indicators with that fold's pairs zeroed, so no fold is re-sorted.
-    Vectorised over rows (processed in blocks to bound memory).
+    (same thresholds, same tie rule, same policy for invalid pairs): :class:`FoldScorer` per
+    fold, vectorised over the rows that share their valid pairs (in blocks to bound memory).
 
     Parameters
     ----------
@@ -443,92 +442,89 @@ def kfold_accuracy_batch(scores: Any, genuine: Any, folds: Any, valid: Any = Non
             f"scores must be finite where valid, got {int(bad.sum())} NaN/inf in "
             f"{int(bad.any(axis=1).sum())} rows; mark those pairs invalid with valid="
         )
-    counts = np.bincount(f, minlength=k).astype(np.float64)
-    out = np.empty((m, k))
     block = max(1, _BATCH_ELEMENTS // (n + 1))
-    for r0 in range(0, m, block):
-        r1 = min(m, r0 + block)
-        out[r0:r1] = _batch_block(S[r0:r1], V[r0:r1], g, f, k, counts)
+    out = np.empty((m, k))
+    shared = [slice(None)] if (V == V[0]).all() else [slice(r, r + 1) for r in range(m)]
+    for rows in shared:  # one FoldScorer per fold for every row with the same valid pairs
+        v = V[rows][0]
+        for fold in range(k):
+            out[rows, fold] = FoldScorer(g, f, v, fold)(S[rows], block)[0]
     return out
 
 
-def _batch_block(
-    S: np.ndarray, V: np.ndarray, g: np.ndarray, f: np.ndarray, k: int, counts: np.ndarray
-) -> np.ndarray:
-    """Per-fold test accuracies for a block of rows (see kfold_accuracy_batch).
+class FoldScorer:
+    """Accuracy on test fold ``fold`` of score rows whose threshold is chosen on the other folds.
 
-    With ``d = +1`` for a valid impostor, ``-1`` for a valid genuine and ``0`` otherwise, the
-    training pairs classified correctly by a boundary at sorted position ``j`` (positions >= j
-    called genuine) number ``G_train + cumsum(d_train)[j]``; ``d_train`` is ``d`` with fold ``f``
-    zeroed, so ``cumsum(d_train) = cumsum(d) - cumsum(d_f)``.  The first maximiser over the
-    boundaries between distinct values of the whole row is then moved to the training set's own
-    candidate (the next training pair) to get exactly the threshold :func:`best_threshold` would
-    return on the training pairs; the test fold is scored against that threshold.
+    The rule of :func:`kfold_accuracy` (the :func:`best_threshold` of the valid training pairs;
+    invalid pairs count as errors), for many score rows at once: every experiment's accuracies
+    come from it.
+
+    Parameters
+    ----------
+    genuine, folds, valid : ndarray ``(n_pairs,)``
+        Validated as by :func:`kfold_accuracy` (this class does not check them).
+    fold : int
+        The test fold.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> g = np.array([True, False] * 4)
+    >>> folds = np.repeat([0, 1], 4)
+    >>> acc, thr = FoldScorer(g, folds, np.ones(8, bool), 0)(np.where(g, 0.9, 0.1)[None])
+    >>> acc.tolist(), thr.tolist()
+    ([1.0], [0.5])
     """
-    b, n = S.shape
-    rows = np.arange(b)
-    # valid genuine pairs of each fold, per row: (b, n) @ (n, k)
-    onehot = (f[:, None] == np.arange(k)[None, :]).astype(np.float64)
-    g_fold = (V & g[None, :]).astype(np.float64) @ onehot
-    Sm = np.where(V, S, np.inf)  # invalid pairs sort last and carry no indicator
-    order = np.argsort(Sm, axis=1)
-    s_sorted = np.take_along_axis(Sm, order, axis=1)
-    v_sorted = np.take_along_axis(V, order, axis=1)
-    f_sorted = f[order]
-    n_valid = v_sorted.sum(axis=1)
-    # counts stay within [-5n-1, 2n]: int16 is exact for n <= 6553
-    ctype = np.int16 if 5 * n + 1 < np.iinfo(np.int16).max else np.int32
-    d = np.where(v_sorted, np.where(g[order], -1, 1), 0).astype(ctype)
-    zeros = np.zeros((b, 1), dtype=ctype)
-    cum_all = np.concatenate((zeros, np.cumsum(d, axis=1, dtype=ctype)), axis=1)
-    # only boundaries between distinct values (plus j = 0 and j = n) may be chosen
-    cum_all[:, 1:n][s_sorted[:, 1:] == s_sorted[:, :-1]] -= ctype(3 * n + 1)
-    out = np.empty((b, k))
-    for fold in range(k):
-        in_fold = f_sorted == fold
-        cum_f = np.concatenate((zeros, np.cumsum(d * in_fold, axis=1, dtype=ctype)), axis=1)
-        j = np.argmax(cum_all - cum_f, axis=1)  # first maximum: the lowest threshold
-        j = np.minimum(j, n_valid)
 
-        def skip_fold(r: np.ndarray, p: np.ndarray, in_fold: np.ndarray = in_fold) -> np.ndarray:
-            return np.asarray(in_fold[r, p])
+    def __init__(self, genuine: np.ndarray, folds: np.ndarray, valid: np.ndarray, fold: int):
+        self.train = np.flatnonzero(valid & (folds != fold))
+        self.test = np.flatnonzero(valid & (folds == fold))
+        self.g_train = genuine[self.train]
+        self.g_test = genuine[self.test]
+        self.n_fold = int((folds == fold).sum())
+        self.n_gen = int(self.g_train.sum())
 
-        # move j to the training set's own candidate: the next training pair (hi) and the
-        # training pair before it (lo); only test-fold pairs lie between them
-        hi_pos = _walk(j, skip_fold, stop=n_valid, step=1)
-        lo_pos = _walk(j - 1, skip_fold, stop=-1, step=-1)
-        has_hi = hi_pos < n_valid
-        has_lo = lo_pos >= 0
-        hi = s_sorted[rows, np.where(has_hi, hi_pos, 0)]
-        lo = s_sorted[rows, np.where(has_lo, lo_pos, 0)]
-        with np.errstate(invalid="ignore"):  # rows without valid pairs hold inf here
+    def __call__(self, S: np.ndarray, block: int = 256) -> tuple[np.ndarray, np.ndarray]:
+        """Accuracy and threshold of each row of ``S`` ``(r, n_pairs)``, ``block`` rows at a time.
+
+        Returns
+        -------
+        accuracy : ndarray ``(r,)``
+        threshold : ndarray ``(r,)``
+        """
+        S = np.atleast_2d(S)
+        r = S.shape[0]
+        acc = np.empty(r)
+        thr = np.empty(r)
+        for r0 in range(0, r, block):
+            rows = S[r0 : r0 + block]
+            acc[r0 : r0 + block], thr[r0 : r0 + block] = self._block(
+                rows[:, self.train], rows[:, self.test]
+            )
+        return acc, thr
+
+    def _block(self, tr: np.ndarray, te: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        b, n = tr.shape
+        if n == 0:  # no valid training pair: everything genuine
+            t = np.full(b, -np.inf)
+        else:
+            order = np.argsort(tr, axis=1)
+            s = np.take_along_axis(tr, order, axis=1)
+            cum_g = np.zeros((b, n + 1), dtype=np.int32)
+            np.cumsum(self.g_train[order], axis=1, dtype=np.int32, out=cum_g[:, 1:])
+            # correct(j) = impostors below j + genuine from j on = j - cum_g[j] + G - cum_g[j]
+            correct = np.arange(n + 1, dtype=np.int32) - 2 * cum_g + self.n_gen
+            inner = np.ones((b, n + 1), dtype=bool)
+            inner[:, 1:n] = s[:, 1:] > s[:, :-1]  # boundaries between distinct values only
+            correct[~inner] = -1
+            j = np.argmax(correct, axis=1)  # first maximum: the lowest threshold
+            rows = np.arange(b)
+            lo = s[rows, np.maximum(j - 1, 0)]
+            hi = s[rows, np.minimum(j, n - 1)]
             mid = lo + (hi - lo) / 2
-        t = np.where(mid > lo, mid, hi)
-        t = np.where(has_lo, t, hi)  # all genuine: the smallest training score
-        t = np.where(has_hi, t, np.nextafter(lo, np.inf))  # all impostor
-        t = np.where(has_hi | has_lo, t, -np.inf)  # no training pair at all
-
-        def below_t(r: np.ndarray, p: np.ndarray, t: np.ndarray = t) -> np.ndarray:
-            return np.asarray(s_sorted[r, p] < t[r])
-
-        # pairs below t: positions <= lo_pos, then test pairs from lo_pos + 1 while < t
-        below = _walk(lo_pos + 1, below_t, stop=hi_pos, step=1)
-        # correct = genuine test pairs at/after `below` + impostor test pairs before it
-        n_ok = g_fold[:, fold] + cum_f[rows, below]
-        out[:, fold] = n_ok / counts[fold]
-    return out
-
-
-def _walk(start: np.ndarray, skip: Any, stop: np.ndarray | int, step: int) -> np.ndarray:
-    """Per row, advance ``pos`` from ``start`` by ``step`` while ``skip(row, pos)`` and ``pos`` has
-    not reached ``stop``; rows already at ``stop`` stay there.  Vectorised over the rows still
-    moving (runs are short: a few test-fold pairs)."""
-    pos = start.astype(np.int64, copy=True)
-    stop_arr = np.broadcast_to(np.asarray(stop), pos.shape)
-    active = np.flatnonzero(pos != stop_arr)
-    while active.size:
-        move = skip(active, pos[active])
-        active = active[move]
-        pos[active] += step
-        active = active[pos[active] != stop_arr[active]]
-    return pos
+            t = np.where(mid > lo, mid, hi)
+            t = np.where(j == 0, s[:, 0], t)
+            t = np.where(j == n, np.nextafter(s[:, -1], np.inf), t)
+        above = te >= t[:, None]
+        ok = np.count_nonzero(above == self.g_test[None, :], axis=1)
+        return ok / self.n_fold, t
