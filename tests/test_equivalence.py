@@ -158,3 +158,24 @@ def test_cli_errors(tmp_path, proto, capsys) -> None:
     rc = main(["compare-maps", "--store", str(tmp_path / "s"), "--maps", "ridge,mlp"])
     assert rc == 2
     assert "maps must be" in capsys.readouterr().err
+
+
+def test_cli_compare_maps_notes_a_float32_lstsq_pick(tmp_path, proto, capsys) -> None:
+    """An lstsq best recipe scored in float32 is flagged on the terminal; in float64 it is not."""
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text(
+        "left,right,genuine,fold\n"
+        + "".join(f"{p.left},{p.right},{int(p.genuine)},{p.fold}\n" for p in proto.pairs)
+    )
+    make_synthetic_store(tmp_path / "store", proto, dims=DIMS, within_noise=0.4, latent_dim=6)
+    argv = ["compare-maps", "--store", str(tmp_path / "store"), "--pairs", str(pairs)]
+    argv += ["--maps", "lstsq", "--no-sweep", "--no-progress", "--out", str(tmp_path / "cmp")]
+    outs = {}
+    for precision in ("float32", "float64"):
+        assert main([*argv, "--precision", precision]) == 0
+        outs[precision] = capsys.readouterr().out
+    assert "--precision float64 checks the pick" in outs["float32"]
+    assert "checks the pick" not in outs["float64"]
+    with pytest.raises(SystemExit):
+        main([*argv, "--precision", "float16"])
+    assert "invalid choice: 'float16'" in capsys.readouterr().err

@@ -177,5 +177,10 @@ def run(args: argparse.Namespace) -> int:
                 f"best recipe: correspondences for <= 1 pt below its full-data accuracy: "
                 f"median {got[len(got) // 2]}, max {got[-1]} over {len(res.pairs_needed)} maps"
             )
+    if settings.precision == "float32" and res.best.map == "lstsq":
+        print(
+            "note: the best recipe is an unregularised lstsq map scored in float32, which loses "
+            "digits on near-singular models; --precision float64 checks the pick"
+        )
     print("wrote " + ", ".join(str(f) for f in run_.files))
     return 0
