@@ -354,8 +354,8 @@ class _Items:
     offs: np.ndarray  # (N + 1,) column offsets of each model, side by side
 
 
-def _items(data: PairData, dtype: Any) -> _Items:
-    it = Items.of(data, np.flatnonzero(data.valid))
+def _items(data: PairData, dtype: Any, pairs: np.ndarray | None = None) -> _Items:
+    it = Items.of(data, np.flatnonzero(data.valid) if pairs is None else pairs)
     Z = [it.vectors(data, m, dtype) for m in data.models]
     offs = np.concatenate([[0], np.cumsum([b.shape[1] for b in Z])]).astype(np.int64)
     Zn = [b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-30) for b in Z]
@@ -375,14 +375,17 @@ _Projections = dict[tuple[int, int], tuple[LinearMap | None, LinearMap | None]]
 
 
 class _Engine:
-    """Per-fold fits from moments and scores of every valid pair, for one PairData."""
+    """Per-fold fits from moments and scores of every valid pair (or of the valid pairs
+    ``pairs``; the others score 0), for one PairData."""
 
-    def __init__(self, data: PairData, settings: CompareSettings) -> None:
+    def __init__(
+        self, data: PairData, settings: CompareSettings, pairs: np.ndarray | None = None
+    ) -> None:
         self.data = data
         self.st = settings
         self.models = data.models
         self.N = len(self.models)
-        self.it = _items(data, np.dtype(settings.precision))
+        self.it = _items(data, np.dtype(settings.precision), pairs)
         self._moments: dict[tuple[str, bool], BlockMoments] = {}
 
     def rows(

@@ -97,16 +97,18 @@ def _results(
     eng = _engine(data, models, alpha, correspondence, score)
     pos = [(models.index(s), models.index(t)) for s, t in dirs]
 
-    def scores(excluded: list[int]) -> np.ndarray:
+    def scores(excluded: list[int], by: _Engine = eng) -> np.ndarray:
         mom = eng.fold_moments(correspondence, excluded)
-        got, _ = eng.fold_scores(correspondence, excluded[0], ("ridge",), (score,), pos, mom=mom)
+        got, _ = by.fold_scores(correspondence, excluded[0], ("ridge",), (score,), pos, mom=mom)
         return np.stack([got[("ridge", score, d)] for d in pos])
 
     outer = np.stack([scores([f]) for f in range(k)], axis=1)  # (dirs, K, n)
     oos = np.full_like(outer, np.nan)
     if "crossfit" in thresholds:
         for f, h in itertools.combinations(range(k), 2):
-            inner = scores([f, h])
+            # only the pairs of folds f and h are scored by the map without them
+            fh = np.flatnonzero(eng.data.valid & np.isin(eng.data.folds, (f, h)))
+            inner = scores([f, h], _Engine(eng.data, eng.st, fh))
             for a, b in ((f, h), (h, f)):  # fold a's pairs are out-of-sample for outer fold b
                 oos[:, b, data.folds == a] = inner[:, data.folds == a]
     out: dict[str, dict[tuple[str, str], CrossfitAccuracy]] = {}
