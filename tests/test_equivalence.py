@@ -114,13 +114,19 @@ def test_errors(data) -> None:
         equivalence(data, "alpha", recipe="ridge")
 
 
-def test_cli_equivalence_and_compare_maps(tmp_path, proto, capsys) -> None:
+def _store_and_pairs(tmp_path, proto):
+    """A synthetic store under ``tmp_path / "store"`` and the protocol as a pairs CSV."""
     pairs = tmp_path / "pairs.csv"
     pairs.write_text(
         "left,right,genuine,fold\n"
         + "".join(f"{p.left},{p.right},{int(p.genuine)},{p.fold}\n" for p in proto.pairs)
     )
     make_synthetic_store(tmp_path / "store", proto, dims=DIMS, within_noise=0.4, latent_dim=6)
+    return pairs
+
+
+def test_cli_equivalence_and_compare_maps(tmp_path, proto, capsys) -> None:
+    pairs = _store_and_pairs(tmp_path, proto)
     rc = main(
         [
             "equivalence", "--store", str(tmp_path / "store"), "--model", "beta",
@@ -162,12 +168,7 @@ def test_cli_errors(tmp_path, proto, capsys) -> None:
 
 def test_cli_compare_maps_notes_a_float32_lstsq_pick(tmp_path, proto, capsys) -> None:
     """An lstsq best recipe scored in float32 is flagged on the terminal; in float64 it is not."""
-    pairs = tmp_path / "pairs.csv"
-    pairs.write_text(
-        "left,right,genuine,fold\n"
-        + "".join(f"{p.left},{p.right},{int(p.genuine)},{p.fold}\n" for p in proto.pairs)
-    )
-    make_synthetic_store(tmp_path / "store", proto, dims=DIMS, within_noise=0.4, latent_dim=6)
+    pairs = _store_and_pairs(tmp_path, proto)
     argv = ["compare-maps", "--store", str(tmp_path / "store"), "--pairs", str(pairs)]
     argv += ["--maps", "lstsq", "--no-sweep", "--no-progress", "--out", str(tmp_path / "cmp")]
     outs = {}
