@@ -187,6 +187,14 @@ def test_section_renders_table_and_goals():
         fewpairs_section({"k": []})
 
 
+def test_section_lists_every_directed_pair_weak_ones_last():
+    md = fewpairs_section(_result())
+    table = md[md.index("Mapped accuracy (%) of every directed pair") :]
+    assert r"| a-\>b | 60.0 / — | 98.5 / 80.0 | 99.0 / 99.0 |" in table
+    assert r"| a-\>w (weak model) | 50.0 / — | 50.0 / 50.0 | 50.0 / 90.0 |" in table
+    assert table.index("b-\\>a") < table.index("a-\\>w")
+
+
 def test_command_is_registered_and_rejects_bad_k(capsys):
     assert main(["few-pairs", "--k", "x"]) == 2
     assert "comma-separated integers" in capsys.readouterr().err

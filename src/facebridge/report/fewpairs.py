@@ -226,6 +226,7 @@ def fewpairs_section(result: Mapping[str, Any]) -> str:
                     ]
                 )
         lines.append(markdown_table(["setting", *[f"k={k}" for k in rk]], rrows))
+    lines += ["", *_per_pair(result, ks)]
     inits = result.get("k0_inits") or {}
     if inits:
         lines += ["", "Unsupervised starts at k = 0 (accuracy %, median over the pairs tried):", ""]
@@ -242,6 +243,32 @@ def fewpairs_section(result: Mapping[str, Any]) -> str:
             )
         lines.append(markdown_table(["start", "setting a", "setting b"], irows))
     return "\n".join(lines) + "\n"
+
+
+def _per_pair(result: Mapping[str, Any], ks: Sequence[int]) -> list[str]:
+    """Markdown lines: the mapped accuracy of every directed pair at every ``k``, one cell
+    holding the settings side by side (strong pairs first)."""
+    acc = result["accuracy"]
+    settings = [s for s in result["settings"] if s in acc]
+    keys = list(dict.fromkeys(key for s in settings for key in acc[s]))
+    strong = strong_pairs(result, keys)
+    rows = []
+    for key in strong + [x for x in keys if x not in strong]:
+        cells = [
+            " / ".join(
+                _pct(math.nan if (v := acc[s].get(key, [None] * len(ks))[i]) is None else v)
+                for s in settings
+            )
+            for i in range(len(ks))
+        ]
+        rows.append([key + ("" if key in strong else " (weak model)"), *cells])
+    head = " / ".join(settings)
+    return [
+        f"Mapped accuracy (%) of every directed pair, settings {head} side by side; pairs with a "
+        "weak model (native below the strong threshold) last:",
+        "",
+        markdown_table(["directed pair", *[f"k={k}" for k in ks]], rows),
+    ]
 
 
 def audit_fewpairs_section(few: Mapping[str, Any]) -> str:
