@@ -52,9 +52,6 @@ from facebridge.store._chunks import same_content
 #: File suffixes treated as images when walking a folder (case-insensitive).
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 
-#: Reason strings (prefixes) written to the store for failed items.
-NO_FACE_REASON = "no face found by {detector}: fallback centre crop used"
-
 
 class Embedder(Protocol):
     """What the run needs from an embedder (``facebridge.models.get_embedder`` or a fake)."""

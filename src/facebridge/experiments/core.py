@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -43,7 +43,6 @@ __all__ = [
     "unmapped_accuracy",
 ]
 
-Correspondence = Literal["matched-pairs", "same-image"]
 CORRESPONDENCES: tuple[str, ...] = ("matched-pairs", "same-image")
 SCORES: tuple[str, ...] = ("cosine", "symmetric")
 

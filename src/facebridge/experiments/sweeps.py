@@ -314,7 +314,6 @@ class _Updates:
     F: np.ndarray
     E: np.ndarray
     cols: np.ndarray
-    W_last: np.ndarray  # W~ after the last step (the full fold map when ps[-1] == m_f)
     drift: float
     exact: bool
 
@@ -367,7 +366,7 @@ def _woodbury_path(
     cols = np.concatenate(([0], np.cumsum(widths))).astype(np.int64)
     F_all = np.concatenate(Fs, axis=1) if Fs else np.zeros((d1, 0))
     E_all = np.concatenate(Es, axis=0) if Es else np.zeros((0, T.shape[1]))
-    return _Updates(W0, F_all, np.ascontiguousarray(E_all), cols, W, drift, exact)
+    return _Updates(W0, F_all, np.ascontiguousarray(E_all), cols, drift, exact)
 
 
 class _BlockScorer:
