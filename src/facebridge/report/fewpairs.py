@@ -254,13 +254,8 @@ def _per_pair(result: Mapping[str, Any], ks: Sequence[int]) -> list[str]:
     strong = strong_pairs(result, keys)
     rows = []
     for key in strong + [x for x in keys if x not in strong]:
-        cells = [
-            " / ".join(
-                _pct(math.nan if (v := acc[s].get(key, [None] * len(ks))[i]) is None else v)
-                for s in settings
-            )
-            for i in range(len(ks))
-        ]
+        row = [acc[s].get(key, [None] * len(ks)) for s in settings]
+        cells = [" / ".join(_pct(r[i]) for r in row) for i in range(len(ks))]
         rows.append([key + ("" if key in strong else " (weak model)"), *cells])
     head = " / ".join(settings)
     return [
