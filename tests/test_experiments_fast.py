@@ -156,45 +156,6 @@ def test_matrix_errors(data: PairData) -> None:
         cross_model_matrix(data, alpha=-1)
 
 
-@pytest.mark.parametrize("correspondence", ["matched-pairs", "same-image"])
-def test_factored_fold_maps_equal_direct_solves(
-    holey: PairData, correspondence: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """All-rows map + rank-(n_f + 1) fold correction == each fold's own ridge solve, and the
-    matrix and rank sweep computed through it are the same."""
-    import facebridge.experiments.matrix as mx
-
-    corr = correspondences(holey, correspondence)
-    targets = ["a", "b", "u"]
-    direct, none = mx.fold_maps(holey, corr, "c", targets, 0.3)
-    ref_m, ref_r = matrix_and_ranks(holey, alpha=0.3, correspondence=correspondence)
-    monkeypatch.setattr(mx, "_factored_pays", lambda *args: True)
-    maps, fac = mx.fold_maps(holey, corr, "c", targets, 0.3, n_left=10)
-    assert none is None
-    assert fac is not None
-    assert len(fac.parts) == holey.n_folds
-    for (W0, b0), (W1, b1) in zip(direct, maps, strict=True):
-        np.testing.assert_allclose(W1, W0, rtol=0, atol=1e-10)
-        np.testing.assert_allclose(b1, b0, rtol=0, atol=1e-10)
-    m, r = matrix_and_ranks(holey, alpha=0.3, correspondence=correspondence)
-    for key, acc in ref_m.mapped.items():
-        np.testing.assert_array_equal(m.mapped[key].per_fold, acc.per_fold)
-        np.testing.assert_allclose(m.oof_scores[key], ref_m.oof_scores[key], atol=1e-10)
-    for key, rr in ref_r.items():
-        np.testing.assert_array_equal(r[key].per_fold, rr.per_fold)
-
-
-def test_factored_maps_chosen_only_where_they_save_work() -> None:
-    from facebridge.experiments.matrix import _factored_pays
-
-    lfw = [301] * 10  # 300 genuine pairs per LFW fold, + the mean direction
-    assert _factored_pays(4564, 1024, 1088, lfw)  # faceres -> the other five
-    assert not _factored_pays(4564, 128, 1984, lfw)  # a 128-d source: its rank is below 301
-    assert _factored_pays(4564, 512, 1600, lfw)  # facenet-casia: about 12 % fewer flops
-    assert not _factored_pays(4564, 192, 1920, lfw)  # mobilefacenet: rank 192 < 301
-    assert not _factored_pays(4564, 1024, 1088, [601] * 10)  # symmetric pairs double n_f
-
-
 # ------------------------------------------------------------------------------------- ranks
 
 

@@ -131,8 +131,7 @@ def real_store():
 
 @pytest.mark.realdata
 def test_real_lfw_torch_cpu_equals_numpy(real_store) -> None:
-    """Three models, faceres the widest (1024-d: its numpy fold maps take the factored path,
-    the torch ones the direct solve)."""
+    """Three models, faceres the widest (1024-d)."""
     from facebridge.protocols import default_lfw_pairs
 
     chosen = ["faceres", "facenet-ms1m", "sface"]

@@ -121,7 +121,7 @@ def _fold_maps(
     if kind != "ridge" or alpha <= 0:
         return [
             (torch.as_tensor(W, device=dev), torch.as_tensor(b, device=dev))
-            for W, b in fold_maps(data, corr, source, targets, alpha, kind)[0]
+            for W, b in fold_maps(data, corr, source, targets, alpha, kind)
         ]
     f64 = torch.float64
     X = torch.as_tensor(corr.source(source), dtype=f64, device=dev)

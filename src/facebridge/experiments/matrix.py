@@ -45,10 +45,7 @@ from facebridge.experiments.core import (
 from facebridge.maps.moments import (
     MAP_KINDS,
     BlockMoments,
-    Moments,
     column_spans,
-    ridge_from_moments,
-    ridge_system,
 )
 from facebridge.metrics import FoldAccuracy, FoldScorer
 from facebridge.vocabulary import Progress, map_key, unknown
@@ -174,35 +171,6 @@ class MatrixResult:
         return out
 
 
-@dataclass(frozen=True)
-class FoldFactors:
-    """Fold maps of one source written as the all-rows map plus a low-rank fold correction.
-
-    Removing block ``f`` (``n_f`` rows ``X_f``) from the training rows changes the centred ridge
-    system only in the span of ``U_f = [X_f^T, sum x]`` (``d_a x (n_f + 1)``), so, exactly,
-    ``W_f = W_all + Z_f K_f`` with ``Z_f = A_f^{-1} U_f`` and
-    ``K_f = [X_f W_all - Y_f + 1 c_f^T ; (b_all - c_f)^T]``, ``c_f = my_f - mx_f W_all``
-    (``mx_f``, ``my_f``: the fold's training means).  The mapped distinct left items of fold
-    ``f`` are then ``M_all + (L Z_f) K_f + (b_f - b_all)``: ``u (n_f + 1)(d_a + sum d_b)``
-    flops instead of ``u d_a sum d_b`` -- fewer when ``d_a`` is large (faceres: 1024 -> 1088
-    columns with ``n_f + 1 = 301``).
-    """
-
-    weight: np.ndarray  # W_all (d_a, sum d_b)
-    bias: np.ndarray  # b_all (sum d_b,)
-    parts: list[tuple[np.ndarray, np.ndarray]]  # per fold (Z_f, K_f)
-
-
-def _factored_pays(u: int, d_a: int, d_y: int, ranks: Sequence[int]) -> bool:
-    """Whether :class:`FoldFactors` needs fewer flops (by over 10 %) than one product per
-    fold (on LFW: faceres and facenet-casia as sources, not the 128/192-d models)."""
-    direct = len(ranks) * (u + d_a) * d_a * d_y
-    factored = (u + d_a) * d_a * d_y + sum(
-        r * (u * (d_a + d_y) + d_a * d_a + d_a * d_y) for r in ranks
-    )
-    return factored < 0.9 * direct
-
-
 def fold_maps(
     data: PairData,
     corr: Correspondences,
@@ -210,62 +178,22 @@ def fold_maps(
     targets: Sequence[str],
     alpha: float = 1.0,
     kind: str = "ridge",
-    n_left: int = 0,
-) -> tuple[list[tuple[np.ndarray, np.ndarray]], FoldFactors | None]:
-    """``source -> targets`` maps for every test fold: ``[(W (d_a, sum d_b), bias), ...]``, and
-    :class:`FoldFactors` when ``kind == "ridge"``, ``alpha > 0`` and mapping ``n_left`` items
-    with them costs clearly less than with each fold's weight.
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``source -> targets`` maps for every test fold: ``[(W (d_a, sum d_b), bias), ...]``.
 
     Target columns are stacked in the order of ``targets``.  Fold ``f``'s map sees only the
     training rows of fold ``f`` (:meth:`Correspondences.training`).
     """
-    X = corr.source(source)
-    Y = np.concatenate([corr.target(t) for t in targets], axis=1)
-    k = data.n_folds
-    n_test = [int(np.count_nonzero(corr.bits == 1 << f)) for f in range(k)]
-    for f in range(k):
-        if corr.n_rows - n_test[f] == 0:
+    for f in range(data.n_folds):
+        if corr.training(f).size == 0:
             raise InvalidInputError(
                 f"fold {f + 1} has no training correspondence for {source}; every other fold "
                 f"lacks valid genuine pairs"
             )
-    d_a, d_y = X.shape[1], Y.shape[1]
-    if (
-        kind == "ridge"
-        and alpha > 0
-        and n_left > 0
-        and _factored_pays(n_left, d_a, d_y, [n + 1 for n in n_test])
-    ):
-        return _factored_maps(X, Y, corr.bits, alpha, k)
-    bm = BlockMoments(X, Y, corr.bits, target_gram=kind == "ridge-gcv")
+    Y = np.concatenate([corr.target(t) for t in targets], axis=1)
+    bm = BlockMoments(corr.source(source), Y, corr.bits, target_gram=kind == "ridge-gcv")
     spans = column_spans(data.dim(t) for t in targets)
-    return [MAP_KINDS[kind].fit(bm.without([f]), spans, alpha) for f in range(k)], None
-
-
-def _factored_maps(
-    X: np.ndarray, Y: np.ndarray, bits: np.ndarray, alpha: float, k: int
-) -> tuple[list[tuple[np.ndarray, np.ndarray]], FoldFactors]:
-    """Every fold's ridge map from the all-rows map and a rank-``(n_f + 1)`` correction
-    (see :class:`FoldFactors`); equal to the direct solve to rounding.  Needs the per-block
-    ``X^T X`` but not the per-block ``X^T Y``."""
-    bm = BlockMoments(X, Y, bits, cross=False)
-    tot = bm.total
-    W_all, b_all = ridge_from_moments(Moments(tot.n, tot.sx, tot.sy, tot.xx, X.T @ Y), alpha)
-    maps: list[tuple[np.ndarray, np.ndarray]] = []
-    parts: list[tuple[np.ndarray, np.ndarray]] = []
-    for f in range(k):
-        rows = np.flatnonzero(bits == 1 << f)
-        m = bm.without([f])
-        mx, my = m.sx / m.n, m.sy / m.n
-        c = my - mx @ W_all
-        U = np.concatenate((X[rows].T, tot.sx[:, None]), axis=1)
-        K = np.concatenate((X[rows] @ W_all - Y[rows] + c, (b_all - c)[None]), axis=0)
-        Z = np.linalg.solve(ridge_system(m.xx, m.sx, m.n, alpha), U)
-        W = Z @ K
-        W += W_all
-        maps.append((W, my - mx @ W))
-        parts.append((Z, K))
-    return maps, FoldFactors(W_all, b_all, parts)
+    return [MAP_KINDS[kind].fit(bm.without([f]), spans, alpha) for f in range(data.n_folds)]
 
 
 def _check_settings(data: PairData, alpha: float, correspondence: str, kind: str) -> float:
@@ -411,26 +339,16 @@ class _Engine:
             rls = [tally.ranks[(a, b)] for b in targets] if tally.sweep else None
             plan[a] = (targets, offs, rls)
 
-        def prepare(a: str) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray, Any]:
+        def prepare(a: str) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
             L = data.left[a][left.rows].astype(np.float64)
-            u = L.shape[0]
-            maps, fac = fold_maps(data, corr, a, plan[a][0], self.alpha, self.kind, n_left=u)
-            if fac is None:
-                return maps, L, None
-            M_all = L @ fac.weight
-            M_all += fac.bias
-            return maps, L, (M_all, fac)
+            return fold_maps(data, corr, a, plan[a][0], self.alpha, self.kind), L
 
         def job(a: str, f: int, prep: Any) -> tuple[np.ndarray, np.ndarray, list, np.ndarray, list]:
             targets, offs, rls = plan[a]
-            maps, L, factored = prep.result()
+            maps, L = prep.result()
             parts, sides = common.result()
             W, bias = maps[f]
             u = L.shape[0]
-            if factored is not None:  # M_all + (L Z_f) K_f + (b_f - b_all), see FoldFactors
-                M_all, fac = factored
-                Z, K = fac.parts[f]
-                LZ = L @ Z
             # one reused buffer per worker thread for one target's mapped vectors, scored while
             # they are in cache; fresh large arrays cost page faults (about a second of system
             # time over the run when every job allocated its own)
@@ -444,13 +362,8 @@ class _Engine:
             for j, b in enumerate(targets):
                 sl = slice(int(offs[j]), int(offs[j + 1]))
                 Mb = buf[: u * (sl.stop - sl.start)].reshape(u, sl.stop - sl.start)
-                if factored is None:
-                    np.matmul(L, W[:, sl], out=Mb)
-                    Mb += bias[sl]
-                else:
-                    np.matmul(LZ, K[:, sl], out=Mb)
-                    Mb += M_all[:, sl]
-                    Mb += bias[sl] - fac.bias[sl]
+                np.matmul(L, W[:, sl], out=Mb)
+                Mb += bias[sl]
                 parts.cosines(Mb, b, full_scores[j])
                 start = len(rows)
                 rows.append(full_scores[j])

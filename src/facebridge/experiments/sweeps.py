@@ -576,7 +576,7 @@ def pairs_sweep(
 
     def source(a: str) -> _Source:
         targets = [b for b in data.models if b != a]
-        maps = fold_maps(data, corr, a, targets, a_, "ridge")[0]
+        maps = fold_maps(data, corr, a, targets, a_, "ridge")
         L1u = np.hstack((data.left[a][left_rows].astype(np.float64), np.ones((left_rows.size, 1))))
         Y = np.concatenate([corr.target(b) for b in targets], axis=1)
         return _Source(L1u, corr.source(a), Y, targets, [np.vstack((w, b)) for w, b in maps])

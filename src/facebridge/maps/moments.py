@@ -109,7 +109,6 @@ class Moments:
         X: np.ndarray,
         Y: np.ndarray | None = None,
         *,
-        cross: bool = True,
         target_gram: bool = True,
     ) -> Moments:
         """The moments of ``X`` and ``Y`` (``Y=None``: the rows are their own targets).
@@ -119,8 +118,6 @@ class Moments:
         X, Y : ndarray
             float64 rows; ``Y`` defaults to ``X`` (then ``xx``, ``xy`` and ``yy`` are one
             array).
-        cross : bool
-            Form ``X^T Y``.
         target_gram : bool
             Form ``Y^T Y``.
         """
@@ -133,7 +130,7 @@ class Moments:
             X.sum(axis=0),
             Y.sum(axis=0),
             X.T @ X,
-            X.T @ Y if cross else None,
+            X.T @ Y,
             Y.T @ Y if target_gram else None,
         )
 
@@ -185,7 +182,7 @@ class BlockMoments:
         ``None``: the rows are their own targets.
     keys : ndarray ``(R,)`` int
         The fold bit set of each row (:func:`fold_bits`).
-    cross, target_gram : bool
+    target_gram : bool
         As :meth:`Moments.of`.
     lazy : bool
         Keep the rows and form the excluded blocks' moments when asked (the total from every
@@ -209,7 +206,6 @@ class BlockMoments:
         Y: np.ndarray | None,
         keys: np.ndarray,
         *,
-        cross: bool = True,
         target_gram: bool = False,
         lazy: bool = False,
     ) -> None:
@@ -219,12 +215,10 @@ class BlockMoments:
         self.rows = [np.flatnonzero(inv == b) for b in range(self.keys.size)]
         self.n = np.array([r.size for r in self.rows], dtype=np.int64)
         self.same = Y is None
-        self._of = lambda r: Moments.of(
-            X[r], None if Y is None else Y[r], cross=cross, target_gram=target_gram
-        )
+        self._of = lambda r: Moments.of(X[r], None if Y is None else Y[r], target_gram=target_gram)
         self.parts: dict[str, np.ndarray] = {}
         if lazy:
-            self.total = Moments.of(X, Y, cross=cross, target_gram=target_gram)
+            self.total = Moments.of(X, Y, target_gram=target_gram)
             return
         names = ("sx", "xx") if self.same else ("sx", "sy", "xx", "xy", "yy")
         for b, r in enumerate(self.rows):  # filled in place: no second copy of the blocks
