@@ -4,19 +4,23 @@
 place; the CLI, :func:`facebridge.experiments.run_analysis` and the application layer all read
 them from here.  :class:`AnalysisResult` is what the analysis produces and what the report
 renders; :meth:`AnalysisResult.to_dict` is the ``results.json`` payload.  This module imports
-nothing from facebridge but :mod:`facebridge.errors`.
+nothing from facebridge but :mod:`facebridge.errors`; :func:`to_jsonable` gives any result
+the JSON types it is written with.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+import numpy as np
+
 from facebridge.errors import InvalidInputError
 
-__all__ = ["CORRESPONDENCE_CHOICES", "AnalysisResult", "AnalysisSettings"]
+__all__ = ["CORRESPONDENCE_CHOICES", "AnalysisResult", "AnalysisSettings", "to_jsonable"]
 
 #: The training correspondences a map may be fitted on.
 CORRESPONDENCE_CHOICES = ("matched-pairs", "same-image")
@@ -245,3 +249,41 @@ class AnalysisResult:
         return AnalysisResult(
             **{**{f.name: getattr(self, f.name) for f in fields(self)}, "settings": dict(settings)}
         )
+
+
+def to_jsonable(obj: Any) -> Any:
+    """A deep copy of ``obj`` made of JSON types: numpy scalars/arrays to Python, NaN/inf to None.
+
+    Parameters
+    ----------
+    obj : any
+        Mappings, sequences, numpy arrays and scalars, paths, strings.
+
+    Returns
+    -------
+    dict, list, str, int, float, bool or None
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> to_jsonable({"a": np.float32(0.5), "b": [np.nan, np.int64(2)]})
+    {'a': 0.5, 'b': [None, 2]}
+    """
+    if isinstance(obj, Mapping):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        f = float(obj)
+        return f if math.isfinite(f) else None
+    if obj is None or isinstance(obj, str):
+        return obj
+    if hasattr(obj, "__fspath__"):
+        return str(obj)
+    return str(obj)

@@ -293,13 +293,7 @@ def _lookup(
         )
     if hasattr(emb, "take"):
         return emb.take, dict(getattr(emb, "failures", {}) or {})
-    ids, vectors = emb  # (ids, vectors) as made by facebridge.testing.make_synthetic_embeddings
-    vec = np.asarray(vectors)
-    if vec.ndim != 2 or vec.shape[0] != len(ids):
-        raise DimensionError(
-            f"embeddings of {model!r}: expected (len(ids), dim) vectors, got {vec.shape} for {len(ids)} ids"
-        )
-    return Embeddings(str(model), tuple(ids), vec, {}, {}).take, {}
+    return Embeddings.of(emb, model).take, {}
 
 
 def pair_data(source: Any, protocol: Any, models: Sequence[str] | None = None) -> PairData:

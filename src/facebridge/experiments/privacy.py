@@ -22,7 +22,7 @@ from __future__ import annotations
 import inspect
 import math
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from types import SimpleNamespace
@@ -30,7 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from facebridge.errors import DimensionError, InvalidInputError, StoreError, UnknownModelError
+from facebridge.contracts import to_jsonable
+from facebridge.errors import InvalidInputError, StoreError, UnknownModelError
 from facebridge.maps.moments import MAP_KINDS
 from facebridge.metrics.identification import (
     IdentificationResult,
@@ -40,6 +41,7 @@ from facebridge.metrics.identification import (
     search,
 )
 from facebridge.metrics.linkability import LinkabilityResult, unlinkability
+from facebridge.store import Embeddings
 from facebridge.vocabulary import blas_threads as _blas_limit
 from facebridge.vocabulary import directed_pairs, unknown
 
@@ -91,42 +93,13 @@ def lfw_identity(item_id: str) -> str:
     return head if sep else item_id
 
 
-@dataclass(frozen=True)
-class _Items:
-    model: str
-    ids: tuple[str, ...]
-    vectors: np.ndarray  # float32 (n, d)
-
-
-def _as_items(emb: Any, default_name: str, name: str | None = None) -> _Items:
-    """Accept :class:`facebridge.store.Embeddings`, an ``(ids, vectors)`` tuple or a mapping;
-    ``name`` (the store's key) names the model when given."""
-    if isinstance(emb, tuple) and len(emb) == 2:
-        ids, vectors, model = emb[0], emb[1], default_name
-    elif isinstance(emb, Mapping):
-        ids, vectors, model = emb["ids"], emb["vectors"], emb.get("model", default_name)
-    elif hasattr(emb, "ids") and hasattr(emb, "vectors"):
-        ids, vectors, model = emb.ids, emb.vectors, getattr(emb, "model", default_name)
-    else:
-        raise InvalidInputError(
-            f"{default_name} embeddings must be Embeddings (store.load), an (ids, vectors) tuple "
-            f"or a mapping with 'ids' and 'vectors'; got {type(emb).__name__}"
-        )
-    model = name or model
-    v = np.asarray(vectors, dtype=np.float32)
-    ids_t = tuple(str(i) for i in ids)
-    if v.ndim != 2 or v.shape[0] != len(ids_t):
-        raise DimensionError(
-            f"{model}: vectors must be (n_ids, dim) = ({len(ids_t)}, dim), got {v.shape}; "
-            "pass one row per id"
-        )
-    if v.size and not np.all(np.isfinite(v)):
-        raise InvalidInputError(f"{model}: embeddings contain NaN or inf; re-extract or drop them")
-    return _Items(str(model), ids_t, v)
-
-
-def _aligned(a: _Items, b: _Items) -> tuple[list[str], np.ndarray, np.ndarray]:
+def _aligned(a: Embeddings, b: Embeddings) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Items embedded by both models (sorted ids) and the two aligned matrices."""
+    for e in (a, b):
+        if e.vectors.size and not np.all(np.isfinite(e.vectors)):
+            raise InvalidInputError(
+                f"{e.model}: embeddings contain NaN or inf; re-extract or drop them"
+            )
     ia = {x: i for i, x in enumerate(a.ids)}
     ib = {x: i for i, x in enumerate(b.ids)}
     common = sorted(set(ia) & set(ib))
@@ -318,17 +291,6 @@ def split_identities(
     )
 
 
-def _json_safe(obj: Any) -> Any:
-    """NaN / inf -> None, recursively (strict JSON)."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_json_safe(v) for v in obj]
-    return obj
-
-
 def _rowwise(fn: Callable[..., np.ndarray], x: np.ndarray) -> np.ndarray:
     """``fn(x, axis=1)`` for a NaN-aware reduction; all-NaN rows give NaN without a warning."""
     with warnings.catch_warnings():
@@ -429,7 +391,7 @@ class AttackResult:
             d[base] = {k: getattr(self, f"{base}_{k}") for k in ks}
         d["unmapped"] = {"kind": self.unmapped_kind, **d["unmapped"]}
         d |= {k: getattr(self, k) for k in ("n_gallery", "n_probes", "n_unenrolled")}
-        return _json_safe({**d, "split": self.split.to_dict()})
+        return to_jsonable({**d, "split": self.split.to_dict()})
 
 
 @dataclass
@@ -456,11 +418,9 @@ def _prepare(
     identity_fn: Callable[[str], str],
     gallery_fraction: float,
     unenrolled_fraction: float,
-    names: tuple[str, str] | None = None,
 ) -> _Prepared:
     """The aligned, split matrices of one directed pair."""
-    source, target = names or (None, None)
-    a, b = _as_items(source_emb, "source", source), _as_items(target_emb, "target", target)
+    a, b = Embeddings.of(source_emb, "source"), Embeddings.of(target_emb, "target")
     common, xa, xb = _aligned(a, b)
     if split is None:
         split = split_identities(
@@ -913,7 +873,7 @@ def _audit_pairs(
 
     def one(task: tuple[str, str]) -> AuditResult:
         a, b = loaded[task[0]], loaded[task[1]]
-        prep = _prepare(a, b, o.seed, None, o.identity_fn, 0.5, 0.25, task)
+        prep = _prepare(a, b, o.seed, None, o.identity_fn, 0.5, 0.25)
         n_corr = prep.a_corr.shape[0]
         if pairs > n_corr:
             raise InvalidInputError(

@@ -14,50 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from facebridge.contracts import AnalysisResult
+from facebridge.contracts import AnalysisResult, to_jsonable
 from facebridge.errors import InvalidInputError
 from facebridge.vocabulary import directed_pairs, map_key, within_one_point
 
 #: Slack for accuracies that must lie in [0, 1].
 _TOL = 1e-9
-
-
-def to_jsonable(obj: Any) -> Any:
-    """A deep copy of ``obj`` made of JSON types: numpy scalars/arrays to Python, NaN/inf to None.
-
-    Parameters
-    ----------
-    obj : any
-        Mappings, sequences, numpy arrays and scalars, paths, strings.
-
-    Returns
-    -------
-    dict, list, str, int, float, bool or None
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> to_jsonable({"a": np.float32(0.5), "b": [np.nan, np.int64(2)]})
-    {'a': 0.5, 'b': [None, 2]}
-    """
-    if isinstance(obj, Mapping):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, np.ndarray):
-        return to_jsonable(obj.tolist())
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        f = float(obj)
-        return f if math.isfinite(f) else None
-    if obj is None or isinstance(obj, str):
-        return obj
-    if hasattr(obj, "__fspath__"):
-        return str(obj)
-    return str(obj)
 
 
 def _bad(msg: str) -> InvalidInputError:

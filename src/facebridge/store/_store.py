@@ -157,6 +157,46 @@ class Embeddings:
     sources: dict[str, str] = field(default_factory=dict, repr=False)
     _index: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
 
+    @classmethod
+    def of(cls, obj: Any, model: str = "embeddings") -> Embeddings:
+        """``obj`` as Embeddings: Embeddings, anything with ``ids`` and ``vectors``, an
+        ``(ids, vectors)`` tuple or a mapping with ``"ids"`` and ``"vectors"``; ``model``
+        names it when ``obj`` does not.
+
+        Raises
+        ------
+        InvalidInputError
+            Another kind of object.
+        DimensionError
+            ``vectors`` not of shape ``(len(ids), dim)``.
+
+        Examples
+        --------
+        >>> Embeddings.of((["x", "y"], [[1.0, 0.0], [0.0, 1.0]]), "m").dim
+        2
+        """
+        if isinstance(obj, Embeddings):
+            return obj
+        if isinstance(obj, tuple) and len(obj) == 2:
+            ids, vectors = obj
+        elif isinstance(obj, Mapping):
+            ids, vectors, model = obj["ids"], obj["vectors"], obj.get("model", model)
+        elif hasattr(obj, "ids") and hasattr(obj, "vectors"):
+            ids, vectors, model = obj.ids, obj.vectors, getattr(obj, "model", model)
+        else:
+            raise InvalidInputError(
+                f"{model} embeddings must be Embeddings (store.load), an (ids, vectors) tuple "
+                f"or a mapping with 'ids' and 'vectors'; got {type(obj).__name__}"
+            )
+        ids_t = tuple(str(i) for i in ids)
+        v = np.asarray(vectors, dtype=np.float32)
+        if v.ndim != 2 or v.shape[0] != len(ids_t):
+            raise DimensionError(
+                f"{model}: vectors must be (n_ids, dim) = ({len(ids_t)}, dim), got {v.shape}; "
+                "pass one row per id"
+            )
+        return cls(str(model), ids_t, v, {}, {})
+
     def __len__(self) -> int:
         return len(self.ids)
 
