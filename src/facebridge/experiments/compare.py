@@ -24,6 +24,7 @@ and each map is applied once to every distinct image.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -536,8 +537,10 @@ class _Engine:
         if m is None:
             return self.it.Zn[j]
         Z = self.it.Z[j]
-        P = Z @ m.weight.astype(Z.dtype) + m.bias.astype(Z.dtype)
-        return P / np.maximum(np.linalg.norm(P, axis=1, keepdims=True), 1e-30)
+        P = Z @ m.weight.astype(Z.dtype)  # in place from here: no second fresh array
+        P += m.bias.astype(Z.dtype)
+        P /= np.maximum(np.linalg.norm(P, axis=1, keepdims=True), 1e-30)
+        return P
 
     def _pair_cos(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
         """cos(A[left item], B[right item]) for every pair; 0 for invalid pairs."""
@@ -551,29 +554,42 @@ class _Engine:
         self, proj: _Projections, dirs: Sequence[tuple[int, int]], scores: Sequence[str]
     ) -> dict[tuple[str, tuple[int, int]], np.ndarray]:
         """The ``cosine`` and ``symmetric`` pair scores of the directions ``dirs`` (s embeds
-        each pair's left image, t its right image)."""
-        projected: dict[tuple[int, int], np.ndarray] = {}
+        each pair's left image, t its right image).
 
-        def items(model: int, m: LinearMap | None) -> np.ndarray:
-            key = (model, id(m))
-            if key not in projected:
-                projected[key] = self._project(model, m)
-            return projected[key]
-
-        out: dict[tuple[str, tuple[int, int]], np.ndarray] = {}
+        Each projection of a model's items is made once and dropped after its last cosine: the
+        cosines are taken grouped by projection, so few are held at a time.
+        """
+        # each cosine: ("c", d) = cos(M_st s_left, t_right); ("c2", d) = cos(s_left, M_ts t_right)
+        # (the t->s fit: its first projection is t's, its second s's)
+        need: dict[tuple[str, tuple[int, int]], tuple[tuple[int, Any], tuple[int, Any]]] = {}
         for s, t in dirs:
             pa, pb = proj[(s, t)]
-            c = self._pair_cos(items(s, pa), items(t, pb))
+            need[("c", (s, t))] = ((s, pa), (t, pb))
+            pt, ps = proj[(t, s)]
+            if "symmetric" in scores and not (pt is pb and ps is pa):  # hub, same-image: one fit
+                need[("c2", (s, t))] = ((s, ps), (t, pt))
+        uses = Counter((m, id(p)) for sides in need.values() for m, p in sides)
+        held: dict[tuple[int, int], np.ndarray] = {}
+        cos: dict[tuple[str, tuple[int, int]], np.ndarray] = {}
+        for key in sorted(need, key=lambda k: [(m, id(p)) for m, p in need[k] if p is not None]):
+            vecs = []
+            for m, p in need[key]:
+                pk = (m, id(p))
+                if pk not in held:
+                    held[pk] = self._project(m, p)
+                vecs.append(held[pk])
+                uses[pk] -= 1
+                if not uses[pk]:
+                    del held[pk]
+            cos[key] = self._pair_cos(*vecs)
+        out: dict[tuple[str, tuple[int, int]], np.ndarray] = {}
+        for d in dirs:
+            c = cos[("c", d)]
             if "cosine" in scores:
-                out[("cosine", (s, t))] = c
+                out[("cosine", d)] = c
             if "symmetric" in scores:
-                # The t->s fit: its first projection is t's, its second s's; s still embeds left.
-                pt, ps = proj[(t, s)]
-                if pt is pb and ps is pa:  # one fit serves both directions (hub, same-image)
-                    out[("symmetric", (s, t))] = c
-                else:
-                    c2 = self._pair_cos(items(s, ps), items(t, pt))
-                    out[("symmetric", (s, t))] = 0.5 * (c + c2)
+                c2 = cos.get(("c2", d))
+                out[("symmetric", d)] = c if c2 is None else 0.5 * (c + c2)
         return out
 
     def fold_scores(
