@@ -819,3 +819,18 @@ def test_read_only_store_is_one_line(
     ) as e:
         store.writer("m", dim=8, weights_sha256=SHA, detector="d")
     assert isinstance(e.value.__cause__, OSError)
+
+
+def test_embeddings_of_reads_each_input_kind_and_names_a_bad_one() -> None:
+    from facebridge.store import Embeddings
+
+    ids, vec = ["a/1.jpg", "b/1.jpg"], np.eye(2)
+    kinds = [(ids, vec), {"ids": ids, "vectors": vec, "model": "m"}]
+    for e in (Embeddings.of(k, "m") for k in kinds):
+        assert (e.model, e.ids, e.vectors.dtype) == ("m", tuple(ids), np.float32)
+    e = Embeddings.of(kinds[0], "m")
+    assert Embeddings.of(e) is e
+    with pytest.raises(InvalidInputError, match="an \\(ids, vectors\\) tuple"):
+        Embeddings.of([ids, vec], "source")
+    with pytest.raises(DimensionError, match="one row per id"):
+        Embeddings.of((ids, np.eye(3)), "source")
