@@ -284,6 +284,4 @@ def to_jsonable(obj: Any) -> Any:
         return f if math.isfinite(f) else None
     if obj is None or isinstance(obj, str):
         return obj
-    if hasattr(obj, "__fspath__"):
-        return str(obj)
-    return str(obj)
+    return str(obj)  # paths and anything else
