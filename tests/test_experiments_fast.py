@@ -373,3 +373,13 @@ def test_real_lfw_protocol_fast_equals_generic(lfw_dir) -> None:  # type: ignore
     sw = pairs_sweep(d, p_values=[1, 100, 2700], n_draws=1)
     assert sw["p->q"].p.tolist() == [1, 100, 2700]
     assert sw["p->q"].accuracy[-1] == pytest.approx(mr.mapped[("p", "q")].mean, abs=1e-12)
+
+
+def test_fold_without_training_pairs_is_one_line_naming_the_fold() -> None:
+    from facebridge.testing import make_synthetic_pair_data
+
+    d = make_synthetic_pair_data({"a": 8, "b": 6})
+    valid = d.valid & ~((d.folds != 0) & d.genuine)  # fold 1's training folds: no genuine pair
+    bad = pair_data_from_arrays(d.left, d.right, d.genuine, d.folds, valid)
+    with pytest.raises(InvalidInputError, match=r"^fold 1 has no training correspondence for a;"):
+        cross_model_matrix(bad)
